@@ -1,0 +1,103 @@
+"""The dataset interface every loader implements."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from lsbench.types import Sample
+
+__all__ = ["Dataset", "Subset"]
+
+
+class Dataset(Sequence[Sample]):
+    """A sized, indexable collection of :class:`~lsbench.types.Sample` for one split.
+
+    Subclasses set ``name``, ``split``, ``root`` and ``kind`` (``"binary"`` for single-object
+    sets, ``"instance"`` for multi-instance sets) and implement :meth:`__len__`,
+    :meth:`_load` and :meth:`ids`.
+    """
+
+    name: str = ""
+    kind: str = "binary"
+    split: str = ""
+    root: Path
+    #: names of the single-object ground truths a sample carries (``Sample.ground_truths()``)
+    gt_names: tuple[str, ...] = ("gt",)
+
+    def __len__(self) -> int:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def ids(self) -> list[str]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _load(self, index: int) -> Sample:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError(f"index {index} out of range for {self.name}/{self.split} with {n} samples")
+        return self._load(index)
+
+    def __iter__(self) -> Iterator[Sample]:
+        for i in range(len(self)):
+            yield self._load(i)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor parameters besides ``root`` and ``split`` (recorded with results)."""
+        return {}
+
+    def spec(self) -> dict[str, Any]:
+        """Enough to rebuild this dataset in another process: name, root, split, params."""
+        return {"name": self.name, "root": str(self.root), "split": self.split, **self.params()}
+
+    def item_digests(self) -> list[tuple[str, str]]:
+        """``(id, digest)`` per item; the default digests only the ids."""
+        return [(i, "") for i in self.ids()]
+
+    def fingerprint(self) -> str:
+        """A sha256 over the split's item ids and content digests (identifies training data)."""
+        payload = json.dumps({"name": self.name, "split": self.split, "params": self.params(),
+                              "items": self.item_digests()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}/{self.split}: {len(self)} samples at {self.root}>"
+
+
+class Subset(Dataset):
+    """A view of some indices of another dataset (used for ``--limit`` and validation splits)."""
+
+    def __init__(self, base: Dataset, indices: Sequence[int], split: str | None = None) -> None:
+        self.base = base
+        self.indices = list(indices)
+        self.name = base.name
+        self.kind = base.kind
+        self.split = split or base.split
+        self.root = base.root
+        self.gt_names = base.gt_names
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def ids(self) -> list[str]:
+        all_ids = self.base.ids()
+        return [all_ids[i] for i in self.indices]
+
+    def _load(self, index: int) -> Sample:
+        return self.base[self.indices[index]]
+
+    def params(self) -> dict[str, Any]:
+        return self.base.params()
+
+    def item_digests(self) -> list[tuple[str, str]]:
+        digests = self.base.item_digests()
+        return [digests[i] for i in self.indices]

@@ -1,0 +1,151 @@
+"""File I/O shared by the dataset loaders: one mask reader, atomic writers, checksums, roots.
+
+Masks are palette ("P") PNGs read as *indices* with Pillow, never through readers that expand
+the palette to RGB (``skimage.io.imread`` and ``imageio`` do). 255 means void / ignore.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+__all__ = [
+    "DatasetError",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "decode_gray_png",
+    "decode_palette_png",
+    "default_root",
+    "encode_gray_png",
+    "encode_palette_png",
+    "sha256_bytes",
+    "sha256_file",
+    "voc_colormap",
+]
+
+ENV_ROOT = "LSBENCH_DATA"
+
+
+class DatasetError(ValueError):
+    """A dataset on disk is missing, incomplete or damaged; the message names the file."""
+
+
+def default_root() -> Path:
+    """Where datasets live when no ``--root`` is given.
+
+    ``$LSBENCH_DATA`` if set; else the ``datasets/`` folder of the lsbench checkout when the
+    package runs from one (an editable install); else ``~/.cache/lsbench/datasets``.
+    """
+    env = os.environ.get(ENV_ROOT)
+    if env:
+        return Path(env).expanduser()
+    checkout = Path(__file__).resolve().parents[2] / "datasets"
+    if (checkout / "README.md").is_file():
+        return checkout
+    return Path.home() / ".cache" / "lsbench" / "datasets"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
+
+
+def voc_colormap(n: int = 256) -> np.ndarray:
+    """PASCAL VOC devkit ``VOClabelcolormap`` (bit-interleaved), ``n x 3`` uint8."""
+    cmap = np.zeros((n, 3), np.uint8)
+    for i in range(n):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= (c & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        cmap[i] = (r, g, b)
+    return cmap
+
+
+def encode_gray_png(image: np.ndarray) -> bytes:
+    """8-bit greyscale ("L") PNG bytes of a uint8 array."""
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 2:
+        raise ValueError(f"expected a 2-D uint8 array, got {arr.dtype} {arr.shape}")
+    buf = io.BytesIO()
+    Image.fromarray(arr, mode="L").save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def encode_palette_png(labels: np.ndarray) -> bytes:
+    """Palette ("P") PNG bytes of a uint8 label array, with the VOC colour map."""
+    arr = np.asarray(labels)
+    if arr.dtype != np.uint8 or arr.ndim != 2:
+        raise ValueError(f"expected a 2-D uint8 label array, got {arr.dtype} {arr.shape}")
+    im = Image.fromarray(arr, mode="P")
+    im.putpalette(voc_colormap().ravel().tolist())
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
+def _open_png(data: bytes, name: str) -> Image.Image:
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except Exception as exc:
+        raise DatasetError(f"{name}: not a readable image ({exc})") from None
+    return im
+
+
+def decode_gray_png(data: bytes, name: str = "image") -> np.ndarray:
+    """uint8 H x W array from greyscale PNG bytes (RGB is converted to luma)."""
+    im = _open_png(data, name)
+    if im.mode not in ("L", "P", "RGB", "I;16", "I"):
+        raise DatasetError(f"{name}: unexpected image mode {im.mode!r} (want 'L')")
+    if im.mode != "L":
+        im = im.convert("L")
+    return np.asarray(im)
+
+
+def decode_palette_png(data: bytes, name: str = "mask") -> np.ndarray:
+    """uint8 label indices from palette ("P") PNG bytes; other modes are a :class:`DatasetError`."""
+    im = _open_png(data, name)
+    if im.mode != "P":
+        raise DatasetError(f"{name}: mask must be a palette ('P') PNG, found mode {im.mode!r}")
+    return np.asarray(im)

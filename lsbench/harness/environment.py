@@ -1,0 +1,64 @@
+"""What a run records about where it ran: package versions, git commit, machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+__all__ = ["cpu_name", "environment", "git_commit", "package_versions"]
+
+_PACKAGES = ("lsbench", "numpy", "scipy", "scikit-image", "pillow", "pandas", "matplotlib", "click",
+             "torch", "torchvision", "pycocotools")
+
+
+def package_versions(extra: tuple[str, ...] = ()) -> dict[str, str | None]:
+    """Installed versions (from package metadata: nothing is imported, so torch stays unloaded)."""
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for name in (*_PACKAGES, *extra):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of the checkout lsbench runs from, if any."""
+    here = Path(__file__).resolve().parents[2]
+    if not (here / ".git").exists():
+        return None
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip() != ""
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"commit": sha, "dirty": dirty}
+
+
+def environment() -> dict[str, Any]:
+    return {
+        "versions": package_versions(),
+        "git": git_commit(),
+        "machine": {
+            "cpu": cpu_name(),
+            "logical_cores": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+    }

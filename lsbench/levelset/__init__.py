@@ -1,0 +1,58 @@
+"""NumPy building blocks shared by the classic level-set methods (phi > 0 inside)."""
+
+from lsbench.levelset.init import (
+    binary_step,
+    box,
+    box_mask,
+    checkerboard,
+    circle,
+    disk,
+    disks,
+    resolve_init,
+    signed_distance,
+    small_disk,
+)
+from lsbench.levelset.iteration import IterCallback, IterInfo
+from lsbench.levelset.ops import (
+    curvature_central,
+    dirac_arctan,
+    dirac_compact,
+    divergence,
+    gaussian_filter_zero,
+    gaussian_kernel_1d,
+    gradient,
+    heaviside_arctan,
+    heaviside_compact,
+    laplacian_del2,
+    neumann_bound_cond,
+    rescale,
+    to_gray,
+)
+
+__all__ = [
+    "IterCallback",
+    "IterInfo",
+    "binary_step",
+    "box",
+    "box_mask",
+    "checkerboard",
+    "circle",
+    "curvature_central",
+    "dirac_arctan",
+    "dirac_compact",
+    "disk",
+    "disks",
+    "divergence",
+    "gaussian_filter_zero",
+    "gaussian_kernel_1d",
+    "gradient",
+    "heaviside_arctan",
+    "heaviside_compact",
+    "laplacian_del2",
+    "neumann_bound_cond",
+    "rescale",
+    "resolve_init",
+    "signed_distance",
+    "small_disk",
+    "to_gray",
+]

@@ -1,0 +1,180 @@
+"""Initial level-set functions (phi > 0 inside) and the resolver shared by the classic methods.
+
+Each classic method accepts ``init`` as a preset name, a float array (used as phi0 as is) or a
+bool mask (converted the way that method's reference code converts its initial region: a
+signed distance for CV and L2S, a binary step +-c0 for the Li family).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+__all__ = [
+    "PRESETS",
+    "binary_step",
+    "box",
+    "box_mask",
+    "checkerboard",
+    "circle",
+    "disk",
+    "disks",
+    "resolve_init",
+    "signed_distance",
+    "small_disk",
+]
+
+
+def checkerboard(shape: tuple[int, int], square_size: float = 5.0, dtype: Any = np.float64) -> np.ndarray:
+    """``sin(pi y / s) sin(pi x / s)`` in ``[-1, 1]`` (Getreuer 2012; scikit-image's default).
+
+    Built with the same floating-point operations as scikit-image (``arange * (pi / s)``), which
+    keeps :func:`lsbench.classic.chan_vese` bit-compatible with ``skimage.segmentation.chan_vese``.
+    """
+    yv = np.arange(shape[0], dtype=dtype).reshape(shape[0], 1)
+    xv = np.arange(shape[1], dtype=dtype)
+    sf = np.pi / square_size
+    xv *= sf
+    yv *= sf
+    return np.sin(yv) * np.sin(xv)
+
+
+def _centre_distance(shape: tuple[int, int]) -> tuple[np.ndarray, float]:
+    cy, cx = int((shape[0] - 1) / 2), int((shape[1] - 1) / 2)
+    res = np.ones(shape)
+    res[cy, cx] = 0.0
+    return ndimage.distance_transform_edt(res), float(min(cx, cy))
+
+
+def disk(shape: tuple[int, int], dtype: Any = np.float64) -> np.ndarray:
+    """scikit-image's ``'disk'``: ``(R - dist) / R`` with R = min half-size, values in ``[-, 1]``."""
+    dist, radius = _centre_distance(shape)
+    radius = max(radius, 1.0)
+    return ((radius - dist) / radius).astype(dtype, copy=False)
+
+
+def small_disk(shape: tuple[int, int], dtype: Any = np.float64) -> np.ndarray:
+    """scikit-image's ``'small disk'``: ``(R/2 - dist) / (3R/2)``."""
+    dist, radius = _centre_distance(shape)
+    radius = max(radius, 1.0) / 2.0
+    return ((radius - dist) / (radius * 3)).astype(dtype, copy=False)
+
+
+def circle(shape: tuple[int, int], radius: float | None = None, dtype: Any = np.float64) -> np.ndarray:
+    """Signed distance (pixel units) to a centred circle, default radius 1/3 of the short side."""
+    h, w = shape
+    r = min(h, w) / 3.0 if radius is None else float(radius)
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (r - np.hypot(yy - (h - 1) / 2.0, xx - (w - 1) / 2.0)).astype(dtype, copy=False)
+
+
+def disks(shape: tuple[int, int], radius: int = 3) -> np.ndarray:
+    """RLS's phi0: a {0, 1} lattice of disks of ``radius`` every ``2 (radius + 1)`` pixels.
+
+    Le et al.'s ``generate_data.py::gen_phi(shape, 'whole')`` (dilation of a point lattice by
+    ``disk(3)``, cropped to H x W). Returned as ``+1`` inside the disks and ``-1`` outside so that
+    it follows lsbench's phi > 0 inside convention.
+    """
+    h, w = shape
+    step = 2 * (radius + 1)
+    seeds = np.zeros((h + step, w + step), dtype=bool)
+    seeds[radius::step, radius::step] = True
+    yy, xx = np.mgrid[-radius : radius + 1, -radius : radius + 1]
+    footprint = (yy * yy + xx * xx) <= radius * radius
+    grown = ndimage.binary_dilation(seeds, structure=footprint)[:h, :w]
+    return np.where(grown, 1.0, -1.0)
+
+
+def box_mask(shape: tuple[int, int], margin: float = 0.125) -> np.ndarray:
+    """A centred rectangle leaving ``margin`` (fraction of each side) free on every side."""
+    h, w = shape
+    my, mx = round(h * margin), round(w * margin)
+    m = np.zeros(shape, dtype=bool)
+    m[my : max(h - my, my + 1), mx : max(w - mx, mx + 1)] = True
+    return m
+
+
+def box(shape: tuple[int, int], margin: float = 0.125, dtype: Any = np.float64) -> np.ndarray:
+    """Signed distance to :func:`box_mask`."""
+    return signed_distance(box_mask(shape, margin)).astype(dtype, copy=False)
+
+
+def signed_distance(mask: np.ndarray) -> np.ndarray:
+    """Signed Euclidean distance in pixels, positive inside, zero level between pixel centres.
+
+    ``phi = d_in - 1/2`` inside and ``-(d_out - 1/2)`` outside, i.e. Mukherjee & Acton's
+    ``-(bwdist(m) - bwdist(1-m) + m - 0.5)``. An all-True (all-False) mask gives a constant
+    ``+max(H, W)`` (``-max(H, W)``).
+    """
+    m = np.asarray(mask, dtype=bool)
+    if m.all():
+        return np.full(m.shape, float(max(m.shape)))
+    if not m.any():
+        return np.full(m.shape, -float(max(m.shape)))
+    inside = ndimage.distance_transform_edt(m)
+    outside = ndimage.distance_transform_edt(~m)
+    return inside - outside - m + 0.5
+
+
+def binary_step(mask: np.ndarray, c0: float = 2.0) -> np.ndarray:
+    """The Li-family initial function: ``+c0`` in the region, ``-c0`` outside (phi > 0 inside).
+
+    Li's MATLAB code uses the opposite sign (``-c0`` inside); lsbench flips it at the boundary.
+    """
+    return np.where(np.asarray(mask, dtype=bool), float(c0), -float(c0))
+
+
+#: Preset name -> builder called as ``builder(shape, dtype=dtype)``.
+PRESETS: dict[str, Callable[..., np.ndarray]] = {
+    "checkerboard": checkerboard,
+    "disk": disk,
+    "small disk": small_disk,
+    "circle": circle,
+    "box": box,
+}
+
+
+def resolve_init(
+    init: Any,
+    shape: tuple[int, int],
+    *,
+    mask_to_phi: Callable[[np.ndarray], np.ndarray] = signed_distance,
+    presets: dict[str, Callable[..., np.ndarray]] | None = None,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """Turn ``init`` into a fresh float array phi0 of ``shape``.
+
+    Parameters
+    ----------
+    init : str or ndarray
+        A preset name, a bool mask (converted with ``mask_to_phi``) or a float array used as is.
+    shape : tuple of int
+        The image's ``(H, W)``.
+    mask_to_phi : callable
+        How this method turns an initial region into phi0.
+    presets : dict, optional
+        Preset name -> builder ``f(shape, dtype=...)``; defaults to :data:`PRESETS`.
+    """
+    presets = PRESETS if presets is None else presets
+    if isinstance(init, str):
+        if init not in presets:
+            raise ValueError(
+                f"init must be one of {', '.join(map(repr, presets))} or an array; got {init!r}"
+            )
+        phi = presets[init](tuple(shape), dtype=dtype)
+    else:
+        arr = np.asarray(init)
+        if arr.shape != tuple(shape):
+            raise ValueError(f"init has shape {arr.shape}, expected the image's shape {tuple(shape)}")
+        if arr.dtype == bool:
+            phi = mask_to_phi(arr)
+        elif np.issubdtype(arr.dtype, np.number):
+            phi = arr
+            if not np.all(np.isfinite(phi)):
+                raise ValueError("init contains NaN or infinite values")
+        else:
+            raise TypeError(f"init must be a preset name, a bool mask or a float array, got dtype {arr.dtype}")
+    return np.array(phi, dtype=dtype, copy=True)

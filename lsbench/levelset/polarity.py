@@ -1,0 +1,31 @@
+"""Choosing which phase of a two-phase segmentation is the object.
+
+Two-phase models such as Chan–Vese started from a checkerboard have no intrinsic "inside":
+the object may end up as phi > 0 or phi < 0. lsbench never picks the better of ``F(S)`` and
+``F(not S)`` against the ground truth (a polarity oracle); instead the object is the phase that
+is concentrated in the dataset-chosen initial region, the same region every other method starts
+from (``Sample.init``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["orient_by_region"]
+
+
+def orient_by_region(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """Return ``mask`` or its complement: whichever phase has the larger share of its pixels in ``region``.
+
+    Ties and a missing region keep ``mask``.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if region is None:
+        return mask
+    region = np.asarray(region, dtype=bool)
+    if region.shape != mask.shape:
+        raise ValueError(f"region has shape {region.shape}, mask has shape {mask.shape}")
+    n_fg, n_bg = int(mask.sum()), int((~mask).sum())
+    frac_fg = (mask & region).sum() / n_fg if n_fg else 0.0
+    frac_bg = (~mask & region).sum() / n_bg if n_bg else 0.0
+    return ~mask if frac_bg > frac_fg else mask

@@ -1,0 +1,76 @@
+"""Input validation shared by the classic methods (house rule: validate at the top, name the parameter)."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "check_choice",
+    "check_image_2d",
+    "check_nonnegative",
+    "check_positive",
+    "check_positive_int",
+]
+
+
+def check_image_2d(image: Any, name: str = "image") -> np.ndarray:
+    """Return ``image`` as a 2-D float array (float32 kept, anything else -> float64).
+
+    Raises ``TypeError`` for non-numeric data and ``ValueError`` for a wrong number of
+    dimensions, an empty array or non-finite pixels.
+    """
+    arr = np.asarray(image)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim != 2:
+        raise ValueError(
+            f"{name} must be a 2-D greyscale array, got {arr.ndim}-D shape {arr.shape}"
+            + ("; convert colour images with lsbench.levelset.ops.to_gray" if arr.ndim == 3 else "")
+        )
+    if arr.size == 0 or min(arr.shape) < 1:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if min(arr.shape) < 3:
+        raise ValueError(f"{name} must be at least 3 x 3 pixels, got shape {arr.shape}")
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    arr = arr.astype(dtype, copy=False)
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite pixel(s)")
+    return arr
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive(name: str, value: Any) -> float:
+    if not _is_real(value) or not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative(name: str, value: Any) -> float:
+    if not _is_real(value) or not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return float(value)
+
+
+def check_finite(name: str, value: Any) -> float:
+    if not _is_real(value) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+    return value
