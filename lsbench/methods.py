@@ -143,3 +143,12 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
                 polarity: str = "sample") -> Segmenter:
     return _SkimageChanVese(dict(mu=mu, lambda1=lambda1, lambda2=lambda2, dt=dt, tol=tol,
                                  max_iter=max_iter, init=init, polarity=polarity))
+
+
+# -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
+
+
+# -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------
+
+
+# -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------

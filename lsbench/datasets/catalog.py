@@ -14,3 +14,6 @@ def _synthetic(root: Any = None, split: str = "test", seed: int = 2019, size: in
     from lsbench.datasets.synthetic import SyntheticDataset
 
     return SyntheticDataset(root, split, seed=seed, size=size, families=families)
+
+
+# -- real benchmark sets (Weizmann, VOC 2012, SBD, COCO 2014) and the multi-instance shapes set ------

@@ -11,3 +11,6 @@ METRICS.add(
     kind="binary",
     summary="precision, recall, F-measure (beta=1, = Dice) and IoU per ground truth",
 )
+
+
+# -- dataset-level instance metrics (mAPr variants, COCO AP): registered below ------------------------
