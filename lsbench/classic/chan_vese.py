@@ -9,6 +9,8 @@ energy trace that is only computed when asked for.
 
 from __future__ import annotations
 
+import itertools
+import os
 from typing import Any
 
 import numpy as np
@@ -124,29 +126,31 @@ def chan_vese(
 
     want_energy = (return_result or iter_callback is not None) if track_energy is None else bool(track_energy)
     solver = _SemiImplicitCV(img, phi0, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, eta=eta)
-    energies: list[float] = []
-    energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu) if want_energy else np.nan
-    n_iter = 0
-    converged = False
-    stopped = False
-    while n_iter < max_iter:
-        change = solver.step()
-        n_iter += 1
-        if want_energy:
-            energies.append(energy)
-            energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu)
-        if not np.isfinite(change):
-            raise FloatingPointError(f"Chan-Vese diverged at iteration {n_iter} (non-finite phi); lower dt")
-        if change <= tol:
-            converged = True
-            break
-        if notify(iter_callback, n_iter, solver.phi, energy):
-            stopped = True
-            break
-    if converged and iter_callback is not None and not stopped:
-        notify(iter_callback, n_iter, solver.phi, energy)
-
-    phi = solver.phi.copy()
+    try:
+        energies: list[float] = []
+        energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu) if want_energy else np.nan
+        n_iter = 0
+        converged = False
+        stopped = False
+        while n_iter < max_iter:
+            change = solver.step()
+            n_iter += 1
+            if want_energy:
+                energies.append(energy)
+                energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu)
+            if not np.isfinite(change):
+                raise FloatingPointError(f"Chan-Vese diverged at iteration {n_iter} (non-finite phi); lower dt")
+            if change <= tol:
+                converged = True
+                break
+            if notify(iter_callback, n_iter, solver.phi, energy):
+                stopped = True
+                break
+        if converged and iter_callback is not None and not stopped:
+            notify(iter_callback, n_iter, solver.phi, energy)
+        phi = solver.phi.copy()
+    finally:
+        solver.close()
     mask = phi > 0
     if not return_result:
         return mask
@@ -163,124 +167,193 @@ def _check_real(name: str, value: Any) -> float:
 class _SemiImplicitCV:
     """One Jacobi sweep of Getreuer's Eq. (22) per :meth:`step`, on preallocated buffers.
 
-    phi lives in the interior of an edge-padded array so that neighbour differences are plain
-    slices; horizontal/vertical forward differences are computed once on the (H, W+1) and
-    (H+1, W) grids and shared by the left/right (up/down) coefficients.
+    phi lives in the interior of an edge-padded ``(H+2) x (W+2)`` array that is also viewed
+    flat, so that the four neighbours of every pixel are the *contiguous* 1-D slices at offsets
+    +-1 and +-(W+2) (the two pad columns are computed too and overwritten by the edge padding,
+    2/W of extra work). The flat range is cut into chunks swept by a small thread pool (NumPy
+    releases the GIL inside its loops): phase 1 computes the curvature coefficients ``C1..C4``,
+    ``K`` and the Dirac per chunk; the region means are reduced over the whole image in the main
+    thread with the same pairwise ``np.sum`` over a contiguous ``H x W`` array as scikit-image;
+    phase 2 applies the update per chunk. Every pixel is computed with the same floating-point
+    operations in the same order as ``skimage.segmentation.chan_vese``, so phi is bit-identical.
     """
 
     def __init__(self, image: np.ndarray, phi0: np.ndarray, *, mu: float, lambda1: float,
                  lambda2: float, nu: float, dt: float, eta: float) -> None:
         h, w = image.shape
+        wp = w + 2
         dt_ = image.dtype
-        self.image = image
+        self.h, self.w, self.wp = h, w, wp
+        self.image = np.ascontiguousarray(image)
         self.mu, self.lambda1, self.lambda2, self.nu, self.dt, self.eta = mu, lambda1, lambda2, nu, dt, eta
-        self._pads = [np.empty((h + 2, w + 2), dt_), np.empty((h + 2, w + 2), dt_)]
+        self.mu_dt = mu * dt
+        self._pads = [np.empty((h + 2, wp), dt_), np.empty((h + 2, wp), dt_)]
+        self._flats = [p.reshape(-1) for p in self._pads]
         self._cur = 0
         self._pads[0][1:-1, 1:-1] = phi0
         _edge_pad(self._pads[0])
-        e = lambda shape: np.empty(shape, dt_)  # noqa: E731
-        self.dx = e((h, w + 1))
-        self.dy = e((h + 1, w))
-        self.cx = e((h, w))
-        self.cy = e((h, w))
-        self.c = [e((h, w)) for _ in range(4)]
-        self.k = e((h, w))
-        self.t = e((h, w))
-        self.delta = e((h, w))
-        self.force = e((h, w))
+        img_p = np.zeros((h, wp), dt_)  # the image on the padded-row grid (pad columns: 0)
+        img_p[:, 1:-1] = self.image
+        self.img_flat = img_p.reshape(-1)
         self.inside = np.empty((h, w), dtype=bool)
-        self.hphi = e((h, w))
+        self.img_in = np.empty((h, w), dt_)
+        self.img_out = np.empty((h, w), dt_)
+        self.diff2 = np.empty((h, w), dt_)
+        n = h * wp
+        n_chunks = _n_threads(h * w)
+        bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
+        self.chunks = [_Chunk(int(a), int(b), wp, dt_) for a, b in itertools.pairwise(bounds) if b > a]
+        self._pool = None
+        if len(self.chunks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max_workers=len(self.chunks), thread_name_prefix="lsbench-cv")
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     @property
     def phi(self) -> np.ndarray:
         return self._pads[self._cur][1:-1, 1:-1]
 
-    def step(self) -> float:
-        """Advance one iteration; return the RMS change of phi."""
-        P = self._pads[self._cur]
-        Q = self._pads[1 - self._cur]
-        phi = P[1:-1, 1:-1]
-        dx, dy, cx, cy, t = self.dx, self.dy, self.cx, self.cy, self.t
-        C1, C2, C3, C4 = self.c
+    def _map(self, fn: Any) -> None:
+        if self._pool is None:
+            for chunk in self.chunks:
+                fn(chunk)
+        else:
+            for fut in [self._pool.submit(fn, chunk) for chunk in self.chunks]:
+                fut.result()
+
+    def _phase1(self, s: _Chunk) -> None:
+        p = self._flats[self._cur]
+        wp, a, b = self.wp, s.a, s.b
+        o = wp + a  # flat index of the chunk's first centre pixel
+        n = b - a
         eta = self.eta
-
-        np.subtract(P[1:-1, 1:], P[1:-1, :-1], out=dx)  # dx[:, j+1] = phixp, dx[:, j] = phixn
-        np.square(dx, out=dx)
-        np.subtract(P[1:, 1:-1], P[:-1, 1:-1], out=dy)  # dy[i+1] = phiyp, dy[i] = phiyn
-        np.square(dy, out=dy)
-        np.subtract(P[1:-1, 2:], P[1:-1, :-2], out=cx)
-        cx /= 2.0
-        np.square(cx, out=cx)  # phix0**2
-        np.subtract(P[2:, 1:-1], P[:-2, 1:-1], out=cy)
-        cy /= 2.0
-        np.square(cy, out=cy)  # phiy0**2
-
-        for out, a, b in ((C1, dx[:, 1:], cy), (C2, dx[:, :-1], cy), (C3, cx, dy[1:]), (C4, cx, dy[:-1])):
-            np.add(a, eta, out=out)  # eta + a**2 + b**2, in scikit-image's order
-            out += b
+        centre = p[o : o + n]
+        np.subtract(p[o : o + n + 1], p[o - 1 : o + n], out=s.ex)  # ex[k] = phixn, ex[k+1] = phixp
+        np.square(s.ex, out=s.ex)
+        np.add(s.ex, eta, out=s.ex)  # eta + phix{n,p}**2, shared by C2 and C1
+        np.subtract(p[o : o + n + wp], p[o - wp : o + n], out=s.ey)  # ey[k] = phiyn, ey[k+wp] = phiyp
+        np.square(s.ey, out=s.ey)
+        np.subtract(p[o + 1 : o + n + 1], p[o - 1 : o + n - 1], out=s.ecx)
+        s.ecx /= 2.0
+        np.square(s.ecx, out=s.ecx)
+        np.add(s.ecx, eta, out=s.ecx)  # eta + phix0**2, shared by C3 and C4
+        np.subtract(p[o + wp : o + n + wp], p[o - wp : o + n - wp], out=s.cy2)
+        s.cy2 /= 2.0
+        np.square(s.cy2, out=s.cy2)  # phiy0**2
+        C1, C2, C3, C4 = s.c
+        for out, x, y in ((C1, s.ex[1:], s.cy2), (C2, s.ex[:-1], s.cy2), (C3, s.ecx, s.ey[wp:]),
+                          (C4, s.ecx, s.ey[:-wp])):
+            np.add(x, y, out=out)  # (eta + x**2) + y**2, scikit-image's order
             np.sqrt(out, out=out)
             np.divide(1.0, out, out=out)
-
-        K = self.k  # P_r C1 + P_l C2 + P_d C3 + P_u C4
-        np.multiply(P[1:-1, 2:], C1, out=K)
-        np.multiply(P[1:-1, :-2], C2, out=t)
+        K, t = s.k, s.t  # P_r C1 + P_l C2 + P_d C3 + P_u C4
+        np.multiply(p[o + 1 : o + n + 1], C1, out=K)
+        np.multiply(p[o - 1 : o + n - 1], C2, out=t)
         K += t
-        np.multiply(P[2:, 1:-1], C3, out=t)
+        np.multiply(p[o + wp : o + n + wp], C3, out=t)
         K += t
-        np.multiply(P[:-2, 1:-1], C4, out=t)
+        np.multiply(p[o - wp : o + n - wp], C4, out=t)
         K += t
+        np.add(C1, C2, out=s.csum)
+        s.csum += C3
+        s.csum += C4
+        np.square(centre, out=s.d)  # delta = 1 / (1 + phi**2)
+        s.d += 1.0
+        np.divide(1.0, s.d, out=s.d)
 
-        # region means with the hard Heaviside (phi > 0)
-        img = self.image
-        np.greater(phi, 0, out=self.inside)
-        H = self.hphi
-        H[...] = self.inside
-        n_in = np.sum(H)
-        n_out = np.sum(1.0 - H)
-        np.multiply(img, H, out=t)
-        c1 = np.sum(t)
-        np.subtract(img, t, out=t)  # == img * (1 - H) exactly
-        c2 = np.sum(t)
-        if n_in != 0:
-            c1 /= n_in
-        if n_out != 0:
-            c2 /= n_out
-
-        F = self.force  # mu K - nu - lambda1 (I - c1)^2 + lambda2 (I - c2)^2
-        np.subtract(img, c1, out=F)
+    def _phase2(self, s: _Chunk) -> None:
+        p = self._flats[self._cur]
+        q = self._flats[1 - self._cur]
+        wp, a, b = self.wp, s.a, s.b
+        o = wp + a
+        n = b - a
+        img = self.img_flat[a:b]
+        F, t = s.f, s.t  # mu K - nu - lambda1 (I - c1)^2 + lambda2 (I - c2)^2
+        np.subtract(img, self._c1, out=F)
         np.square(F, out=F)
         F *= -self.lambda1
-        np.subtract(img, c2, out=t)
+        np.subtract(img, self._c2, out=t)
         np.square(t, out=t)
         t *= self.lambda2
         F += t
-        np.multiply(K, self.mu, out=K)
-        np.add(K, F, out=F)
+        np.multiply(s.k, self.mu, out=s.k)
+        np.add(s.k, F, out=F)
         if self.nu:
             F -= self.nu
-
-        D = self.delta  # 1 / (1 + phi^2)
-        np.square(phi, out=D)
-        D += 1.0
-        np.divide(1.0, D, out=D)
-
-        new = Q[1:-1, 1:-1]
-        np.multiply(D, self.dt, out=t)
+        new = q[o : o + n]
+        np.multiply(s.d, self.dt, out=t)
         t *= F
-        np.add(phi, t, out=new)
-        np.add(C1, C2, out=t)  # denominator 1 + mu dt delta (C1 + C2 + C3 + C4)
-        t += C3
-        t += C4
-        np.multiply(D, self.mu * self.dt, out=D)
-        D *= t
-        D += 1.0
-        new /= D
-        _edge_pad(Q)
-        self._cur = 1 - self._cur
+        np.add(p[o : o + n], t, out=new)
+        np.multiply(s.d, self.mu_dt, out=s.d)  # 1 + mu dt delta (C1 + C2 + C3 + C4)
+        s.d *= s.csum
+        s.d += 1.0
+        new /= s.d
 
-        np.subtract(new, phi, out=t)
-        np.square(t, out=t)
-        return float(np.sqrt(t.mean()))
+    def step(self) -> float:
+        """Advance one iteration; return the RMS change of phi."""
+        self._map(self._phase1)
+        # region means with the hard Heaviside (phi > 0), reduced over the contiguous H x W image
+        # exactly as scikit-image does (img * H, then img * (1 - H) == img - img * H)
+        phi = self._pads[self._cur][1:-1, 1:-1]
+        np.greater(phi, 0, out=self.inside)
+        np.multiply(self.image, self.inside, out=self.img_in)
+        np.subtract(self.image, self.img_in, out=self.img_out)
+        n_in = np.count_nonzero(self.inside)
+        n_out = self.inside.size - n_in
+        c1 = np.sum(self.img_in)
+        c2 = np.sum(self.img_out)
+        if n_in != 0:
+            c1 /= self.image.dtype.type(n_in)
+        if n_out != 0:
+            c2 /= self.image.dtype.type(n_out)
+        self._c1, self._c2 = c1, c2
+        self._map(self._phase2)
+        new_pad = self._pads[1 - self._cur]
+        _edge_pad(new_pad)
+        np.subtract(new_pad[1:-1, 1:-1], phi, out=self.diff2)
+        np.square(self.diff2, out=self.diff2)
+        self._cur = 1 - self._cur
+        return float(np.sqrt(self.diff2.mean()))
+
+
+class _Chunk:
+    """Flat positions ``a:b`` of the padded-row grid and the scratch buffers of one worker."""
+
+    def __init__(self, a: int, b: int, wp: int, dtype: Any) -> None:
+        n = b - a
+        self.a, self.b = a, b
+        self.ex = np.empty(n + 1, dtype)
+        self.ey = np.empty(n + wp, dtype)
+        self.ecx = np.empty(n, dtype)
+        self.cy2 = np.empty(n, dtype)
+        self.c = [np.empty(n, dtype) for _ in range(4)]
+        self.k = np.empty(n, dtype)
+        self.t = np.empty(n, dtype)
+        self.csum = np.empty(n, dtype)
+        self.d = np.empty(n, dtype)
+        self.f = np.empty(n, dtype)
+
+
+#: images with at least this many pixels are swept by several threads
+PARALLEL_MIN_PIXELS = 160 * 160
+
+
+def _n_threads(n_pixels: int) -> int:
+    """Worker threads for one sweep: ``$LSBENCH_NUM_THREADS``, else the CPU count (at most 4)."""
+    env = os.environ.get("LSBENCH_NUM_THREADS")
+    if env:
+        try:
+            wanted = max(1, int(env))
+        except ValueError:
+            raise ValueError(f"LSBENCH_NUM_THREADS must be a positive integer, got {env!r}") from None
+    else:
+        wanted = min(4, os.cpu_count() or 1)
+    return wanted if n_pixels >= PARALLEL_MIN_PIXELS else 1
 
 
 def _edge_pad(P: np.ndarray) -> None:

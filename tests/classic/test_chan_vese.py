@@ -196,3 +196,19 @@ def test_bad_input_raises_a_named_error(kwargs, image, match):
 def test_non_numeric_image_is_a_type_error():
     with pytest.raises(TypeError, match="numeric"):
         chan_vese(np.array([["a"] * 4] * 4))
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_threaded_sweep_is_bit_identical(monkeypatch, threads):
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", threads)
+    img = _real("camera", 200)
+    ref_seg, ref_phi, _ = sk_chan_vese(img, tol=0, max_num_iter=30, extended_output=True)
+    res = chan_vese(img, tol=0, max_iter=30, return_result=True, track_energy=False)
+    np.testing.assert_array_equal(res.phi, ref_phi)
+    np.testing.assert_array_equal(res.mask, ref_seg)
+
+
+def test_bad_thread_setting_is_reported(monkeypatch):
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "many")
+    with pytest.raises(ValueError, match="LSBENCH_NUM_THREADS"):
+        chan_vese(_real("camera", 200), max_iter=1)
