@@ -22,6 +22,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +190,9 @@ class CocoFormatDataset(Dataset):
         anns = sorted(self.coco.imgToAnns.get(image_id, []), key=lambda a: a["id"])
         masks = np.zeros((len(anns), h, w), bool)
         for k, ann in enumerate(anns):
-            m = self.coco.annToMask(ann)
+            with warnings.catch_warnings():  # pycocotools 2.0.x's decode trips numpy 2's __array__(copy=) deprecation
+                warnings.simplefilter("ignore", DeprecationWarning)
+                m = self.coco.annToMask(ann)
             if m.shape != (h, w):
                 raise DatasetError(f"{self.annotation_file}: annotation {ann['id']} decodes to {m.shape}, image is {(h, w)}")
             masks[k] = m.astype(bool)
@@ -266,7 +269,7 @@ def check_coco_split(report: Report, annotation_file: Path, image_dir: Path,
         if not path.is_file():
             report.problem(path, f"missing (image {im.get('id')} of {annotation_file.name})")
             continue
-        opened = open_checked(report, path, ("RGB", "L"), load=False)
+        opened = open_checked(report, path, ("RGB", "L", "CMYK"), load=False)
         if opened is not None and opened.size != (im.get("width"), im.get("height")):
             report.problem(path, f"size {opened.size[0]} x {opened.size[1]} differs from the {im.get('width')} x "
                                  f"{im.get('height')} recorded in {annotation_file.name}")
