@@ -13,7 +13,7 @@ objects touch and occlude; instances are painted back to front and each annotati
 at least 30 % (and 25 px) of it is visible.
 
 Sizes: 2000 train / 200 val / 500 test images (9,041 / 829 / 2,249 instances with the default
-seed, 4.5 per image, 39 % of them partly occluded; 102 MB of PNGs, built in about 20 s). 2000
+seed, 4.5 per image, 38.5 % of them partly occluded; 102 MB of PNGs, built in about 20 s). 2000
 training images of 128 px are a few epochs' work for a small detector on a CPU in tens of
 minutes; 200 validation images suffice for early stopping and 500 test images give mask AP with
 a standard error of about a point. ``train_images`` etc. make smaller variants (tests).
