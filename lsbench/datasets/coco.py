@@ -273,7 +273,7 @@ def check_coco_split(report: Report, annotation_file: Path, image_dir: Path,
         if opened is not None and opened.size != (im.get("width"), im.get("height")):
             report.problem(path, f"size {opened.size[0]} x {opened.size[1]} differs from the {im.get('width')} x "
                                  f"{im.get('height')} recorded in {annotation_file.name}")
-    report.notes.append(f"{report._rel(annotation_file)}: {len(dataset['images'])} images, "
+    report.notes.append(f"{report.relative(annotation_file)}: {len(dataset['images'])} images, "
                         f"{len(dataset['annotations'])} annotations, {len(dataset['categories'])} categories checked")
     return dataset
 
@@ -293,5 +293,5 @@ def verify(root: str | os.PathLike[str] | None = None, *, rehash: bool = False, 
     for split in present:
         check_coco_split(report, base / "annotations" / f"instances_{split}2014.json", base / f"{split}2014",
                          OFFICIAL_IMAGES[split])
-    finish_verification(report, rehash=rehash)
+    finish_verification(report, rehash=rehash, archives=ARCHIVES)
     return report

@@ -76,12 +76,13 @@ class Report:
         return not self.problems
 
     def problem(self, where: str | os.PathLike[str], what: str) -> None:
-        self.problems.append(f"{self._rel(where)}: {what}")
+        self.problems.append(f"{self.relative(where)}: {what}")
 
     def warn(self, where: str | os.PathLike[str], what: str) -> None:
-        self.warnings.append(f"{self._rel(where)}: {what}")
+        self.warnings.append(f"{self.relative(where)}: {what}")
 
-    def _rel(self, where: str | os.PathLike[str]) -> str:
+    def relative(self, where: str | os.PathLike[str]) -> str:
+        """``where`` relative to the dataset folder (as problems name files)."""
         p = Path(where)
         if p.is_absolute():
             try:
@@ -91,9 +92,11 @@ class Report:
         return p.as_posix()
 
 
-def list_files(directory: Path) -> list[str]:
+def list_files(directory: Path, exclude: Iterable[str] = ()) -> list[str]:
     """Every regular file under ``directory`` (relative posix paths, sorted), except the manifest,
-    the ``archives/`` folder and lsbench's own temporary files (``.*.tmp``)."""
+    the ``archives/`` folder, lsbench's own temporary files (``.*.tmp``) and the top-level files
+    named in ``exclude`` (official archives kept beside the data)."""
+    exclude = set(exclude)
     out: list[str] = []
     for dirpath, dirnames, filenames in os.walk(directory):
         rel_dir = Path(dirpath).relative_to(directory)
@@ -101,7 +104,7 @@ def list_files(directory: Path) -> list[str]:
             dirnames[:] = [d for d in dirnames if d != ARCHIVE_DIR and not d.startswith(".lsbench-")]
         dirnames.sort()
         for f in filenames:
-            if rel_dir == Path(".") and f == MANIFEST_NAME:
+            if rel_dir == Path(".") and (f == MANIFEST_NAME or f in exclude):
                 continue
             if f.startswith(".") and f.endswith(".tmp"):
                 continue
@@ -109,9 +112,10 @@ def list_files(directory: Path) -> list[str]:
     return sorted(out)
 
 
-def write_manifest(directory: Path, name: str, files: Iterable[str] | None = None) -> Path:
+def write_manifest(directory: Path, name: str, files: Iterable[str] | None = None,
+                   exclude: Iterable[str] = ()) -> Path:
     """Hash every file (or ``files``) under ``directory`` and write the manifest atomically."""
-    rels = list_files(directory) if files is None else sorted(files)
+    rels = list_files(directory, exclude) if files is None else sorted(files)
     digests = {rel: sha256_file(directory / rel) for rel in rels}
     path = directory / MANIFEST_NAME
     atomic_write_json(path, {"name": name, "format_version": MANIFEST_VERSION,
@@ -148,20 +152,22 @@ def check_archives(directory: Path, resources: Iterable[Resource], report: Repor
             if not candidate.is_file():
                 continue
             if res.md5 is None:
-                report.notes.append(f"{report._rel(candidate)}: present (no published checksum to compare)")
+                report.notes.append(f"{report.relative(candidate)}: present (no published checksum to compare)")
             elif md5_file(candidate) != res.md5:
                 report.problem(candidate, f"md5 differs from the official release's {res.md5} "
                                           "(incomplete download or a different file)")
             else:
-                report.notes.append(f"{report._rel(candidate)}: md5 {res.md5} matches the official release")
+                report.notes.append(f"{report.relative(candidate)}: md5 {res.md5} matches the official release")
             break
 
 
-def finish_verification(report: Report, rehash: bool = False) -> None:
+def finish_verification(report: Report, rehash: bool = False, archives: Iterable[Resource] = ()) -> None:
     """Re-check the sha256 manifest, or write it on first ingest when the copy is sound.
 
     With ``rehash=True`` a sound copy's manifest is rewritten (after a deliberate change).
+    ``archives`` kept at the top of the dataset folder are left out (their md5 is checked instead).
     """
+    exclude = [a.filename for a in archives if a.extract]
     directory = report.directory
     try:
         manifest = read_manifest(directory)
@@ -176,7 +182,7 @@ def finish_verification(report: Report, rehash: bool = False) -> None:
                 report.problem(rel, "missing (listed in the sha256 manifest)")
             elif sha256_file(path) != digest:
                 report.problem(rel, "sha256 differs from the manifest written at first ingest (file modified or damaged)")
-        extra = sorted(set(list_files(directory)) - set(digests))
+        extra = sorted(set(list_files(directory, exclude)) - set(digests))
         for rel in extra[:20]:
             report.warn(rel, f"not in {MANIFEST_NAME} (added after the first ingest; `--rehash` records it)")
         if len(extra) > 20:
@@ -187,7 +193,7 @@ def finish_verification(report: Report, rehash: bool = False) -> None:
         report.notes.append(f"{MANIFEST_NAME}: not written, fix the problems above first")
         return
     try:
-        write_manifest(directory, report.name)
+        write_manifest(directory, report.name, exclude=exclude)
     except OSError as exc:
         report.warnings.append(f"{MANIFEST_NAME}: could not be written ({exc.strerror or exc}); "
                                "the copy is checked structurally only")

@@ -339,5 +339,5 @@ def verify(root: str | os.PathLike[str] | None = None, *, rehash: bool = False, 
         if n != OFFICIAL_COUNTS["images"]:
             report.warn(rel / folder, f"{n} files; the official release has {OFFICIAL_COUNTS['images']}")
     report.notes.append(f"{len(listed)} ids checked")
-    finish_verification(report, rehash=rehash)
+    finish_verification(report, rehash=rehash, archives=ARCHIVES)
     return report

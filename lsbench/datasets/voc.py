@@ -228,5 +228,5 @@ def verify(root: str | os.PathLike[str] | None = None, *, rehash: bool = False, 
                 report.problem(devkit / "SegmentationClass" / f"{image_id}.png", p)
     n_jpeg = sum(1 for _ in (devkit / "JPEGImages").glob("*.jpg")) if (devkit / "JPEGImages").is_dir() else 0
     report.notes.append(f"{len(listed)} segmentation ids checked; {n_jpeg} JPEGs in JPEGImages (official: 17125)")
-    finish_verification(report, rehash=rehash)
+    finish_verification(report, rehash=rehash, archives=ARCHIVES)
     return report

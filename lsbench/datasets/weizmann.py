@@ -350,5 +350,5 @@ def verify(root: str | os.PathLike[str] | None = None, *, rehash: bool = False, 
             votes = m if votes is None else votes + m
         if votes is not None and len(files) >= 2 and votes.max() < 2:
             report.problem(hs_dir, "no pixel is marked by 2 annotators (empty consensus)")
-    finish_verification(report, rehash=rehash)
+    finish_verification(report, rehash=rehash, archives=ARCHIVES)
     return report
