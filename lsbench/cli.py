@@ -149,70 +149,132 @@ def list_cmd(what: str, verbose: bool) -> None:
 # -- datasets -----------------------------------------------------------------------------------------
 @main.group()
 def datasets() -> None:
-    """Build, verify and describe datasets."""
+    """List, describe, verify, build and fetch datasets."""
 
 
 _root_option = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
-                            help="Folder holding the datasets.")
+                            help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's "
+                                 "datasets/, or ~/.cache/lsbench/datasets).")
 
 
-def _only_synthetic(name: str, action: str) -> None:
-    DATASETS.get(name)
-    if name != "synthetic":
-        raise click.ClickException(f"`datasets {action}` supports: synthetic (got {name!r})")
+def _generator_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options of the generated sets: --seed for synthetic and shapes, the split sizes for shapes."""
+    for opt in reversed([
+        click.option("--seed", type=int, default=2019, show_default=True, help="Generator seed (synthetic, shapes)."),
+        click.option("--train-images", type=int, default=None, help="shapes: training images (default 2000)."),
+        click.option("--val-images", type=int, default=None, help="shapes: validation images (default 200)."),
+        click.option("--test-images", type=int, default=None, help="shapes: test images (default 500)."),
+    ]):
+        fn = opt(fn)
+    return fn
 
 
-@datasets.command("build")
-@click.argument("name")
+def _generator_params(name: str, seed: int, train_images: int | None, val_images: int | None,
+                      test_images: int | None) -> dict[str, Any]:
+    sizes = {"train_images": train_images, "val_images": val_images, "test_images": test_images}
+    given = {k: v for k, v in sizes.items() if v is not None}
+    if given and name != "shapes":
+        raise click.BadParameter(f"only the shapes set takes split sizes, not {name!r}",
+                                 param_hint="--" + next(iter(given)).replace("_", "-"))
+    return {"seed": seed, **given} if name in ("synthetic", "shapes") else {}
+
+
+def _print_report(report: Any, ok_message: str) -> None:
+    for w in report.warnings:
+        click.echo(f"warning: {report.directory}: {w}", err=True)
+    for n in report.notes:
+        click.echo(f"  {n}")
+    if report.problems:
+        for p in report.problems:
+            click.echo(f"{report.directory}: {p}", err=True)
+        raise click.ClickException(f"{report.name}: {len(report.problems)} problem(s) found")
+    click.echo(ok_message)
+
+
+@datasets.command("list")
 @_root_option
-@click.option("--seed", type=int, default=2019, show_default=True)
-@click.option("--force", is_flag=True, help="Rebuild even if the set exists.")
 @_friendly
-def datasets_build(name: str, root: Path | None, seed: int, force: bool) -> None:
-    """Generate a dataset that lsbench builds itself (synthetic)."""
-    from lsbench.datasets.synthetic import build_synthetic
+def datasets_list(root: Path | None) -> None:
+    """Registered datasets, their kind, and whether they are present under --root."""
+    from lsbench.datasets import manage
 
-    _only_synthetic(name, "build")
-    path = build_synthetic(root, seed=seed, force=force)
-    click.echo(f"{name}: {path}")
-
-
-@datasets.command("verify")
-@click.argument("name")
-@_root_option
-@click.option("--seed", type=int, default=2019, show_default=True)
-@click.option("--regenerate", is_flag=True, help="Also regenerate from the seed and compare bit for bit.")
-@_friendly
-def datasets_verify(name: str, root: Path | None, seed: int, regenerate: bool) -> None:
-    """Check a dataset on disk against its manifest; exit 1 listing every problem."""
-    from lsbench.datasets.synthetic import dataset_dir, verify_synthetic
-
-    _only_synthetic(name, "verify")
-    problems = verify_synthetic(root, seed=seed, regenerate=regenerate)
-    where = dataset_dir(root, seed)
-    if problems:
-        for p in problems:
-            click.echo(f"{where}: {p}", err=True)
-        raise click.ClickException(f"{name}: {len(problems)} problem(s) found")
-    click.echo(f"{name}: OK ({where}{', regenerated bit-identically' if regenerate else ''})")
+    for name in DATASETS.names():
+        entry = DATASETS.get(name)
+        where = manage.status(name, root) if name in manage.MODULES else "plugin"
+        click.echo(f"{name:<11} [{entry.kind}]  {where}")
+        click.echo(f"{'':11} {entry.summary}")
 
 
 @datasets.command("info")
 @click.argument("name")
 @_root_option
+@_generator_options
 @_friendly
-def datasets_info(name: str, root: Path | None) -> None:
-    """Describe a dataset: splits, sizes, families."""
-    from lsbench.datasets import load
+def datasets_info(name: str, root: Path | None, seed: int, train_images: int | None, val_images: int | None,
+                  test_images: int | None) -> None:
+    """Describe a dataset: location, splits and sizes, categories."""
+    from lsbench.datasets import manage
 
-    entry = DATASETS.get(name)
-    click.echo(f"{name}: {entry.summary}")
-    for split in ("train", "test"):
-        ds = load(name, root=root, split=split)
-        groups: dict[str, int] = {}
-        for item in getattr(ds, "_items", []):
-            groups[item.get("family", "")] = groups.get(item.get("family", ""), 0) + 1
-        click.echo(f"  {split}: {len(ds)} samples at {ds.root}" + (f"  {groups}" if groups else ""))
+    params = _generator_params(name, seed, train_images, val_images, test_images)
+    for line in manage.describe(name, root, **params):
+        click.echo(line)
+
+
+@datasets.command("verify")
+@click.argument("name")
+@_root_option
+@_generator_options
+@click.option("--regenerate", is_flag=True, help="Generated sets: also regenerate from the seed and compare bit for bit.")
+@click.option("--rehash", is_flag=True, help="Real sets: rewrite the sha256 manifest after a deliberate change.")
+@_friendly
+def datasets_verify(name: str, root: Path | None, seed: int, train_images: int | None, val_images: int | None,
+                    test_images: int | None, regenerate: bool, rehash: bool) -> None:
+    """Check a dataset on disk; exit 1 listing every problem with its file.
+
+    Structural checks (counts, image/mask sizes and modes, label ranges, split ids present), the
+    md5 of the official archives when present, and the sha256 manifest (written on first ingest,
+    re-checked afterwards).
+    """
+    from lsbench.datasets import manage
+
+    params = _generator_params(name, seed, train_images, val_images, test_images)
+    report = manage.verify(name, root, rehash=rehash, regenerate=regenerate, **params)
+    _print_report(report, f"{name}: OK ({report.directory}{', regenerated bit-identically' if regenerate else ''})")
+
+
+@datasets.command("build")
+@click.argument("name")
+@_root_option
+@_generator_options
+@click.option("--force", is_flag=True, help="Rebuild even if the set exists.")
+@_friendly
+def datasets_build(name: str, root: Path | None, seed: int, train_images: int | None, val_images: int | None,
+                   test_images: int | None, force: bool) -> None:
+    """Generate a dataset that lsbench builds itself (synthetic, shapes)."""
+    from lsbench.datasets import manage
+
+    params = _generator_params(name, seed, train_images, val_images, test_images)
+    path = manage.build(name, root, force=force, **params)
+    click.echo(f"{name}: {path}")
+
+
+@datasets.command("fetch")
+@click.argument("name")
+@_root_option
+@click.option("--mirror", default=None, metavar="URL",
+              help="Download <URL>/<archive name> instead of the official host (a local mirror).")
+@click.option("--remove-archives", is_flag=True, help="Delete each archive after unpacking it.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Network timeout in seconds.")
+@_friendly
+def datasets_fetch(name: str, root: Path | None, mirror: str | None, remove_archives: bool, timeout: float) -> None:
+    """Download a real dataset's official archives, check their md5, unpack and verify them.
+
+    Needs network access to the dataset's hosts (or --mirror); nothing else in lsbench downloads.
+    """
+    from lsbench.datasets import manage
+
+    report = manage.fetch(name, root, mirror=mirror, keep_archives=not remove_archives, timeout=timeout)
+    _print_report(report, f"{name}: fetched and verified ({report.directory})")
 
 
 if __name__ == "__main__":  # pragma: no cover

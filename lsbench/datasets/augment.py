@@ -4,7 +4,9 @@ translation, scale, flip), recorded as data so every variant can be regenerated.
 A variant is a list of op dicts, e.g. ``[{"op": "rotate", "degrees": 12.5}, {"op": "gaussian",
 "sigma": 0.05}]``. Geometric ops move image *and* mask (bilinear for the image, nearest for
 the mask, same boundary mode); photometric ops touch the image only and come after the
-geometry so noise is never interpolated.
+geometry so noise is never interpolated. Images may be grey (H x W) or colour (H x W x 3: the
+geometry and the blur act per channel); masks may be one H x W mask or a stack K x H x W (e.g.
+one per annotator), all moved alike.
 """
 
 from __future__ import annotations
@@ -66,22 +68,31 @@ def variant_ops(variant: int, rng: np.random.Generator, size: int) -> list[dict[
 
 def _affine(image: np.ndarray, mask: np.ndarray, degrees: float = 0.0, factor: float = 1.0,
             dy: float = 0.0, dx: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-    h, w = image.shape
+    h, w = image.shape[:2]
     centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
     t = (transform.AffineTransform(translation=-centre)
          + transform.AffineTransform(rotation=np.deg2rad(degrees), scale=factor)
          + transform.AffineTransform(translation=centre + np.array([dx, dy])))
     inv = t.inverse
     img = transform.warp(image, inv, order=1, mode="reflect", preserve_range=True)
-    msk = transform.warp(mask.astype(float), inv, order=0, mode="reflect", preserve_range=True) > 0.5
+    if mask.ndim == 3:  # a stack K x H x W: warp as channels H x W x K
+        stack = np.moveaxis(mask, 0, -1).astype(float)
+        msk = np.moveaxis(transform.warp(stack, inv, order=0, mode="reflect", preserve_range=True) > 0.5, -1, 0)
+    else:
+        msk = transform.warp(mask.astype(float), inv, order=0, mode="reflect", preserve_range=True) > 0.5
     return img, msk
 
 
 def apply_ops(image: np.ndarray, mask: np.ndarray, ops: list[dict[str, Any]], rng: np.random.Generator
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Apply recorded ops in order; noise draws come from ``rng``. Returns (image in [0, 1], mask)."""
+    """Apply recorded ops in order; noise draws come from ``rng``. Returns (image in [0, 1], mask).
+
+    ``image`` is H x W or H x W x 3; ``mask`` is H x W or a stack K x H x W moved alike.
+    """
     img = np.asarray(image, dtype=np.float64)
     msk = np.asarray(mask, dtype=bool)
+    if img.ndim not in (2, 3) or msk.shape[-2:] != img.shape[:2] or msk.ndim not in (2, 3):
+        raise ValueError(f"apply_ops: image {img.shape} and mask {msk.shape} must be H x W (x 3) and (K x) H x W")
     for op in ops:
         kind = op["op"]
         if kind == "rotate":
@@ -93,7 +104,8 @@ def apply_ops(image: np.ndarray, mask: np.ndarray, ops: list[dict[str, Any]], rn
         elif kind == "affine":
             img, msk = _affine(img, msk, degrees=op["degrees"], factor=op["factor"], dy=op["dy"], dx=op["dx"])
         elif kind == "flip":
-            img, msk = np.flip(img, op["axis"]).copy(), np.flip(msk, op["axis"]).copy()
+            img = np.flip(img, op["axis"]).copy()
+            msk = np.flip(msk, op["axis"] + msk.ndim - 2).copy()
         elif kind == "gaussian":
             img = img + rng.normal(0.0, op["sigma"], img.shape)
         elif kind == "speckle":
@@ -106,7 +118,8 @@ def apply_ops(image: np.ndarray, mask: np.ndarray, ops: list[dict[str, Any]], rn
         elif kind == "poisson":
             img = rng.poisson(np.clip(img, 0, 1) * op["peak"]) / op["peak"]
         elif kind == "blur":
-            img = ndimage.gaussian_filter(img, op["sigma"], mode="reflect")
+            sigma = op["sigma"] if img.ndim == 2 else (op["sigma"], op["sigma"], 0.0)
+            img = ndimage.gaussian_filter(img, sigma, mode="reflect")
         else:
             raise ValueError(f"unknown augmentation op {kind!r}")
         img = np.clip(img, 0.0, 1.0)

@@ -24,9 +24,13 @@ __all__ = [
     "atomic_write_json",
     "decode_gray_png",
     "decode_palette_png",
+    "decode_rgb",
     "default_root",
     "encode_gray_png",
     "encode_palette_png",
+    "md5_file",
+    "open_image",
+    "read_bytes",
     "sha256_bytes",
     "sha256_file",
     "voc_colormap",
@@ -64,6 +68,31 @@ def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def md5_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """md5 of a file, as the archive checksums of VOC, SBD and COCO are recorded."""
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_bytes(path: str | os.PathLike[str], digest: str | None = None) -> bytes:
+    """The bytes of ``path``; a :class:`DatasetError` naming the file if it is missing, unreadable
+    or (when ``digest`` is given) its sha256 differs from ``digest``."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: missing") from None
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if digest is not None and sha256_bytes(data) != digest:
+        raise DatasetError(f"{path}: sha256 differs from the dataset manifest (file modified or damaged); "
+                           "run `lsbench datasets verify` to list every problem")
+    return data
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -131,6 +160,22 @@ def _open_png(data: bytes, name: str) -> Image.Image:
     except Exception as exc:
         raise DatasetError(f"{name}: not a readable image ({exc})") from None
     return im
+
+
+def open_image(data: bytes, name: str) -> Image.Image:
+    """A fully decoded Pillow image from encoded bytes; :class:`DatasetError` naming ``name`` if the
+    bytes are not a readable image (truncated, wrong format)."""
+    return _open_png(data, name)
+
+
+def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:
+    """uint8 H x W x 3 array from JPEG/PNG bytes (greyscale and palette images are expanded)."""
+    im = _open_png(data, name)
+    if im.mode not in ("RGB", "L", "P", "RGBA", "CMYK", "YCbCr"):
+        raise DatasetError(f"{name}: unexpected image mode {im.mode!r} (want 'RGB')")
+    if im.mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)
 
 
 def decode_gray_png(data: bytes, name: str = "image") -> np.ndarray:
