@@ -10,7 +10,14 @@ import pytest
 from pycocotools import mask as mask_utils
 
 from lsbench.metrics.coco import STAT_NAMES, COCOMaskAP, coco_mask_ap
-from lsbench.metrics.masks import decode_rles, encode_masks, mask_iou, mask_overlap, rle_areas, rle_boxes_xywh
+from lsbench.metrics.masks import (
+    decode_rles,
+    encode_masks,
+    mask_iou,
+    mask_overlap,
+    rle_areas,
+    rle_boxes_xywh,
+)
 from lsbench.types import masks_to_boxes
 from tests.metrics.test_instance import _random_image
 
