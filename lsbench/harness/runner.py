@@ -352,7 +352,8 @@ def write_run_dir(out_dir: Path, run_id: str, result: RunResult, figures: bool =
         (tmp / "config.json").write_text(json.dumps(result.config, indent=2) + "\n")
         if result.recorder is not None:
             result.recorder.write(tmp)
-        build_report(tmp, figures=figures, html=html, instance_scores=result.instance_scores or None)
+        build_report(tmp, figures=figures, html=html, instance_scores=result.instance_scores or None,
+                     require_table=False)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

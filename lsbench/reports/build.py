@@ -28,6 +28,7 @@ from lsbench.harness.artifacts import (
     load_masks,
     load_traces,
 )
+from lsbench.harness.summary import failed_mask
 from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
 from lsbench.reports.tables import TABLES, build_tables, fillable_tables, load_run
 
@@ -75,6 +76,7 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
     from lsbench.reports import figures as F
 
     methods = [str(m) for m in dict.fromkeys(per_sample["method"])]
+    any_ok = bool((~failed_mask(per_sample)).any())
     instance = config.get("kind") == "instance" or (run_dir / "ground_truth.json").is_file()
     jobs: list[tuple[str, Callable[[], Any]]] = []
     try:
@@ -88,10 +90,12 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
             traces = load_traces(run_dir)
             if len(traces):
                 jobs.append(("convergence", lambda: F.convergence_plot(traces)))
-            jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
+            if any_ok and any(c == "f_measure" or c.startswith("f_measure_") for c in per_sample.columns):
+                jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
     except RunDirError as exc:
         raise RunDirError(f"{exc}; `lsbench report --no-figures` rebuilds the tables alone") from None
-    jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample)))
+    if any_ok:
+        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample)))
     return jobs
 
 
@@ -121,7 +125,8 @@ def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Calla
 
 
 def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figures: bool = True,
-                 html: bool = False, instance_scores: dict[str, Any] | None = None) -> Report:
+                 html: bool = False, instance_scores: dict[str, Any] | None = None,
+                 require_table: bool = True) -> Report:
     """Rebuild tables (and figures, and the HTML page) of a run directory from its files.
 
     Parameters
@@ -136,6 +141,9 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     instance_scores : dict, optional
         Scores already computed from the same predictions (the harness passes them to avoid
         scoring twice); by default they are computed from ``predictions/*.json``.
+    require_table : bool
+        Raise when no table can be filled (e.g. every sample failed); the harness passes False
+        so that such a run is still written, with its errors.
 
     Returns
     -------
@@ -153,7 +161,7 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
                 raise ValueError(f"table {n} needs {kind}; {run_dir} can fill table(s) "
                                  f"{', '.join(fillable) or 'none'}")
     numbers = [str(n) for n in tables] if tables else fillable
-    if not numbers:
+    if not numbers and require_table:
         raise ValueError(f"{run_dir}: no table can be filled from this run's metrics")
     jobs = _figure_jobs(run_dir, per_sample, config) if (figures or html) else []
     built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)

@@ -226,6 +226,8 @@ def fmeasure_distribution(per_sample: pd.DataFrame) -> Figure:
     """Box plots of per-image F-measure (%) per method; the mean is marked with a diamond."""
     col = _primary_f(per_sample)
     ok = per_sample[~failed_mask(per_sample)]
+    if not len(ok):
+        raise ValueError("every sample failed: no F-measure to plot")
     methods = list(dict.fromkeys(per_sample["method"].astype(str)))
     data = [100 * pd.to_numeric(ok.loc[ok["method"].astype(str) == m, col], errors="coerce").dropna().to_numpy()
             for m in methods]
@@ -251,6 +253,8 @@ def fmeasure_distribution(per_sample: pd.DataFrame) -> Figure:
 def time_vs_size(per_sample: pd.DataFrame) -> Figure:
     """Seconds per image against image size (pixels), log-log, one marker style per method."""
     ok = per_sample[~failed_mask(per_sample)]
+    if not (pd.to_numeric(ok["seconds"], errors="coerce") > 0).any():
+        raise ValueError("no successful sample with a positive time to plot")
     methods = list(dict.fromkeys(per_sample["method"].astype(str)))
     fig = Figure(figsize=(min(MAX_WIDTH_IN, 5.5), 3.6), layout="constrained")
     ax = fig.subplots()

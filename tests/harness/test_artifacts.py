@@ -120,3 +120,19 @@ def test_report_html_and_every_output(binary_run, tmp_path):
     assert (d / "table2.csv").read_text() == before
     assert not [p for p in d.rglob(".*") if p.is_file()]
     assert pd.read_csv(d / "table2.csv")["Method"].tolist()[:2] == ["cv", "skimage-cv"]
+
+
+def test_a_run_where_every_sample_failed_is_still_written(tmp_path, data_root, monkeypatch):
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
+
+    def boom(sample):
+        raise RuntimeError("always")
+
+    METHODS.add("boom", lambda: boom, kind="binary")
+    ds = load("synthetic", root=data_root, split="test")
+    res = run_benchmark([MethodRequest("boom")], ds, out=tmp_path, run_id="x", limit=2, progress=False,
+                        figures=True, html=True)
+    assert res.per_sample["error"].str.contains("always").all()
+    assert {p.name for p in (res.run_dir / "figures").iterdir()} == {"fig7_grid.png", "fig7_grid.pdf"}
+    assert (res.run_dir / "index.html").is_file() and not (res.run_dir / "table2.md").exists()
+    assert all(v is None for v in load_masks(res.run_dir, "boom").values())

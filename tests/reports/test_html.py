@@ -93,3 +93,13 @@ def test_instance_run_page_renders(chromium, tmp_path, monkeypatch):
     seen = _render(chromium, page)
     # Table 3 (+ AP definitions, per class) and Table 4; figures: instance overlays, time vs size
     assert seen == {"images": 2, "images_ok": 2, "tables": 4, "tables_ok": 4}
+
+
+def test_committed_reference_page_renders(chromium, tmp_path):
+    from tests.reports.test_reference import REFERENCE
+
+    page = tmp_path / "index.html"
+    shutil.copy(REFERENCE / "index.html", page)
+    _assert_self_contained(page)
+    n_png = len(list((REFERENCE / "figures").glob("*.png")))
+    assert _render(chromium, page) == {"images": n_png, "images_ok": n_png, "tables": 2, "tables_ok": 2}
