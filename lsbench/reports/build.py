@@ -160,7 +160,7 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
                 kind = "an instance-segmentation run" if str(n) in ("3", "4") else "a single-object run"
                 raise ValueError(f"table {n} needs {kind}; {run_dir} can fill table(s) "
                                  f"{', '.join(fillable) or 'none'}")
-    numbers = [str(n) for n in tables] if tables else fillable
+    numbers = list(dict.fromkeys(str(n) for n in tables)) if tables else fillable
     if not numbers and require_table:
         raise ValueError(f"{run_dir}: no table can be filled from this run's metrics")
     jobs = _figure_jobs(run_dir, per_sample, config) if (figures or html) else []
