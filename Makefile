@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean reference
 
 # Create the virtual environment and install lsbench (editable) with its dev extras.
 # torch/torchvision resolve to the versions on this machine's disk (pip is capped at 2.14.1 / 0.29.1).
@@ -17,9 +17,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on the embedded synthetic data: Chan-Vese on all 360 test images -> Table 2.
+# The main job on the embedded synthetic data: Chan-Vese on all 360 test images -> Table 2 and the
+# Figure 7-style grid (reports/demo-<time>/table2.md, figures/fig7_grid.png).
 demo: $(STAMP)
 	$(BIN)/lsbench run --methods cv --dataset synthetic --split test --run-id demo-$$(date +%Y%m%d-%H%M%S)
+
+# The committed reference report: every method below on the synthetic test split, tables, figures and
+# index.html, written to a scratch folder and moved into reports/reference/synthetic-test/ once complete.
+REFERENCE_METHODS ?= cv,skimage-cv
+reference: $(STAMP)
+	rm -rf reports/.reference-new
+	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress \
+		--out reports/.reference-new --run-id synthetic-test
+	rm -rf reports/reference/synthetic-test
+	mkdir -p reports/reference
+	mv reports/.reference-new/synthetic-test reports/reference/synthetic-test
+	rmdir reports/.reference-new
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not bench"

@@ -67,10 +67,18 @@ def main() -> None:
 @click.option("--dataset-param", "dataset_params", multiple=True, metavar="NAME=VALUE",
               help="Dataset option, e.g. --dataset-param families=vessel (repeatable).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--figures/--no-figures", default=True, show_default=True,
+              help="Draw the figures into the run directory (lsbench report can draw them later).")
+@click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
 @_friendly
 def run(methods: str, dataset: str, split: str, root: Path | None, limit: int | None, out: Path,
-        run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool) -> None:
-    """Run methods on a dataset split; write per_sample.csv, summary.csv, config.json, table2.md."""
+        run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool,
+        figures: bool, html: bool) -> None:
+    """Run methods on a dataset split and write a run directory.
+
+    It holds per_sample.csv, summary.csv, config.json, the tables (table<N>.md/.csv/.tex), the
+    saved predictions, and with --figures (the default) the figures under figures/.
+    """
     from lsbench.datasets import load
     from lsbench.harness.runner import MethodRequest, check_output_dir, run_benchmark
     from lsbench.params import parse_method_list, parse_param_assignments, parse_value
@@ -96,11 +104,19 @@ def run(methods: str, dataset: str, split: str, root: Path | None, limit: int | 
     data = load(dataset, root=root, split=split, **ds_kwargs)
     requests = [MethodRequest(n, overrides[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
-                           progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]))
+                           progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                           figures=figures, html=html)
     assert result.run_dir is not None
-    table = result.run_dir / "table2.md"
-    if table.is_file():
-        click.echo(table.read_text())
+    for name in ("table2.md", "table3.md", "table4.md"):
+        table = result.run_dir / name
+        if table.is_file():
+            click.echo(table.read_text())
+    for name in ("fig7_grid.png", "fig8_instances.png"):
+        fig = result.run_dir / "figures" / name
+        if fig.is_file():
+            click.echo(f"{'Figure 7' if name.startswith('fig7') else 'Figures 8-9'}-style figure: {fig}")
+    if html:
+        click.echo(f"One-page report: {result.run_dir / 'index.html'}")
     n_failed = int((result.per_sample["error"].astype(str).str.len() > 0).sum())
     click.echo(f"Run directory: {result.run_dir}")
     if n_failed:
@@ -112,18 +128,24 @@ def run(methods: str, dataset: str, split: str, root: Path | None, limit: int | 
 # -- report ------------------------------------------------------------------------------------------
 @main.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
-@click.option("--table", type=click.Choice(["2"]), default=None, help="Only this table.")
+@click.option("--table", "tables", type=click.Choice(["2", "3", "4"]), multiple=True,
+              help="Only this table (repeatable); default: every table the run can fill.")
+@click.option("--figures/--no-figures", default=True, show_default=True,
+              help="Also redraw the figures (figures/*.png and *.pdf).")
+@click.option("--html", is_flag=True, help="Also write a self-contained index.html (tables and figures embedded).")
 @_friendly
-def report(run_dir: Path, table: str | None) -> None:
-    """Rebuild the tables of RUN_DIR from its CSV files (no method is re-run)."""
-    from lsbench.reports.tables import load_run, table2_markdown, write_tables
+def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool) -> None:
+    """Rebuild the tables, figures and (--html) one-page report of RUN_DIR from its files.
 
-    per_sample, config = load_run(run_dir)
-    written = write_tables(run_dir, per_sample, config)
-    if not written:
-        raise click.ClickException(f"{run_dir}: no table can be filled from this run's metrics")
-    click.echo(table2_markdown(per_sample, config))
-    for p in written:
+    No method is re-run: Table 2 comes from per_sample.csv, Tables 3 and 4 from the saved
+    predictions (predictions/*.json against ground_truth.json), the figures from samples.npz,
+    masks/*.npz and traces.csv. Each table is written as table<N>.md, .csv and .tex.
+    """
+    from lsbench.reports.build import build_report
+
+    rep = build_report(run_dir, tables=list(tables) or None, figures=figures, html=html)
+    click.echo(rep.markdown())
+    for p in rep.written:
         click.echo(f"wrote {p}", err=True)
 
 

@@ -32,6 +32,9 @@ def test_run_and_report(runner, tmp_path, data_root):
                "--run-id", "t", "-p", "cv.mu=0.1", "-p", "cv.max_iter=40", "--no-progress")
     assert out.exit_code == 0, out.output
     assert "Table 2" in out.output and "Run directory" in out.output
+    # what `make demo` promises: Table 2 and the Figure 7-style grid under the run directory
+    assert (tmp_path / "t" / "figures" / "fig7_grid.png").is_file()
+    assert f"Figure 7-style figure: {tmp_path / 't' / 'figures' / 'fig7_grid.png'}" in out.output
     per = pd.read_csv(tmp_path / "t" / "per_sample.csv")
     assert len(per) == 3 and (per["n_iter"] <= 40).all()
     (tmp_path / "t" / "table2.md").unlink()

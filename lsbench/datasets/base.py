@@ -27,6 +27,9 @@ class Dataset(Sequence[Sample]):
     root: Path
     #: names of the single-object ground truths a sample carries (``Sample.ground_truths()``)
     gt_names: tuple[str, ...] = ("gt",)
+    #: instance datasets: class names, label ``k`` is ``class_names[k - 1]`` (used by the AP
+    #: metrics to refuse unknown labels and to name per-class results; empty = infer from labels)
+    class_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -84,6 +87,7 @@ class Subset(Dataset):
         self.split = split or base.split
         self.root = base.root
         self.gt_names = base.gt_names
+        self.class_names = tuple(getattr(base, "class_names", ()) or ())
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -9,9 +9,18 @@ two tidy tables written to the run directory:
   converged, error, then one column per metric;
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine) and
-``table2.md``. Everything is written to a temporary folder that is renamed into place at the
+plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine), the
+tables (``lsbench.reports``) and what the reports need to be rebuilt without re-running
+(:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs) or every detection
+in COCO results format with the ground truth (instance runs), the figure samples and the
+convergence traces. Everything is written to a temporary folder that is renamed into place at the
 end, so an interrupted or failed run never leaves a half-written run directory.
+
+Instance datasets (``kind == "instance"``) get a per-sample row too (instance counts and mean
+best IoU, :func:`lsbench.metrics.instance.instance_metrics`); their AP is a dataset-level
+score, computed once per method from the saved COCO results
+(:func:`lsbench.metrics.scoring.score_instances`): a sample the method failed on contributes
+no detections while its ground truth still counts.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
+from lsbench.harness.artifacts import N_FIGURE_SAMPLES, N_TRACE_SAMPLES, RunRecorder
 from lsbench.harness.environment import environment
 from lsbench.harness.summary import FIXED_COLUMNS, summarize
 from lsbench.registry import METHODS, METRICS, check_params
@@ -53,10 +63,29 @@ class MethodRequest:
 
 @dataclass
 class RunResult:
+    """What :func:`run_benchmark` returns.
+
+    Attributes
+    ----------
+    per_sample, summary : DataFrame
+        The two tidy tables (module docstring).
+    config : dict
+        What ``config.json`` holds.
+    run_dir : Path or None
+        The run directory, when one was written.
+    recorder : RunRecorder
+        Saved predictions, figure samples and convergence traces.
+    instance_scores : dict
+        Instance runs: method -> :class:`~lsbench.metrics.scoring.InstanceScores` (mAPr per
+        variant, COCO AP); empty for single-object runs.
+    """
+
     per_sample: pd.DataFrame
     summary: pd.DataFrame
     config: dict[str, Any]
     run_dir: Path | None = None
+    recorder: RunRecorder | None = None
+    instance_scores: dict[str, Any] = field(default_factory=dict)
 
 
 def check_output_dir(out: str | os.PathLike[str]) -> Path:
@@ -115,9 +144,19 @@ def _record(method: str, dataset: Dataset, sample: Sample, seconds: float, pred:
     }
 
 
-def _check_prediction(pred: Any, sample: Sample) -> Prediction:
+def _check_prediction(pred: Any, sample: Sample, kind: str = "binary", n_classes: int | None = None) -> Prediction:
     if not isinstance(pred, Prediction):
         raise TypeError(f"method returned {type(pred).__name__}, expected lsbench.types.Prediction")
+    if kind == "instance":
+        if pred.instances is None:
+            raise ValueError("an instance dataset needs Prediction.instances, the method returned a mask")
+        from lsbench.metrics.instance import checked_pair
+
+        target = sample.instances if sample.instances is not None else {
+            "masks": np.zeros((0, *sample.shape), bool), "labels": []}
+        checked_pair(pred.instances, target, n_classes)
+    elif pred.mask is None:
+        raise ValueError("a single-object dataset needs Prediction.mask, the method returned instances")
     if pred.mask is not None and pred.mask.shape != sample.shape:
         raise ValueError(f"predicted mask has shape {pred.mask.shape}, image is {sample.shape}")
     if pred.phi is not None and not np.all(np.isfinite(pred.phi)):
@@ -137,6 +176,10 @@ def run_benchmark(
     warmup: bool = True,
     command: str | None = None,
     on_record: Callable[[dict[str, Any]], None] | None = None,
+    figures: bool = False,
+    html: bool = False,
+    figure_samples: int = N_FIGURE_SAMPLES,
+    trace_samples: int = N_TRACE_SAMPLES,
 ) -> RunResult:
     """Run every method on every sample of ``dataset`` and (optionally) write a run directory.
 
@@ -156,6 +199,15 @@ def run_benchmark(
         Registered per-sample metric (default: ``binary`` for single-object datasets).
     warmup : bool
         Call each method once on the first sample, untimed, before timing.
+    figures : bool
+        Also draw the figures into the run directory (``lsbench report`` can draw them later).
+    html : bool
+        Also write the one-page ``index.html`` (implies drawing the figures).
+    figure_samples : int
+        How many samples the figures show (saved in ``samples.npz``).
+    trace_samples : int
+        How many of those each classic method is traced on (energy and F-measure per
+        iteration, ``traces.csv``), after the timed loop; 0 disables tracing.
     """
     if not methods:
         raise ValueError("no methods given; choose from: " + ", ".join(METHODS.names()))
@@ -169,7 +221,17 @@ def run_benchmark(
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
     metric_name = metric or _default_metric(dataset)
+    metric_entry = METRICS.get(metric_name)
+    if "dataset-level" in metric_entry.tags:
+        raise ValueError(f"metric {metric_name!r} is a dataset-level accumulator; the per-sample metric of "
+                         f"{dataset.kind} datasets is {_default_metric(dataset)!r} (AP is computed for "
+                         "instance runs anyway)")
+    if metric_entry.kind and metric_entry.kind != dataset.kind:
+        raise ValueError(f"metric {metric_name!r} scores {metric_entry.kind} targets but dataset "
+                         f"{dataset.name!r} is {dataset.kind}")
     metric_fn = METRICS.build(metric_name)
+    class_names = tuple(getattr(dataset, "class_names", ()) or ())
+    n_classes = len(class_names) or None
 
     out_dir = check_output_dir(out) if out is not None else None
     run_id = run_id or _new_run_id(dataset)
@@ -193,6 +255,7 @@ def run_benchmark(
         built.append((req.name, segmenter, resolved))
 
     rows: list[dict[str, Any]] = []
+    recorder = RunRecorder(dataset.kind, len(dataset), class_names, n_figure_samples=figure_samples)
     total = len(built) * len(dataset)
     bar = None
     if progress:
@@ -201,7 +264,7 @@ def run_benchmark(
         bar = tqdm(total=total, desc="lsbench run", unit="img", file=sys.stderr, dynamic_ncols=True)
     started = time.time()
     try:
-        for name, segmenter, _ in built:
+        for m, (name, segmenter, _) in enumerate(built):
             if bar is not None:
                 bar.set_postfix_str(name)
             if warmup:
@@ -209,6 +272,8 @@ def run_benchmark(
                     segmenter(dataset[0])
             for i in range(len(dataset)):
                 sample = dataset[i]
+                if m == 0:
+                    recorder.add_sample(i, sample)
                 pred: Prediction | None = None
                 metrics: dict[str, float] = {}
                 error = ""
@@ -216,7 +281,7 @@ def run_benchmark(
                 try:
                     pred = segmenter(sample)
                     seconds = time.perf_counter() - t0
-                    pred = _check_prediction(pred, sample)
+                    pred = _check_prediction(pred, sample, dataset.kind, n_classes)
                     metrics = metric_fn(pred, sample)
                 except Exception as exc:  # one failing sample must not stop the run
                     seconds = time.perf_counter() - t0
@@ -224,6 +289,7 @@ def run_benchmark(
                     if os.environ.get("LSBENCH_DEBUG"):
                         traceback.print_exc()
                     pred = None
+                recorder.add_prediction(name, sample, pred)
                 row = _record(name, dataset, sample, seconds, pred, metrics, error)
                 rows.append(row)
                 if on_record is not None:
@@ -233,6 +299,14 @@ def run_benchmark(
     finally:
         if bar is not None:
             bar.close()
+
+    recorder.record_traces([(name, seg) for name, seg, _ in built], trace_samples)
+    instance_scores: dict[str, Any] = {}
+    if dataset.kind == "instance":
+        from lsbench.metrics.scoring import score_instances
+
+        gt = recorder.ground_truth()
+        instance_scores = {name: score_instances(gt, res) for name, res in recorder.results().items()}
 
     per_sample = pd.DataFrame(rows)
     metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
@@ -246,21 +320,29 @@ def run_benchmark(
         "dataset": _json_safe(dataset.spec()),
         "dataset_fingerprint": dataset.fingerprint(),
         "n_samples": len(dataset),
+        "kind": dataset.kind,
+        "class_names": list(class_names),
         "metric": metric_name,
         "methods": {name: _json_safe(params) for name, _, params in built},
         "timing": {"clock": "time.perf_counter", "unit": "seconds per image (batch 1)",
                    "warmup": warmup, "includes": "the method call only (not loading or scoring)"},
         **environment(),
     }
-    result = RunResult(per_sample=per_sample, summary=summary, config=config)
+    result = RunResult(per_sample=per_sample, summary=summary, config=config, recorder=recorder,
+                       instance_scores=instance_scores)
     if out_dir is not None:
-        result.run_dir = write_run_dir(out_dir, run_id, result)
+        result.run_dir = write_run_dir(out_dir, run_id, result, figures=figures, html=html)
     return result
 
 
-def write_run_dir(out_dir: Path, run_id: str, result: RunResult) -> Path:
-    """Write the run's files into ``out_dir/run_id`` atomically (temp folder, then rename)."""
-    from lsbench.reports.tables import write_tables
+def write_run_dir(out_dir: Path, run_id: str, result: RunResult, figures: bool = False,
+                  html: bool = False) -> Path:
+    """Write the run's files into ``out_dir/run_id`` atomically (temp folder, then rename).
+
+    The tables (and, with ``figures``, the figures) are built from the files just written, by
+    the same code as ``lsbench report``.
+    """
+    from lsbench.reports.build import build_report
 
     final = out_dir / run_id
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=out_dir))
@@ -268,7 +350,10 @@ def write_run_dir(out_dir: Path, run_id: str, result: RunResult) -> Path:
         result.per_sample.to_csv(tmp / "per_sample.csv", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False)
         (tmp / "config.json").write_text(json.dumps(result.config, indent=2) + "\n")
-        write_tables(tmp, result.per_sample, result.config)
+        if result.recorder is not None:
+            result.recorder.write(tmp)
+        build_report(tmp, figures=figures, html=html, instance_scores=result.instance_scores or None,
+                     require_table=False)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,26 +1,39 @@
-"""Tables rebuilt from a run's ``per_sample.csv`` (and ``config.json`` for the machine).
+"""The chapter's Tables 2-4 rebuilt from a run directory, beside the published numbers.
 
-Table 2 (the chapter's single-object comparison): per method, the mean per-image F-measure
-against each ground truth, IoU, wall seconds per image, iterations, n and failures; then the
-F-measure per scene family when the dataset has families.
+* **Table 2** (single-object segmentation): per method, the mean per-image F-measure against each
+  ground truth, IoU, wall seconds per image, iterations, n and failures, from ``per_sample.csv``;
+  then F-measure per scene family.
+* **Table 3** (instance segmentation, VOC-style): mAPr@0.5, mAPr@0.7 and AP_vol under one AP
+  definition (default ``mnc``, MNC's 11-point protocol) and seconds per image; sections compare
+  the three AP definitions and list per-class AP.
+* **Table 4** (instance segmentation, COCO-style): mask AP @[.5:.95], @.5, @.75 and by size.
+
+Every table has a "measured here" column group (dataset, split, n, machine) and one column group
+per published protocol (``baselines/published.toml``), so numbers measured differently never
+share a column. Instance scores come from the run's saved COCO results
+(:func:`lsbench.metrics.scoring.score_instances`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import string
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lsbench.harness.artifacts import RunDirError, load_instance_predictions
 from lsbench.harness.summary import FIXED_COLUMNS, failed_mask
+from lsbench.reports.published import Published, PublishedEntry, load_published
+from lsbench.reports.render import Column, ColumnGroup, ReportTable, fmt_num, fmt_time, to_markdown
 
-__all__ = ["load_run", "table2_frame", "table2_markdown", "write_tables"]
+__all__ = ["RunDirError", "fillable_tables", "instance_scores_from_run", "load_run", "table2", "table2_frame",
+           "table2_markdown", "table3", "table4", "write_tables"]
 
-
-class RunDirError(FileNotFoundError):
-    """A run directory is missing a file the reports need."""
+TABLES = ("2", "3", "4")
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -52,6 +65,7 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return per_sample, config
 
 
+# -- shared pieces ---------------------------------------------------------------------------------------
 def _gt_columns(per_sample: pd.DataFrame) -> list[tuple[str, str]]:
     """(column, label) of the F-measure columns: ``f_measure`` -> FM (GT), ``f_measure_gt1`` -> FM (GT1)."""
     out = []
@@ -63,6 +77,92 @@ def _gt_columns(per_sample: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
+def _machine_line(config: dict[str, Any]) -> str:
+    m = config.get("machine", {})
+    parts = []
+    if m.get("gpu"):
+        parts.append(str(m["gpu"]))
+    if m.get("cpu"):
+        parts.append(m["cpu"])
+    if m.get("logical_cores"):
+        parts.append(f"{m['logical_cores']} logical cores")
+    return ", ".join(parts) or "unknown machine"
+
+
+def _measured_description(per_sample: pd.DataFrame, config: dict[str, Any], extra: str = "") -> str:
+    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
+    splits = ", ".join(sorted(per_sample["split"].astype(str).unique()))
+    n = per_sample.groupby("method")["sample_id"].nunique().max() if len(per_sample) else 0
+    git = config.get("git") or {}
+    commit = (f"; lsbench commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}"
+              if git.get("commit") else "")
+    return (f"dataset {datasets}, split {splits}, {n} images per method{extra}; time = wall seconds per "
+            f"image at batch 1 after one warm-up call, on {_machine_line(config)}{commit}")
+
+
+def _time_stats(per_sample: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    failed = failed_mask(per_sample)
+    out = {}
+    for method, group in per_sample.groupby("method", sort=False):
+        ok = group[~failed.loc[group.index]]
+        secs = pd.to_numeric(ok["seconds"], errors="coerce").dropna()
+        out[str(method)] = {"seconds": secs.mean() if len(secs) else math.nan,
+                            "seconds_median": secs.median() if len(secs) else math.nan,
+                            "n": len(ok), "failed": int(failed.loc[group.index].sum())}
+    return out
+
+
+_PUB_LABELS = {
+    2: [("fm_gt1", "FM (GT1) %", fmt_num(2)), ("fm_gt2", "FM (GT2) %", fmt_num(2)), ("seconds", "Time (s)", fmt_time)],
+    3: [("mapr50", "mAPr@0.5 %", fmt_num(1)), ("mapr70", "mAPr@0.7 %", fmt_num(1)), ("seconds", "Time (s)", fmt_time)],
+    4: [("ap", "AP %", fmt_num(1)), ("ap50", "AP50 %", fmt_num(1))],
+}
+
+
+def _add_published(table: ReportTable, number: int, published: Published | None,
+                   rows_by_method: dict[str, dict[str, Any]]) -> None:
+    """Add one column group per published protocol; merge entries into rows of the same lsbench method."""
+    if published is None:
+        table.notes.append("Published numbers not shown: baselines/published.toml was not found "
+                           "(it is read from the lsbench checkout, or from $LSBENCH_PUBLISHED).")
+        return
+    entries = published.for_table(number)
+    for k, proto in enumerate(published.protocols_for(number)):
+        tag = string.ascii_uppercase[k]
+        gkey = f"pub-{proto.key}"
+        table.groups.append(ColumnGroup(
+            gkey, f"published {tag} ({proto.label})",
+            f"{proto.dataset}; split: {proto.split}; {proto.metric}; time: {proto.time}; "
+            f"source: {published.source_text(proto.source)}", tag))
+        table.columns.append(Column(f"{gkey}:label", "As published", gkey, text=True))
+        for field_name, label, fmt in _PUB_LABELS[number]:
+            if any(field_name in e.values for e in entries if e.protocol == proto.key):
+                table.columns.append(Column(f"{gkey}:{field_name}", label, gkey, fmt))
+        if number == 3:
+            table.columns.append(Column(f"{gkey}:ap_definition", "AP definition", gkey, text=True))
+        if proto.ambiguity:
+            table.notes.append(f"{tag}: {' '.join(proto.ambiguity.split())}")
+        for e in (e for e in entries if e.protocol == proto.key):
+            row = rows_by_method.get(e.method) if e.method else None
+            if row is None or f"{gkey}:label" in row:
+                row = {"method": e.label, "measured": False}
+                table.rows.append(row)
+            _fill(row, gkey, e)
+            if e.note:
+                table.notes.append(f"{tag}, {e.label}: {e.note}")
+            if e.status != "chapter":
+                table.notes.append(f"{tag}, {e.label}: {e.status} — {published.source_text(e.source)}")
+
+
+def _fill(row: dict[str, Any], gkey: str, e: PublishedEntry) -> None:
+    row[f"{gkey}:label"] = e.label
+    for name, value in e.values.items():
+        row[f"{gkey}:{name}"] = value
+    if e.ap_definition:
+        row[f"{gkey}:ap_definition"] = e.ap_definition
+
+
+# -- Table 2 -----------------------------------------------------------------------------------------------
 def table2_frame(per_sample: pd.DataFrame) -> pd.DataFrame:
     """One row per method: F-measure per ground truth (mean and std, in %), IoU, time, n, failures."""
     failed = failed_mask(per_sample)
@@ -87,65 +187,32 @@ def table2_frame(per_sample: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fmt(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "–"
-    return f"{x:.{digits}f}"
-
-
-def _fmt_time(x: float) -> str:
-    if x is None or math.isnan(x):
-        return "–"
-    if x >= 100:
-        return f"{x:.0f}"
-    return f"{x:.3g}"
-
-
-def _machine_line(config: dict[str, Any]) -> str:
-    m = config.get("machine", {})
-    parts = []
-    if m.get("cpu"):
-        parts.append(m["cpu"])
-    if m.get("logical_cores"):
-        parts.append(f"{m['logical_cores']} logical cores")
-    return ", ".join(parts) or "unknown machine"
-
-
-def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> str:
-    """Markdown for Table 2 (and the per-family breakdown), from per-sample rows alone."""
+def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
+           published: Published | None = None) -> ReportTable:
+    """Table 2 with its per-family section, measured beside the chapter's numbers."""
     config = config or {}
     frame = table2_frame(per_sample)
     datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
     splits = ", ".join(sorted(per_sample["split"].astype(str).unique()))
-    n_samples = per_sample.groupby("method")["sample_id"].nunique().max()
-    git = config.get("git") or {}
-    lines = [
-        f"# Table 2 — single-object segmentation ({datasets} / {splits})",
-        "",
-        f"Measured here: dataset `{datasets}`, split `{splits}`, {n_samples} images per method; "
-        f"machine: {_machine_line(config)}"
-        + (f"; lsbench commit `{git['commit'][:10]}`{' (dirty)' if git.get('dirty') else ''}" if git.get("commit") else "")
-        + ".",
-        "",
-        "FM = mean of per-image F-measure (F1 = Dice, in %) ± one standard deviation; time = mean wall "
-        "seconds per image at batch 1 after one warm-up call (median in brackets); failed samples are "
-        "excluded from the means and counted.",
-        "",
-    ]
     gt_cols = _gt_columns(per_sample)
-    header = ["Method", *[label for _, label in gt_cols], "IoU %", "Time / image (s)", "Iterations", "n", "Failed"]
-    lines.append("| " + " | ".join(header) + " |")
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    for _, r in frame.iterrows():
-        cells = [f"`{r['method']}`"]
-        for _, label in gt_cols:
-            cells.append(f"{_fmt(r[f'{label} mean %'])} ± {_fmt(r[f'{label} std %'], 1)}")
-        cells.append(_fmt(r.get("IoU mean %", math.nan)))
-        cells.append(f"{_fmt_time(r['seconds per image'])} ({_fmt_time(r['seconds median'])})")
-        cells.append(_fmt(r.get("iterations mean", math.nan), 0))
-        cells.append(str(r["n"]))
-        cells.append(str(r["failed"]))
-        lines.append("| " + " | ".join(cells) + " |")
+    cols = [Column("method", "Method", code=True)]
+    for _, label in gt_cols:
+        cols += [Column(f"{label} mean %", f"{label} %", "measured", fmt_num(2)),
+                 Column(f"{label} std %", "± std", "measured", fmt_num(1))]
+    cols += [Column("IoU mean %", "IoU %", "measured", fmt_num(2)),
+             Column("seconds per image", "Time / image (s)", "measured", fmt_time),
+             Column("seconds median", "median (s)", "measured", fmt_time),
+             Column("iterations mean", "Iterations", "measured", fmt_num(0)),
+             Column("n", "n", "measured"), Column("failed", "Failed", "measured")]
+    rows = [{**r, "measured": True} for r in frame.to_dict("records")]
+    table = ReportTable(
+        "table2", f"Table 2 — single-object segmentation ({datasets} / {splits})",
+        ["FM = mean of per-image F-measure (F1 = Dice, in %) ± one standard deviation; time = mean wall "
+         "seconds per image at batch 1 after one warm-up call (median beside it); failed samples are "
+         "excluded from the means and counted."],
+        cols, rows,
+        groups=[ColumnGroup("measured", "measured here", _measured_description(per_sample, config))])
+    _add_published(table, 2, published, {r["method"]: r for r in rows})
 
     if "group" in per_sample and per_sample["group"].fillna("").astype(str).str.len().gt(0).any() and gt_cols:
         col = gt_cols[0][0]
@@ -154,21 +221,150 @@ def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = No
         ok[col] = pd.to_numeric(ok[col], errors="coerce")
         pivot = ok.pivot_table(index="method", columns="group", values=col, aggfunc="mean", sort=False)
         pivot = pivot.reindex(frame["method"])
-        lines += ["", f"## {gt_cols[0][1]} by scene family (mean %)", "",
-                  "| Method | " + " | ".join(map(str, pivot.columns)) + " |",
-                  "|---|" + "|".join(["---:"] * len(pivot.columns)) + "|"]
-        for method, r in pivot.iterrows():
-            lines.append(f"| `{method}` | " + " | ".join(_fmt(100 * v) for v in r.values) + " |")
-    return "\n".join(lines) + "\n"
+        fam_cols = [Column("method", "Method", code=True)] + [
+            Column(str(g), str(g), "measured", fmt_num(2)) for g in pivot.columns]
+        fam_rows = [{"method": m, **{str(g): 100 * v for g, v in r.items()}} for m, r in pivot.iterrows()]
+        table.sections.append(ReportTable("table2-families", f"{gt_cols[0][1]} by scene family (mean %)", [],
+                                          fam_cols, fam_rows))
+    return table
+
+
+def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
+                    published: Published | None = None) -> str:
+    """Markdown for Table 2 (and the per-family breakdown), from per-sample rows alone."""
+    return to_markdown(table2(per_sample, config, published))
+
+
+# -- Tables 3 and 4 ------------------------------------------------------------------------------------------
+def instance_scores_from_run(run_dir: str | Path, per_sample: pd.DataFrame) -> dict[str, Any]:
+    """Score every method of an instance run from its saved predictions (``predictions/*.json``)."""
+    from lsbench.metrics.scoring import score_instances
+
+    methods = [str(m) for m in dict.fromkeys(per_sample["method"])]
+    gt, results = load_instance_predictions(run_dir, methods)
+    return {m: score_instances(gt, results[m]) for m in methods}
+
+
+_VARIANT_TEXT = {"mnc": "mnc: argmax-IoU matching, IoU ≥ t, VOC07 11-point AP (MNC's voc_eval_sds)",
+                 "sds": "sds: greedy matching, IoU > t, area under the PR envelope (SDS benchmark)",
+                 "coco101": "coco101: best unmatched GT, IoU ≥ t, 101-point AP (pycocotools)"}
+
+
+def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, Any],
+           published: Published | None = None, variant: str = "mnc") -> ReportTable:
+    """Table 3: mAPr@0.5/@0.7 and AP_vol under ``variant``, time per image; published beside."""
+    times = _time_stats(per_sample)
+    rows = []
+    for m, s in scores.items():
+        res = s.mapr[variant]
+        rows.append({"method": m, "measured": True, "mapr50": 100 * res.mean_ap[0.5], "mapr70": 100 * res.mean_ap[0.7],
+                     "ap_vol": 100 * res.ap_vol, **times.get(m, {})})
+    cols = [Column("method", "Method", code=True),
+            Column("mapr50", "mAPr@0.5 %", "measured", fmt_num(1)),
+            Column("mapr70", "mAPr@0.7 %", "measured", fmt_num(1)),
+            Column("ap_vol", "AP_vol %", "measured", fmt_num(1)),
+            Column("seconds", "Time / image (s)", "measured", fmt_time),
+            Column("n", "n", "measured"), Column("failed", "Failed", "measured")]
+    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
+    table = ReportTable(
+        "table3", f"Table 3 — instance segmentation, region AP ({datasets})",
+        [f"mAPr@t = mean over classes of the region AP at mask IoU t; AP_vol = mean of mAPr over "
+         f"t = 0.1..0.9. Measured with AP definition {_VARIANT_TEXT[variant]}. A sample a method failed on "
+         "counts as no detections."],
+        cols, rows,
+        groups=[ColumnGroup("measured", "measured here", _measured_description(
+            per_sample, config, f"; AP definition: {variant}"))])
+    _add_published(table, 3, published, {r["method"]: r for r in rows})
+
+    var_rows = []
+    for m, s in scores.items():
+        for v, res in s.mapr.items():
+            var_rows.append({"method": m, "variant": v, "mapr50": 100 * res.mean_ap[0.5],
+                             "mapr70": 100 * res.mean_ap[0.7], "ap_vol": 100 * res.ap_vol})
+    table.sections.append(ReportTable(
+        "table3-variants", "The three AP definitions on the same predictions (%)",
+        [" ".join(f"{_VARIANT_TEXT[v]}." for v in _VARIANT_TEXT)],
+        [Column("method", "Method", code=True), Column("variant", "AP definition"),
+         Column("mapr50", "mAPr@0.5", "measured", fmt_num(2)), Column("mapr70", "mAPr@0.7", "measured", fmt_num(2)),
+         Column("ap_vol", "AP_vol", "measured", fmt_num(2))], var_rows))
+
+    if scores:
+        first = next(iter(scores.values())).mapr[variant]
+        class_rows = []
+        for c, name in first.class_names.items():
+            row: dict[str, Any] = {"class": name, "n_gt": first.n_gt[c]}
+            for m, s in scores.items():
+                row[m] = 100 * s.mapr[variant].per_class[c][0.5]
+            class_rows.append(row)
+        table.sections.append(ReportTable(
+            "table3-classes", f"Per-class AP@0.5 ({variant}, %)", [],
+            [Column("class", "Class"), Column("n_gt", "GT instances", "measured")]
+            + [Column(m, m, "measured", fmt_num(1)) for m in scores], class_rows))
+    return table
+
+
+def table4(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, Any],
+           published: Published | None = None) -> ReportTable:
+    """Table 4: COCO mask AP @[.5:.95], @.5, @.75 and by object size, time per image; published beside."""
+    times = _time_stats(per_sample)
+    keys = [("AP", "AP %"), ("AP50", "AP50 %"), ("AP75", "AP75 %"), ("APs", "APs %"), ("APm", "APm %"),
+            ("APl", "APl %")]
+    rows = []
+    for m, s in scores.items():
+        rows.append({"method": m, "measured": True, **{k: 100 * s.coco.stats[k] for k, _ in keys},
+                     **times.get(m, {})})
+    cols = [Column("method", "Method", code=True)] + [Column(k, label, "measured", fmt_num(1)) for k, label in keys] + [
+        Column("seconds", "Time / image (s)", "measured", fmt_time), Column("n", "n", "measured"),
+        Column("failed", "Failed", "measured")]
+    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
+    table = ReportTable(
+        "table4", f"Table 4 — instance segmentation, COCO mask AP ({datasets})",
+        ["AP = COCOeval(iouType='segm') mask AP averaged over IoU 0.50:0.05:0.95 (AP50, AP75 at one "
+         "threshold; APs/APm/APl for objects below 32², between 32² and 96², above 96² pixels), at most "
+         "100 detections per image; ground-truth areas are mask pixel counts. '–' = no ground truth in "
+         "that size range."],
+        cols, rows,
+        groups=[ColumnGroup("measured", "measured here", _measured_description(
+            per_sample, config, "; pycocotools COCOeval"))])
+    _add_published(table, 4, published, {r["method"]: r for r in rows})
+    return table
+
+
+# -- which tables a run can fill ------------------------------------------------------------------------------
+def fillable_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any]) -> list[str]:
+    """Table numbers this run can fill: 2 for single-object runs, 3 and 4 for instance runs."""
+    metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
+    out = []
+    if any(c == "f_measure" or c.startswith("f_measure_") for c in metric_cols):
+        out.append("2")
+    if config.get("kind") == "instance" or (Path(run_dir) / "ground_truth.json").is_file():
+        out += ["3", "4"]
+    return out
+
+
+def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any],
+                 numbers: Sequence[str], instance_scores: dict[str, Any] | None = None,
+                 published: Published | None = None) -> list[ReportTable]:
+    """The requested tables (numbers among :data:`TABLES`), published numbers read once."""
+    if published is None:
+        published = load_published()
+    out = []
+    scores = instance_scores
+    for n in numbers:
+        if n == "2":
+            out.append(table2(per_sample, config, published))
+            continue
+        if scores is None:
+            scores = instance_scores_from_run(run_dir, per_sample)
+        out.append(table3(per_sample, config, scores, published) if n == "3"
+                   else table4(per_sample, config, scores, published))
+    return out
 
 
 def write_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> list[Path]:
-    """Write ``table2.md`` and ``table2.csv`` for a single-object run; return the paths written."""
-    run_dir = Path(run_dir)
-    written: list[Path] = []
-    metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
-    if any(c == "f_measure" or c.startswith("f_measure_") for c in metric_cols):
-        (run_dir / "table2.md").write_text(table2_markdown(per_sample, config))
-        table2_frame(per_sample).to_csv(run_dir / "table2.csv", index=False)
-        written += [run_dir / "table2.md", run_dir / "table2.csv"]
-    return written
+    """Write ``table<N>.md``, ``.csv`` and ``.tex`` for every table the run can fill; return the paths."""
+    from lsbench.reports.build import write_table_files
+
+    config = config or {}
+    tables = build_tables(run_dir, per_sample, config, fillable_tables(run_dir, per_sample, config))
+    return [p for t in tables for p in write_table_files(run_dir, t)]

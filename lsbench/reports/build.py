@@ -1,0 +1,183 @@
+"""``lsbench report``: rebuild a run directory's tables, figures and one-page HTML from its files.
+
+Nothing is re-run: tables come from ``per_sample.csv``, ``config.json`` and (instance runs) the
+saved COCO results; figures from ``samples.npz``, ``masks/*.npz``, ``predictions/*.json``,
+``ground_truth.json`` and ``traces.csv`` (:mod:`lsbench.harness.artifacts`). Every input a
+requested output needs is read before anything is written, so a missing or damaged file is an
+error naming it and leaves the run directory as it was; every output is written to a temporary
+file and renamed into place.
+
+Outputs: ``table<N>.md``, ``table<N>.csv``, ``table<N>.tex`` per table the run fills,
+``figures/<name>.png`` and ``.pdf``, and with ``html=True`` ``index.html``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lsbench.harness.artifacts import (
+    RunDirError,
+    load_figure_samples,
+    load_instance_predictions,
+    load_masks,
+    load_traces,
+)
+from lsbench.harness.summary import failed_mask
+from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
+from lsbench.reports.tables import TABLES, build_tables, fillable_tables, load_run
+
+__all__ = ["Report", "build_report", "write_table_files"]
+
+
+def _atomic_write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_table_files(run_dir: str | Path, table: ReportTable) -> list[Path]:
+    """``<name>.md``, ``<name>.csv`` and ``<name>.tex`` of one table."""
+    run_dir = Path(run_dir)
+    return [_atomic_write(run_dir / f"{table.name}.md", to_markdown(table)),
+            _atomic_write(run_dir / f"{table.name}.csv", to_csv(table)),
+            _atomic_write(run_dir / f"{table.name}.tex", to_latex(table))]
+
+
+class Report:
+    """What :func:`build_report` produced: the tables (for printing) and every path written."""
+
+    def __init__(self, tables: list[ReportTable], written: list[Path]) -> None:
+        self.tables = tables
+        self.written = written
+
+    def markdown(self) -> str:
+        return "\n".join(to_markdown(t) for t in self.tables)
+
+    def path(self, name: str) -> Path | None:
+        return next((p for p in self.written if p.name == name), None)
+
+
+def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
+                 ) -> list[tuple[str, Callable[[], Any]]]:
+    """Load every figure's data now (so missing files fail early); return (name, draw) pairs."""
+    from lsbench.reports import figures as F
+
+    methods = [str(m) for m in dict.fromkeys(per_sample["method"])]
+    any_ok = bool((~failed_mask(per_sample)).any())
+    instance = config.get("kind") == "instance" or (run_dir / "ground_truth.json").is_file()
+    jobs: list[tuple[str, Callable[[], Any]]] = []
+    try:
+        samples = load_figure_samples(run_dir)
+        if instance:
+            jobs.append(("fig8_instances", _overlay_job(run_dir, samples, methods)))
+        else:
+            masks = {m: load_masks(run_dir, m) for m in methods}
+            if samples:
+                jobs.append(("fig7_grid", lambda: F.segmentation_grid(samples, masks, methods)))
+            traces = load_traces(run_dir)
+            if len(traces):
+                jobs.append(("convergence", lambda: F.convergence_plot(traces)))
+            if any_ok and any(c == "f_measure" or c.startswith("f_measure_") for c in per_sample.columns):
+                jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
+    except RunDirError as exc:
+        raise RunDirError(f"{exc}; `lsbench report --no-figures` rebuilds the tables alone") from None
+    if any_ok:
+        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample)))
+    return jobs
+
+
+def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Callable[[], Any]:
+    from lsbench.metrics.masks import decode_rles
+    from lsbench.reports.figures import instance_overlays
+    from lsbench.types import Instances
+
+    gt, results = load_instance_predictions(run_dir, methods)
+    ids = {img["sample_id"]: img for img in gt["images"]}
+    names = {int(c["id"]): str(c.get("name", c["id"])) for c in gt["categories"]}
+    wanted = [s for s in samples if s.id in ids][:4]
+
+    def instances(anns: list[dict[str, Any]], shape: tuple[int, int], scored: bool) -> Instances:
+        masks = decode_rles([a["segmentation"] for a in anns], shape=shape)
+        return Instances(masks, [a["category_id"] for a in anns],
+                         scores=[a["score"] for a in anns] if scored else None)
+
+    gts, preds = {}, {m: {} for m in methods}
+    for s in wanted:
+        img = ids[s.id]
+        shape = (int(img["height"]), int(img["width"]))
+        gts[s.id] = instances([a for a in gt["annotations"] if a["image_id"] == img["id"]], shape, False)
+        for m in methods:
+            preds[m][s.id] = instances([r for r in results[m] if r["image_id"] == img["id"]], shape, True)
+    return lambda: instance_overlays(wanted, gts, preds, names, methods)
+
+
+def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figures: bool = True,
+                 html: bool = False, instance_scores: dict[str, Any] | None = None,
+                 require_table: bool = True) -> Report:
+    """Rebuild tables (and figures, and the HTML page) of a run directory from its files.
+
+    Parameters
+    ----------
+    run_dir : path
+    tables : sequence of {"2", "3", "4"}, optional
+        Only these tables (each must be one the run can fill); default: every fillable table.
+    figures : bool
+        Draw the figures (``figures/*.png`` and ``*.pdf``).
+    html : bool
+        Write ``index.html`` with every table and figure embedded (implies drawing the figures).
+    instance_scores : dict, optional
+        Scores already computed from the same predictions (the harness passes them to avoid
+        scoring twice); by default they are computed from ``predictions/*.json``.
+    require_table : bool
+        Raise when no table can be filled (e.g. every sample failed); the harness passes False
+        so that such a run is still written, with its errors.
+
+    Returns
+    -------
+    Report
+    """
+    run_dir = Path(run_dir)
+    per_sample, config = load_run(run_dir)
+    fillable = fillable_tables(run_dir, per_sample, config)
+    if tables:
+        for n in tables:
+            if str(n) not in TABLES:
+                raise ValueError(f"unknown table {n!r}; lsbench builds tables {', '.join(TABLES)}")
+            if str(n) not in fillable:
+                kind = "an instance-segmentation run" if str(n) in ("3", "4") else "a single-object run"
+                raise ValueError(f"table {n} needs {kind}; {run_dir} can fill table(s) "
+                                 f"{', '.join(fillable) or 'none'}")
+    numbers = list(dict.fromkeys(str(n) for n in tables)) if tables else fillable
+    if not numbers and require_table:
+        raise ValueError(f"{run_dir}: no table can be filled from this run's metrics")
+    jobs = _figure_jobs(run_dir, per_sample, config) if (figures or html) else []
+    built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)
+
+    from lsbench.reports.figures import save_figure
+
+    written: list[Path] = []
+    for t in built:
+        written += write_table_files(run_dir, t)
+    pngs = []
+    for name, draw in jobs:
+        paths = save_figure(draw(), run_dir / "figures" / name)
+        pngs.append(paths[0])
+        written += paths
+    if html:
+        from lsbench.reports.html import html_page
+
+        written.append(_atomic_write(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+    return Report(built, written)

@@ -1,0 +1,303 @@
+"""The chapter's figures, drawn from a run directory's saved data (matplotlib, no pyplot state).
+
+* :func:`segmentation_grid` — Figure 7 style: one column per sample; rows input, each method,
+  ground truth; the method's (or ground truth's) contour drawn over the image.
+* :func:`instance_overlays` — Figures 8-9 style: rows of samples; columns input, method A,
+  method B, ground truth; instances filled in class colours with a text label (class, score).
+* :func:`convergence_plot` — normalised energy and F-measure against iteration, per classic method.
+* :func:`fmeasure_distribution` — per-image F-measure per method (box plots, mean marked).
+* :func:`time_vs_size` — seconds per image against image size, log-log, per method.
+
+Every figure is at most 8 inches wide and stays readable in greyscale: methods differ by line
+style and marker, contours are drawn light on a dark outline, instance classes carry text labels.
+Figures are saved as PNG (150 dpi) and PDF by :func:`save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import patheffects
+from matplotlib.figure import Figure
+
+from lsbench.harness.artifacts import FigureSample
+from lsbench.harness.summary import failed_mask
+from lsbench.types import Instances
+
+__all__ = ["MAX_WIDTH_IN", "convergence_plot", "fmeasure_distribution", "instance_overlays", "save_figure",
+           "segmentation_grid", "time_vs_size"]
+
+MAX_WIDTH_IN = 8.0
+DPI = 150
+#: (line style, marker) per method, in order: distinguishable without colour
+STYLES = [("-", "o"), ("--", "s"), (":", "^"), ("-.", "D"), ((0, (5, 1, 1, 1, 1, 1)), "v"),
+          ((0, (1, 1)), "P"), ((0, (8, 2)), "X"), ((0, (3, 1, 1, 1)), "*")]
+_OUTLINE = [patheffects.Stroke(linewidth=2.6, foreground="black"), patheffects.Normal()]
+
+
+def _style(i: int) -> tuple[Any, str]:
+    return STYLES[i % len(STYLES)]
+
+
+def _show(ax: Any, image: np.ndarray) -> None:
+    if image.ndim == 2:
+        ax.imshow(image, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(np.clip(image, 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _contour(ax: Any, mask: np.ndarray, color: str = "#ffd700", linestyle: Any = "-") -> None:
+    if not mask.any() or mask.all():
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cs = ax.contour(mask.astype(np.float32), levels=[0.5], colors=[color], linewidths=1.3,
+                        linestyles=[linestyle])
+    cs.set_path_effects(_OUTLINE)
+
+
+def segmentation_grid(samples: Sequence[FigureSample], masks: Mapping[str, Mapping[str, np.ndarray | None]],
+                      methods: Sequence[str] | None = None) -> Figure:
+    """Figure 7 style grid: columns = samples; rows = input, each method, ground truth.
+
+    Parameters
+    ----------
+    samples : sequence of FigureSample
+    masks : mapping method -> (sample id -> mask or None)
+        None (or a missing id) marks a sample the method failed on.
+    methods : sequence of str, optional
+        Row order (default: the order of ``masks``).
+    """
+    if not samples:
+        raise ValueError("segmentation_grid needs at least one sample")
+    methods = list(methods or masks)
+    rows = ["Input", *methods, "Ground truth"]
+    n_cols, n_rows = len(samples), len(rows)
+    cell = min(1.35, (MAX_WIDTH_IN - 0.9) / n_cols)
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, 0.9 + cell * n_cols), 0.35 + cell * n_rows), layout="constrained")
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for j, s in enumerate(samples):
+        for i, row in enumerate(rows):
+            ax = axes[i, j]
+            _show(ax, s.image)
+            if row == "Ground truth":
+                if s.mask is not None:
+                    _contour(ax, s.mask, color="#00e5ff")
+            elif row != "Input":
+                m = masks.get(row, {}).get(s.id)
+                if m is None:
+                    ax.text(0.5, 0.5, "failed", transform=ax.transAxes, ha="center", va="center",
+                            color="white", fontsize=7, bbox={"facecolor": "black", "pad": 1.5})
+                else:
+                    _contour(ax, m)
+            if i == 0:
+                ax.set_title(f"{s.id}\n{s.group}" if s.group else s.id, fontsize=6)
+            if j == 0:
+                ax.set_ylabel(row, fontsize=7)
+    return fig
+
+
+def _class_colour(label: int) -> tuple[float, float, float]:
+    from matplotlib import colormaps
+
+    return colormaps["tab10"](int(label - 1) % 10)[:3]
+
+
+def _draw_instances(ax: Any, image: np.ndarray, inst: Instances | None, class_names: Mapping[int, str],
+                    score_threshold: float) -> None:
+    _show(ax, image)
+    if inst is None:
+        ax.text(0.5, 0.5, "failed", transform=ax.transAxes, ha="center", va="center", color="white",
+                fontsize=7, bbox={"facecolor": "black", "pad": 1.5})
+        return
+    keep = np.ones(len(inst), dtype=bool) if inst.scores is None else inst.scores >= score_threshold
+    h, w = inst.masks.shape[1:]
+    overlay = np.zeros((h, w, 4), dtype=np.float32)
+    for k in np.flatnonzero(keep):
+        overlay[inst.masks[k]] = (*_class_colour(inst.labels[k]), 0.45)
+    ax.imshow(overlay, interpolation="nearest")
+    for k in np.flatnonzero(keep):
+        colour = _class_colour(inst.labels[k])
+        _contour(ax, inst.masks[k], color=colour)
+        x1, y1 = inst.boxes[k][:2]
+        text = class_names.get(int(inst.labels[k]), str(int(inst.labels[k])))
+        if inst.scores is not None:
+            text += f" {inst.scores[k]:.2f}"
+        ax.text(x1, y1, text, fontsize=5, va="bottom", ha="left", color="black",
+                bbox={"facecolor": "white", "edgecolor": colour, "pad": 0.8, "alpha": 0.85, "linewidth": 0.8})
+
+
+def instance_overlays(samples: Sequence[FigureSample], ground_truth: Mapping[str, Instances],
+                      predictions: Mapping[str, Mapping[str, Instances | None]], class_names: Mapping[int, str],
+                      methods: Sequence[str] | None = None, score_threshold: float = 0.5) -> Figure:
+    """Figures 8-9 style: rows = samples; columns = input, up to two methods, ground truth.
+
+    Predicted instances below ``score_threshold`` are not drawn (the figure says so).
+    """
+    if not samples:
+        raise ValueError("instance_overlays needs at least one sample")
+    methods = list(methods or predictions)[:2]
+    cols = ["Input", *methods, "Ground truth"]
+    cell = min(1.9, (MAX_WIDTH_IN - 0.4) / len(cols))
+    aspect = samples[0].image.shape[0] / samples[0].image.shape[1]
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, 0.4 + cell * len(cols)), 0.5 + cell * aspect * len(samples)),
+                 layout="constrained")
+    axes = fig.subplots(len(samples), len(cols), squeeze=False)
+    for i, s in enumerate(samples):
+        for j, col in enumerate(cols):
+            ax = axes[i, j]
+            if col == "Input":
+                _show(ax, s.image)
+            elif col == "Ground truth":
+                _draw_instances(ax, s.image, ground_truth.get(s.id), class_names, 0.0)
+            else:
+                _draw_instances(ax, s.image, predictions.get(col, {}).get(s.id), class_names, score_threshold)
+            if i == 0:
+                ax.set_title(col, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(s.id, fontsize=6)
+    fig.suptitle(f"predictions with score ≥ {score_threshold:g}; label = class and score", fontsize=7)
+    return fig
+
+
+def convergence_plot(traces: pd.DataFrame, max_samples: int = 3) -> Figure:
+    """Energy (normalised to [0, 1] per trace) and F-measure against iteration, per method and sample.
+
+    Each method's energy is its own functional, so energies are rescaled per trace:
+    ``(E - min E) / (E_first - min E)``, which keeps the shape of the descent comparable.
+    """
+    if traces is None or not len(traces):
+        raise ValueError("no convergence traces (the run traced no classic method)")
+    samples = list(dict.fromkeys(traces["sample_id"].astype(str)))[:max_samples]
+    methods = list(dict.fromkeys(traces["method"].astype(str)))
+    fig = Figure(figsize=(MAX_WIDTH_IN, 0.6 + 2.1 * len(samples)), layout="constrained")
+    axes = fig.subplots(len(samples), 2, squeeze=False)
+    for i, sid in enumerate(samples):
+        for k, m in enumerate(methods):
+            t = traces[(traces["method"].astype(str) == m) & (traces["sample_id"].astype(str) == sid)]
+            if not len(t):
+                continue
+            ls, marker = _style(k)
+            it = t["iteration"].to_numpy(dtype=float)
+            every = max(1, len(it) // 8)
+            e = t["energy"].to_numpy(dtype=float)
+            if np.isfinite(e).sum() >= 2:
+                lo, first = np.nanmin(e), e[np.isfinite(e)][0]
+                span = first - lo
+                norm = (e - lo) / span if span > 0 else np.zeros_like(e)
+                axes[i, 0].plot(it, norm, linestyle=ls, marker=marker, markevery=every, markersize=4,
+                                color="black", linewidth=1.1, label=m)
+            axes[i, 1].plot(it, 100 * t["f_measure"].to_numpy(dtype=float), linestyle=ls, marker=marker,
+                            markevery=every, markersize=4, color="black", linewidth=1.1, label=m)
+        axes[i, 0].set_ylabel(f"{sid}\nenergy (normalised)", fontsize=7)
+        axes[i, 1].set_ylabel("F-measure %", fontsize=7)
+        for ax in axes[i]:
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("iteration", fontsize=8)
+    axes[0, 1].legend(fontsize=7, loc="lower right")
+    axes[0, 0].set_title("energy (each method's own functional)", fontsize=8)
+    axes[0, 1].set_title("F-measure against the ground truth", fontsize=8)
+    return fig
+
+
+def _primary_f(per_sample: pd.DataFrame) -> str:
+    for c in per_sample.columns:
+        if c == "f_measure":
+            return c
+    for c in per_sample.columns:
+        if c.startswith("f_measure_"):
+            return c
+    raise ValueError("per_sample has no f_measure column (not a single-object run)")
+
+
+def fmeasure_distribution(per_sample: pd.DataFrame) -> Figure:
+    """Box plots of per-image F-measure (%) per method; the mean is marked with a diamond."""
+    col = _primary_f(per_sample)
+    ok = per_sample[~failed_mask(per_sample)]
+    if not len(ok):
+        raise ValueError("every sample failed: no F-measure to plot")
+    methods = list(dict.fromkeys(per_sample["method"].astype(str)))
+    data = [100 * pd.to_numeric(ok.loc[ok["method"].astype(str) == m, col], errors="coerce").dropna().to_numpy()
+            for m in methods]
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, max(3.6, 1.6 + 0.9 * len(methods))), 3.2), layout="constrained")
+    ax = fig.subplots()
+    labels = [f"{m}\n(n = {d.size})" for m, d in zip(methods, data, strict=True)]
+    ax.boxplot(data, tick_labels=labels, widths=0.55, medianprops={"color": "black", "linewidth": 1.5},
+               flierprops={"marker": ".", "markersize": 3, "markerfacecolor": "0.3", "markeredgecolor": "0.3"},
+               patch_artist=True, boxprops={"facecolor": "0.85", "edgecolor": "black"})
+    means = [d.mean() if d.size else math.nan for d in data]
+    ax.plot(range(1, len(methods) + 1), means, linestyle="none", marker="D", markersize=5,
+            markerfacecolor="white", markeredgecolor="black", label="mean")
+    lowest = min((d.min() for d in data if d.size), default=0.0)
+    ax.set_ylim(max(0.0, 10 * math.floor(lowest / 10) - 2), 101)
+    ax.set_ylabel(f"F-measure % ({col})", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_title("per-image F-measure (failed samples excluded)", fontsize=8)
+    ax.legend(fontsize=7, loc="lower left")
+    return fig
+
+
+def time_vs_size(per_sample: pd.DataFrame) -> Figure:
+    """Seconds per image against image size (pixels), log-log, one marker style per method."""
+    ok = per_sample[~failed_mask(per_sample)]
+    if not (pd.to_numeric(ok["seconds"], errors="coerce") > 0).any():
+        raise ValueError("no successful sample with a positive time to plot")
+    methods = list(dict.fromkeys(per_sample["method"].astype(str)))
+    fig = Figure(figsize=(min(MAX_WIDTH_IN, 5.5), 3.6), layout="constrained")
+    ax = fig.subplots()
+    for k, m in enumerate(methods):
+        t = ok[ok["method"].astype(str) == m]
+        px = pd.to_numeric(t["height"], errors="coerce") * pd.to_numeric(t["width"], errors="coerce")
+        secs = pd.to_numeric(t["seconds"], errors="coerce")
+        _, marker = _style(k)
+        face = "none" if k % 2 else "0.5"
+        ax.plot(px, secs, linestyle="none", marker=marker, markersize=4, markerfacecolor=face,
+                markeredgecolor="black", markeredgewidth=0.7, alpha=0.8, label=m)
+        med = pd.DataFrame({"px": px, "s": secs}).groupby("px")["s"].median()
+        ax.plot(med.index, med.to_numpy(), linestyle=_style(k)[0], color="black", linewidth=1.0,
+                marker="_", markersize=16, markeredgewidth=1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("image size (pixels, H × W)", fontsize=8)
+    ax.set_ylabel("seconds per image", fontsize=8)
+    ax.tick_params(which="both", labelsize=7)
+    ax.grid(which="both", alpha=0.25)
+    ax.legend(fontsize=7, title="method (bar/line: median)", title_fontsize=7)
+    return fig
+
+
+def save_figure(fig: Figure, stem: str | os.PathLike[str]) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.pdf``, each atomically; return the paths."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    width = fig.get_figwidth()
+    if width > MAX_WIDTH_IN + 1e-9:
+        raise ValueError(f"figure {stem.name} is {width:.2f} in wide; at most {MAX_WIDTH_IN} in")
+    out = []
+    for ext in ("png", "pdf"):
+        final = stem.with_suffix(f".{ext}")
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".{ext}", dir=stem.parent)
+        os.close(fd)
+        try:
+            # no creation date in the PDF, so that regenerated reference figures diff cleanly
+            meta = {"Software": "lsbench"} if ext == "png" else {"Creator": "lsbench", "CreationDate": None}
+            fig.savefig(tmp, dpi=DPI, format=ext, metadata=meta)
+            os.replace(tmp, final)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        out.append(final)
+    return out

@@ -1,0 +1,105 @@
+"""The one-page HTML report opens in headless Chromium with every table and image rendered."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from lsbench.datasets import load
+from lsbench.harness.runner import MethodRequest, run_benchmark
+from lsbench.registry import METHODS
+from tests.instance_fixtures import TinyShapes, perfect
+
+# Appended to a copy of the page (never to the report itself): counts what the browser rendered.
+_CHECK = """<script>
+window.addEventListener("load", function () {
+  var imgs = Array.from(document.images), tables = Array.from(document.querySelectorAll("table"));
+  var out = {images: imgs.length, tables: tables.length,
+    images_ok: imgs.filter(function (i) {
+      return i.complete && i.naturalWidth > 100 && i.getBoundingClientRect().height > 0; }).length,
+    tables_ok: tables.filter(function (t) {
+      return t.rows.length > 1 && t.getBoundingClientRect().height > 0; }).length};
+  var pre = document.createElement("pre"); pre.id = "lsbench-check"; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when absent (needs root)."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe:
+        return exe
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        pytest.skip("chromium is absent and cannot be installed here (needs root and apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium"]
+    if subprocess.run(install, env=env, capture_output=True, timeout=1200).returncode != 0:
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, timeout=600)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=1200)
+        assert done.returncode == 0, f"apt-get install chromium failed:\n{done.stderr[-2000:]}"
+    exe = shutil.which("chromium")
+    assert exe, "chromium installed but not on PATH"
+    return exe
+
+
+def _render(chromium: str, page: Path) -> dict:
+    probe = page.with_name("browser-check.html")
+    probe.write_text(page.read_text().replace("</body>", _CHECK + "</body>"))
+    with tempfile.TemporaryDirectory() as profile:
+        out = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+            capture_output=True, text=True, timeout=120)
+    found = re.search(r'<pre id="lsbench-check">([^<]*)</pre>', out.stdout)
+    assert found, f"no check output from chromium (rc {out.returncode}):\n{out.stderr[-2000:]}"
+    return json.loads(found.group(1))
+
+
+def _assert_self_contained(page: Path) -> None:
+    text = page.read_text()
+    assert not re.search(r"""(src|href)=["'](https?:|//|file:)""", text)
+    assert "<script" not in text and "<link" not in text
+
+
+def test_binary_run_page_renders(chromium, tmp_path, data_root):
+    ds = load("synthetic", root=data_root, split="test")
+    res = run_benchmark([MethodRequest("cv", {"max_iter": 30}), MethodRequest("skimage-cv", {"max_iter": 30})], ds,
+                        out=tmp_path, run_id="h", limit=4, progress=False, html=True, trace_samples=1)
+    page = res.run_dir / "index.html"
+    _assert_self_contained(page)
+    pngs = sorted((res.run_dir / "figures").glob("*.png"))
+    assert {p.stem for p in pngs} == {"fig7_grid", "convergence", "fmeasure_box", "time_vs_size"}
+    seen = _render(chromium, page)
+    assert seen == {"images": len(pngs), "images_ok": len(pngs), "tables": 2, "tables_ok": 2}
+
+
+def test_instance_run_page_renders(chromium, tmp_path, monkeypatch):
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
+    METHODS.add("perfect", lambda: perfect, kind="instance")
+    res = run_benchmark([MethodRequest("perfect")], TinyShapes(n=4), out=tmp_path, run_id="hi", progress=False,
+                        html=True)
+    page = res.run_dir / "index.html"
+    _assert_self_contained(page)
+    seen = _render(chromium, page)
+    # Table 3 (+ AP definitions, per class) and Table 4; figures: instance overlays, time vs size
+    assert seen == {"images": 2, "images_ok": 2, "tables": 4, "tables_ok": 4}
+
+
+def test_committed_reference_page_renders(chromium, tmp_path):
+    from tests.reports.test_reference import REFERENCE
+
+    page = tmp_path / "index.html"
+    shutil.copy(REFERENCE / "index.html", page)
+    _assert_self_contained(page)
+    n_png = len(list((REFERENCE / "figures").glob("*.png")))
+    assert _render(chromium, page) == {"images": n_png, "images_ok": n_png, "tables": 2, "tables_ok": 2}
