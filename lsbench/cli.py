@@ -54,7 +54,8 @@ def main() -> None:
 @click.option("--methods", "-m", "methods", default="cv", show_default=True,
               help="Comma-separated method names (see `lsbench list methods`).")
 @click.option("--dataset", "-d", default="synthetic", show_default=True, help="Registered dataset name.")
-@click.option("--split", "-s", default="test", show_default=True, help="Dataset split.")
+@click.option("--split", "-s", default=None,
+              help="Dataset split (default: the dataset's evaluation split: test, or val for voc2012/sbd/coco2014).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's datasets/, "
                    "or ~/.cache/lsbench/datasets).")
@@ -71,7 +72,7 @@ def main() -> None:
               help="Draw the figures into the run directory (lsbench report can draw them later).")
 @click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
 @_friendly
-def run(methods: str, dataset: str, split: str, root: Path | None, limit: int | None, out: Path,
+def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool,
         figures: bool, html: bool) -> None:
     """Run methods on a dataset split and write a run directory.

@@ -151,6 +151,7 @@ class CocoFormatDataset(Dataset):
         dataset = load_coco_json(self._read(annotation_file), annotation_file)
         self.coco = _coco_index(dataset)
         self.categories = CategoryMap((c["id"], c["name"], c.get("supercategory", "")) for c in dataset["categories"])
+        self.class_names = tuple(c.name for c in self.categories)
         image_ids = sorted(self.coco.imgs)
         if skip_empty:
             image_ids = [i for i in image_ids if self.coco.imgToAnns.get(i)]

@@ -208,6 +208,7 @@ class SBDDataset(Dataset):
             raise DatasetError(f"{self.directory}: missing; unpack benchmark.tgz into {dataset_dir(root)} "
                                "(see README, or `lsbench datasets fetch sbd`)")
         self.categories = CategoryMap.voc()
+        self.class_names = tuple(c.name for c in self.categories)
         if protocol == "sds":
             self._ids = read_sds_split(root, split)
         else:

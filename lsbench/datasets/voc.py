@@ -130,6 +130,7 @@ class VOCDataset(Dataset):
             raise DatasetError(f"{self.directory}: missing; unpack VOCtrainval_11-May-2012.tar into "
                                f"{dataset_dir(root)} (see README, or `lsbench datasets fetch voc2012`)")
         self.categories = CategoryMap.voc()
+        self.class_names = tuple(c.name for c in self.categories)
         self._ids = read_id_list(self.directory / "ImageSets" / "Segmentation" / f"{split}.txt")
         self._digests = manifest_digests(dataset_dir(root))
 
