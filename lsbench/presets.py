@@ -20,6 +20,7 @@ method without a preset file (or a dataset without a table) simply keeps its def
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
     datasets[dataset] = table
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(tomlkit.dumps(doc))
+    tmp.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)))  # rewrites must not pile up blank lines
     os.replace(tmp, path)
     read_preset_file(method)  # what was written must load
     return path

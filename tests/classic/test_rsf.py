@@ -279,3 +279,16 @@ def test_method_specific_validation():
         lic(img, iter_inner=0)
     with pytest.raises(TypeError, match="iter_callback"):
         rsf(img, iter_callback=3)
+
+
+@pytest.mark.parametrize("sigma", [2.0, 8.0])
+@pytest.mark.parametrize("shape", [(30, 23), (9, 40)])
+def test_gaussian_window_is_matlab_conv2_for_short_and_fft_kernels(sigma, shape):
+    from lsbench.classic.rsf import _Gauss
+
+    a = np.random.default_rng(1).random(shape) * 255
+    g = _Gauss(sigma, shape)
+    assert bool(g._spectra) == (sigma == 8.0)
+    np.testing.assert_allclose(g(a), _conv2(a, sigma), rtol=1e-12, atol=1e-10)
+    out = np.empty(shape)
+    assert g(a, out=out) is out
