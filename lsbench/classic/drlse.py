@@ -181,8 +181,10 @@ def drlse(
     stepper = _DrlseStepper(-phi0, g, lambda_=lambda_, mu=mu, epsilon=epsilon, dt=dt,
                             double_well=potential == "double-well")
     want_energy = wants_energy(track_energy, return_result, iter_callback)
-    energy_of = (lambda a: drlse_energy(-stepper.u, g, lambda_=lambda_, mu=mu, alpha=a, epsilon=epsilon,
-                                        potential=potential))
+
+    def energy_of(a: float) -> float:
+        return drlse_energy(-stepper.u, g, lambda_=lambda_, mu=mu, alpha=a, epsilon=epsilon, potential=potential)
+
     energies: list[float] = []
     energy = energy_of(alpha) if want_energy else np.nan
     monitor = SignChangeMonitor(stepper.u, negate=True)
@@ -197,7 +199,7 @@ def drlse(
             if want_energy:
                 energies.append(energy)
                 energy = energy_of(a)
-            if notify(iter_callback, n_iter, -stepper.u, energy):
+            if iter_callback is not None and notify(iter_callback, n_iter, -stepper.u, energy):
                 return True
         return False
 

@@ -241,8 +241,11 @@ def rsf(
     Hu, c1, c2, f1, f2, s, force = (e() for _ in range(7))
 
     want_energy = wants_energy(track_energy, return_result, iter_callback)
-    energy_of = (lambda: rsf_energy(I, -step.u, lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu,
-                                    sigma=sigma, epsilon=epsilon, rescale=False))
+
+    def energy_of() -> float:
+        return rsf_energy(I, -step.u, lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma,
+                          epsilon=epsilon, rescale=False)
+
     energies: list[float] = []
     energy = energy_of() if want_energy else np.nan
     monitor = SignChangeMonitor(step.u, negate=True)
@@ -284,7 +287,7 @@ def rsf(
         if want_energy:
             energies.append(energy)
             energy = energy_of()
-        if notify(iter_callback, n_iter, -step.u, energy):
+        if iter_callback is not None and notify(iter_callback, n_iter, -step.u, energy):
             break
         if n_iter % 50 == 0 and not np.all(np.isfinite(step.u)):
             raise FloatingPointError(f"RSF diverged at iteration {n_iter} (non-finite phi); lower dt")
@@ -458,7 +461,7 @@ def lic(
             if want_energy:
                 energies.append(energy)
                 energy = _lic_energy_u(step.u, e1, e2, nu, mu, epsilon)
-            if notify(iter_callback, n_iter, -step.u, energy):
+            if iter_callback is not None and notify(iter_callback, n_iter, -step.u, energy):
                 stopped = True
                 break
         if not np.all(np.isfinite(step.u)):

@@ -53,27 +53,25 @@ def _curvature(u):
 
 # -- line-by-line ports of the reference code (MATLAB sign: the object is u < 0) -------------------------
 def _matlab_rsf(u, img, sigma, nu, timestep, mu, lambda1, lambda2, epsilon, num_iter, conv=_conv2):
-    _conv2 = conv  # noqa: N806
-    KI = _conv2(img, sigma)
-    KONE = _conv2(np.ones_like(img), sigma)
+    KI = conv(img, sigma)
+    KONE = conv(np.ones_like(img), sigma)
     for _ in range(num_iter):
         u = ops.neumann_bound_cond(u)
         K = _curvature(u)
         DrcU = (epsilon / np.pi) / (epsilon**2 + u**2)
         Hu = 0.5 * (1 + (2 / np.pi) * np.arctan(u / epsilon))
-        c1 = _conv2(Hu, sigma)
-        c2 = _conv2(img * Hu, sigma)
+        c1 = conv(Hu, sigma)
+        c2 = conv(img * Hu, sigma)
         f1 = c2 / c1
         f2 = (KI - c2) / (KONE - c1)
         s1 = lambda1 * f1**2 - lambda2 * f2**2
         s2 = lambda1 * f1 - lambda2 * f2
-        data = (lambda1 - lambda2) * KONE * img * img + _conv2(s1, sigma) - 2 * img * _conv2(s2, sigma)
+        data = (lambda1 - lambda2) * KONE * img * img + conv(s1, sigma) - 2 * img * conv(s2, sigma)
         u = u + timestep * (nu * DrcU * K + mu * (ops.laplacian_del2(u) - K) - DrcU * data)
     return u
 
 
-def _matlab_lse_bfe(u, img, b, sigma, nu, timestep, mu, epsilon, iter_lse, conv=_conv2):
-    _conv2 = conv  # noqa: N806
+def _matlab_lse_bfe(u, img, b, sigma, nu, timestep, mu, epsilon, iter_lse):
     KONE = _conv2(np.ones_like(img), sigma)
     KB1, KB2 = _conv2(b, sigma), _conv2(b**2, sigma)
     Hu = 0.5 * (1 + (2 / np.pi) * np.arctan(u / epsilon))
