@@ -48,7 +48,7 @@ _SMALL = 1e-10  # drlse_edge.m's smallNumber in N = grad phi / (|grad phi| + sma
 
 
 def edge_indicator(image255: np.ndarray, sigma: float, size: int = 15) -> np.ndarray:
-    """``g = 1 / (1 + |grad (G_sigma * I)|^2)`` as in the DRLSE demos (Li et al. 2010, Eq. (26)).
+    """``g = 1 / (1 + |grad (G_sigma * I)|^2)`` as in the DRLSE demos.
 
     ``G_sigma * I`` is ``conv2(I, fspecial('gaussian', 15, sigma), 'same')`` (zero padding, so the
     image border acts as an edge) and the gradient is MATLAB's ``gradient``. ``image255`` should
@@ -90,7 +90,7 @@ def drlse(
         Weight lambda of the weighted length term ``L_g`` (demos: 5).
     mu : float
         Weight of the distance-regularisation term ``R_p``. The demos set ``mu = 0.2/dt``
-        (0.04 for ``dt = 5``); ``mu * dt`` must stay below 1/4 (Courant condition, Sec. IV).
+        (0.04 for ``dt = 5``); ``mu * dt`` must stay below 1/4 (the paper's Courant condition).
     alpha : float
         Weight of the weighted area term ``A_g``. Sign rule of the paper: ``alpha > 0`` shrinks
         the contour (initial contour outside the object), ``alpha < 0`` expands it (initial
@@ -103,7 +103,7 @@ def drlse(
         Time step of the explicit scheme (demo 2: 5; demo 1: 1).
     potential : {"double-well", "single-well"}
         Potential ``p`` of the distance regulariser: ``p2`` (Eq. (16), the default; keeps
-        ``|grad phi| = 1`` near the contour and flat far away) or ``p1 = (s-1)^2/2`` (Eq. (12)).
+        ``|grad phi| = 1`` near the contour and flat far away) or ``p1 = (s-1)^2/2`` (single well).
     max_iter : int
         Iterations of the main evolution, run as outer iterations of ``iter_inner`` steps (demo 2:
         40 x 5 = 200).
@@ -139,14 +139,14 @@ def drlse(
 
     Notes
     -----
-    Gradient flow of ``E = mu R_p(phi) + lambda L_g(phi) + alpha A_g(phi)`` (Eq. (29)-(30)):
+    Gradient flow of the edge-based energy ``E = mu R_p(phi) + lambda L_g(phi) + alpha A_g(phi)``:
     ``phi_t = mu div(d_p(|grad phi|) grad phi) + lambda delta_eps(phi) div(g grad phi/|grad phi|)
-    + alpha g delta_eps(phi)``, with ``d_p(s) = p'(s)/s`` (Eq. (10), ``d_p(0) = 1``), written
-    as in ``drlse_edge.m``: ``div(g N) = grad g . N + g div N`` with ``N = grad phi / (|grad phi|
-    + 1e-10)``, the regulariser as ``4 del2(phi) - div N`` (single well) or
-    ``div((d_p - 1) grad phi) + 4 del2(phi)`` (double well), ``delta_eps`` the compact cosine
-    Dirac (Eq. (27)), and Li's ``NeumannBoundCond`` before every step. There is no
-    re-initialisation. The signs above are the reference code's (object = ``phi < 0``), which
+    + alpha g delta_eps(phi)``, with ``d_p(s) = p'(s)/s`` (Eq. (10); ``d_p(0) = 1``, Eq. (18)),
+    written as in ``drlse_edge.m``: ``div(g N) = grad g . N + g div N`` with
+    ``N = grad phi / (|grad phi| + 1e-10)``, the regulariser as ``4 del2(phi) - div N`` (single
+    well, Eq. (13)) or ``div((d_p - 1) grad phi) + 4 del2(phi)`` (double well, Eq. (16)),
+    ``delta_eps`` the compact cosine Dirac, and Li's ``NeumannBoundCond`` before every step
+    (equation numbers as cited in ``drlse_edge.m``). There is no re-initialisation. The signs above are the reference code's (object = ``phi < 0``), which
     is why ``alpha > 0`` shrinks; lsbench returns ``-phi``.
 
     Deviations from the reference code: the image is min-max rescaled to 0-255 instead of read
@@ -288,7 +288,7 @@ def drlse_energy(
 ) -> float:
     """``E = mu sum p(|grad phi|) + lambda sum g delta_eps(phi)|grad phi| + alpha sum g H_eps(-phi)``.
 
-    Li et al. (2010), Eq. (29) with the compact ``H_eps``/``delta_eps`` (Eq. (27)-(28)), summed
+    Li et al. (2010), the edge-based energy with the compact ``H_eps``/``delta_eps``, summed
     over pixels with MATLAB-style central differences. ``phi`` is in lsbench's sign (positive
     inside); ``A_g`` is the g-weighted area of the inside (the reference code's ``H(-u)``).
     """

@@ -45,7 +45,7 @@ def legendre_basis(shape: tuple[int, int], degree: int) -> np.ndarray:
     Coordinates are mapped to ``[-1, 1]`` along each axis (``-1:2/(N-1):1``); columns are ordered
     ``i`` (rows) major, ``j`` (columns) minor, and rows follow NumPy's row-major ``ravel`` of an
     image. ``P_n`` are the standard (unnormalised) Legendre polynomials, as in the reference's
-    ``legendre_1D`` (Mukherjee & Acton 2015, Eq. (5)).
+    ``legendre_1D``.
     """
     degree = check_nonnegative_int("degree", degree)
     h, w = (int(v) for v in shape)
@@ -55,7 +55,7 @@ def legendre_basis(shape: tuple[int, int], degree: int) -> np.ndarray:
 
 
 def legendre_fit(B: np.ndarray, image: np.ndarray, weight: np.ndarray, rho: float) -> np.ndarray:
-    """Coefficients ``c = (B^T W B + rho I)^-1 B^T W I`` of a weighted ridge fit (Eq. (8)-(9)).
+    """Coefficients ``c = (B^T W B + rho I)^-1 B^T W I`` of a weighted ridge fit.
 
     ``image`` and ``weight`` are raveled to match ``B``'s rows; ``W = diag(weight)``.
     """
@@ -163,11 +163,11 @@ def l2s(
 
     Notes
     -----
-    Energy (Mukherjee & Acton 2015, Eq. (6)): ``lambda1 int (I - B c1)^2 H(phi) + lambda2 int
+    Energy (Mukherjee & Acton 2015): ``lambda1 int (I - B c1)^2 H(phi) + lambda2 int
     (I - B c2)^2 (1 - H(phi)) + nu int |grad H(phi)| + rho (|c1|^2 + |c2|^2)``. For fixed phi the
     coefficients solve the ridge normal equations ``(B^T W B + rho I) c = B^T W I`` with
-    ``W = H(phi)`` (inside) or ``1 - H(phi)`` (outside) (Eq. (8)-(9)). The level set moves by
-    ``F = delta(phi)(-lambda1 (I - p1)^2 + lambda2 (I - p2)^2)`` (Eq. (10)), implemented as in
+    ``W = H(phi)`` (inside) or ``1 - H(phi)`` (outside). The level set moves by
+    ``F = delta(phi)(-lambda1 (I - p1)^2 + lambda2 (I - p2)^2)``, implemented as in
     ``creaseg_suvadip_fast.m``: ``dphi = F / max|F| + nu kappa`` (curvature not weighted by
     delta), ``phi += cfl / max|dphi| * dphi``, one Sussman step (dt 0.5), Neumann boundary;
     ``H, delta`` are the arctan forms with epsilon = 2. Because of the normalisation and the
@@ -255,7 +255,7 @@ def l2s_energy(
     image: np.ndarray, phi: np.ndarray, *, degree: int = 2, nu: float = 0.2, rho: float = 0.3,
     lambda1: float = 1.0, lambda2: float = 1.0, epsilon: float = 2.0, rescale: bool = True,
 ) -> float:
-    """The L2S energy (Eq. (6)) at ``phi`` (positive inside) with the optimal coefficients.
+    """The L2S energy at ``phi`` (positive inside) with the optimal coefficients.
 
     ``lambda1 sum (I - p1)^2 H + lambda2 sum (I - p2)^2 (1 - H) + nu sum |grad H(phi)|
     + rho (|c1|^2 + |c2|^2)``; ``rescale`` puts ``image`` on 0-255 first, as :func:`l2s` does.

@@ -172,12 +172,12 @@ def rsf(
         Greyscale image, any range; min-max rescaled to ``[0, 255]``.
     lambda1, lambda2 : float
         Weights of the local fitting energy **outside** (``f1``) and **inside** (``f2``) the
-        contour, the paper's convention (Eq. (5)). Demo 1 uses ``lambda1=1, lambda2=2``.
+        contour, the paper's convention. Demo 1 uses ``lambda1=1, lambda2=2``.
     nu : float
         Length weight as a multiple of ``255^2`` (the code's ``nu = 0.001*255*255``; demos use
         0.001-0.004).
     mu : float
-        Weight of the distance penalty ``P(phi) = int (|grad phi| - 1)^2 / 2`` (Eq. (13)).
+        Weight of the distance penalty ``P(phi) = int (|grad phi| - 1)^2 / 2``.
     sigma : float
         Scale of the Gaussian kernel ``K_sigma``, truncated to ``2*round(2 sigma)+1`` pixels as in
         the code (the paper truncates at a radius rho). Small sigma = more local, more
@@ -208,13 +208,14 @@ def rsf(
     Notes
     -----
     ``E = sum_i lambda_i int int K(x-y)|I(y) - f_i(x)|^2 M_i(phi(y)) dy dx + nu L(phi) + mu P(phi)``
-    (Eq. (11)-(13)) with ``M1 = H_eps(phi)``, ``M2 = 1 - H_eps(phi)``; the optimal fits are
+    with ``M1 = H_eps(phi)``, ``M2 = 1 - H_eps(phi)``; the optimal fits are
     ``f_i = K*(M_i I) / K*M_i`` (Eq. (14); ``f2 = (K*I - K*(H I)) / (K*1 - K*H)``, Sec. IV-A) and
     the gradient flow is Eq. (15):
     ``phi_t = -delta(phi)(lambda1 e1 - lambda2 e2) + nu delta(phi) div(grad phi/|grad phi|)
     + mu (Laplacian phi - div(grad phi/|grad phi|))`` with
     ``lambda1 e1 - lambda2 e2 = (lambda1 - lambda2) (K*1) I^2 + K*(lambda1 f1^2 - lambda2 f2^2)
-    - 2 I K*(lambda1 f1 - lambda2 f2)``, all in the code's sign (object = ``phi < 0``).
+    - 2 I K*(lambda1 f1 - lambda2 f2)``, all in the code's sign (object = ``phi < 0``); equation
+    numbers as cited in ``RSF.m``.
 
     Deviations from the reference code: the image is min-max rescaled to 0-255; the Gaussian
     is applied separably (the same kernel); ``tol`` adds an optional early stop (off by default).
@@ -307,7 +308,7 @@ def rsf(
 
 
 def _length_and_penalty(u: np.ndarray, epsilon: float) -> tuple[float, float]:
-    """``L = sum delta_eps(u)|grad u|`` and ``P = sum (|grad u| - 1)^2 / 2`` (RSF Eq. (12)-(13))."""
+    """``L = sum delta_eps(u)|grad u|`` and ``P = sum (|grad u| - 1)^2 / 2`` (RSF and LIC)."""
     gy, gx = gradient_into(u, np.empty_like(u), np.empty_like(u))
     s = np.sqrt(gx * gx + gy * gy)
     delta = (epsilon / np.pi) / (epsilon * epsilon + u * u)
@@ -318,10 +319,10 @@ def rsf_energy(
     image: np.ndarray, phi: np.ndarray, *, lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001,
     mu: float = 1.0, sigma: float = 3.0, epsilon: float = 1.0, rescale: bool = True,
 ) -> float:
-    """The RSF energy (Eq. (11)-(13)) at ``phi`` (positive inside) with the optimal ``f1, f2``.
+    """The RSF energy at ``phi`` (positive inside) with the optimal ``f1, f2``.
 
     ``sum_x sum_i lambda_i [f_i^2 K*M_i - 2 f_i K*(M_i I) + K*(M_i I^2)](x) + nu 255^2 L + mu P``:
-    the double integral of Eq. (11) with the code's truncated zero-padded kernel. ``rescale``
+    the double integral of the fitting energy with the code's truncated zero-padded kernel. ``rescale``
     puts ``image`` on the 0-255 scale first, as :func:`rsf` does.
     """
     I = to_255(image) if rescale else np.asarray(image, dtype=np.float64)  # noqa: E741
@@ -399,14 +400,14 @@ def lic(
 
     Notes
     -----
-    Model ``I = b J + n`` with ``J = c1 M1 + c2 M2`` piecewise constant (Eq. (2)). Energy
-    ``E = int sum_i e_i M_i(phi) + nu L(phi) + mu R_p(phi)`` (Eq. (19), two-phase) with
-    ``e_i = I^2 (K*1) - 2 c_i I (K*b) + c_i^2 (K*b^2)`` (Eq. (17)). Minimised alternately:
-    ``c_i = int (K*b) I M_i / int (K*b^2) M_i`` (Eq. (21)), then ``iter_inner`` steps of
+    Model ``I = b J + n`` with ``J = c1 M1 + c2 M2`` piecewise constant. Energy
+    ``E = int sum_i e_i M_i(phi) + nu L(phi) + mu R_p(phi)`` (two-phase) with
+    ``e_i = I^2 (K*1) - 2 c_i I (K*b) + c_i^2 (K*b^2)``. Minimised alternately:
+    ``c_i = int (K*b) I M_i / int (K*b^2) M_i``, then ``iter_inner`` steps of
     ``phi_t = -delta(phi)(e1 - e2) + nu delta(phi) div(grad phi/|grad phi|) + mu (Laplacian phi
-    - div(grad phi/|grad phi|))`` (Eq. (22)) with e frozen, then
+    - div(grad phi/|grad phi|))`` with e frozen, then
     ``b = K*(I J^(1)) / K*(J^(2))`` with ``J^(1) = sum c_i M_i``, ``J^(2) = sum c_i^2 M_i``
-    (Eq. (23)), as in ``lse_bfe.m``. Index 1 is the reference's ``u > 0`` region (outside).
+    as in ``lse_bfe.m``. Index 1 is the reference's ``u > 0`` region (outside).
 
     Deviations from the reference code: the image is min-max rescaled to 0-255; the Gaussian
     is separable; where ``sum (K*b^2) M_i`` or ``K*J^(2)`` is zero (a constant black image,
@@ -488,7 +489,7 @@ def _heaviside(u: np.ndarray, epsilon: float) -> np.ndarray:
 
 def _update_c(I: np.ndarray, u: np.ndarray, KB1: np.ndarray, KB2: np.ndarray, epsilon: float,  # noqa: E741
               previous: np.ndarray) -> np.ndarray:
-    """lse_bfe.m's ``updateC`` (Eq. (21)); keeps the previous value where the denominator is 0."""
+    """lse_bfe.m's ``updateC``; keeps the previous value where the denominator is 0."""
     H = _heaviside(u, epsilon)
     C = np.empty(2)
     for k, M in enumerate((H, 1.0 - H)):
@@ -500,7 +501,7 @@ def _update_c(I: np.ndarray, u: np.ndarray, KB1: np.ndarray, KB2: np.ndarray, ep
 
 def _update_b(I: np.ndarray, u: np.ndarray, C: np.ndarray, G: _Gauss, epsilon: float,  # noqa: E741
               previous: np.ndarray) -> np.ndarray:
-    """lse_bfe.m's ``updateB`` (Eq. (23)); keeps the previous value where ``K*J^(2)`` is 0."""
+    """lse_bfe.m's ``updateB``; keeps the previous value where ``K*J^(2)`` is 0."""
     H = _heaviside(u, epsilon)
     PC1 = C[0] * H + C[1] * (1.0 - H)
     PC2 = (C[0] * C[0]) * H + (C[1] * C[1]) * (1.0 - H)
@@ -523,7 +524,7 @@ def lic_energy(
     image: np.ndarray, phi: np.ndarray, bias: np.ndarray, c_inside: float, c_outside: float, *,
     nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, rescale: bool = True,
 ) -> float:
-    """The LIC energy (Eq. (19)) at ``phi`` (positive inside) for a bias field and constants.
+    """The LIC energy at ``phi`` (positive inside) for a bias field and constants.
 
     ``sum_x [e_out H(-phi) + e_in (1 - H(-phi))] + nu 255^2 L + mu P`` with
     ``e_i = I^2 (K*1) - 2 c_i I (K*b) + c_i^2 (K*b^2)``; ``rescale`` puts ``image`` on 0-255 first.
