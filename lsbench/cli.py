@@ -1,4 +1,4 @@
-"""The ``lsbench`` command line: run, report, list, datasets.
+"""The ``lsbench`` command line: run, tune, report, list, datasets.
 
 Every expected failure (unknown names, bad parameters, damaged data, unwritable paths) ends in a
 one-line ``Error: ...`` on stderr and a non-zero exit status, never a traceback; set
@@ -67,14 +67,17 @@ def main() -> None:
               help="Override a method parameter, e.g. -p cv.mu=0.1 (repeatable).")
 @click.option("--dataset-param", "dataset_params", multiple=True, metavar="NAME=VALUE",
               help="Dataset option, e.g. --dataset-param families=vessel (repeatable).")
+@click.option("--preset", type=click.Choice(["default", "tuned"]), default=None,
+              help="Start from baselines/presets/<method>.toml: its [defaults], or (tuned) those plus "
+                   "the dataset's train-tuned overrides; -p wins over both. Default: registered defaults.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Draw the figures into the run directory (lsbench report can draw them later).")
 @click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
 @_friendly
 def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
-        run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool,
-        figures: bool, html: bool) -> None:
+        run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
+        no_progress: bool, figures: bool, html: bool) -> None:
     """Run methods on a dataset split and write a run directory.
 
     It holds per_sample.csv, summary.csv, config.json, the tables (table<N>.md/.csv/.tex), the
@@ -83,9 +86,12 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     from lsbench.datasets import load
     from lsbench.harness.runner import MethodRequest, check_output_dir, run_benchmark
     from lsbench.params import parse_method_list, parse_param_assignments, parse_value
+    from lsbench.presets import load_preset
 
     names = parse_method_list(methods)
     overrides = parse_param_assignments(params, names)
+    if preset is not None:
+        overrides = {n: {**load_preset(n, dataset=dataset, which=preset), **overrides[n]} for n in names}
     DATASETS.get(dataset)
     ds_entry = DATASETS.get(dataset)
     ds_defaults = ds_entry.defaults()
@@ -124,6 +130,66 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         click.echo(f"Error: {n_failed} sample(s) failed; see the 'error' column of "
                    f"{result.run_dir / 'per_sample.csv'}", err=True)
         sys.exit(1)
+
+
+# -- tune ----------------------------------------------------------------------------------------------
+@main.command("tune")
+@click.argument("method")
+@click.option("--dataset", "-d", default="synthetic", show_default=True, help="Registered dataset name.")
+@click.option("--split", "-s", default="train", show_default=True, help="Split to tune on (never test).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding the datasets.")
+@click.option("--grid", "-g", "grid", multiple=True, metavar="NAME=V1,V2,...",
+              help="Values to try for one parameter (repeatable; the full product is run).")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="A parameter held fixed during the search (and written with the winner).")
+@click.option("--stride", type=int, default=1, show_default=True, help="Use every N-th sample of the split.")
+@click.option("--write/--no-write", default=True, show_default=True,
+              help="Write the winner into baselines/presets/METHOD.toml [datasets.DATASET].")
+@_friendly
+def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tuple[str, ...],
+             params: tuple[str, ...], stride: int, write: bool) -> None:
+    """Grid-search METHOD's parameters on a training split and store the winner as its tuned preset."""
+    import datetime as _dt
+
+    from lsbench.datasets import load
+    from lsbench.params import parse_value
+    from lsbench.presets import write_tuned
+    from lsbench.tuning import FORBIDDEN_SPLITS, parse_grid, tune
+
+    entry = METHODS.get(method)
+    if split in FORBIDDEN_SPLITS:
+        raise click.BadParameter(f"refusing to tune on {split!r}: presets must be chosen on training data",
+                                 param_hint="--split")
+    grid_values = parse_grid(grid, method)
+    defaults = entry.defaults()
+    fixed: dict[str, Any] = {}
+    for raw in params:
+        if "=" not in raw:
+            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
+        k, v = (x.strip() for x in raw.split("=", 1))
+        if k not in defaults:
+            raise click.BadParameter(f"method {method!r} has no parameter {k!r}; valid: "
+                                     f"{', '.join(sorted(defaults))}", param_hint="--param")
+        fixed[k] = parse_value(v, defaults[k], f"--param {raw!r}")
+    data = load(dataset, root=root, split=split)
+    result = tune(method, data, grid_values, fixed=fixed, stride=stride,
+                  progress=lambda line: click.echo(line, err=True))
+    click.echo(result.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
+    chosen = {**fixed, **result.best}
+    shown = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
+    click.echo(f"best on {dataset}/{split} ({result.n_samples} samples): {shown}; "
+               f"mean F = {100 * result.best_score:.2f} %")
+    if write:
+        command = shlex.join(["lsbench", "tune", method, "--dataset", dataset, "--split", split,
+                              "--stride", str(stride), *[a for g in grid for a in ("--grid", g)],
+                              *[a for p in params for a in ("-p", p)]])
+        comment = [f"tuned by: {command}",
+                   f"on {dataset}/{split}, stride {stride} (n = {result.n_samples} samples), "
+                   f"{len(result.table)} combinations: mean F = {100 * result.best_score:.2f} % "
+                   f"({_dt.date.today().isoformat()})"]
+        path = write_tuned(method, dataset, chosen, comment)
+        click.echo(f"wrote {path} [datasets.{dataset}]")
 
 
 # -- report ------------------------------------------------------------------------------------------

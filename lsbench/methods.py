@@ -146,6 +146,57 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
 
 
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
+# The contour methods start from the sample's initial region (the ground-truth box grown by 8 %,
+# i.e. outside the object: DRLSE's alpha > 0 shrinks it, per the paper's sign rule); a sample
+# without one starts from a centred box. The harness never asks for the energy trace.
+@METHODS.register("drlse", kind="binary", tags=("classic",),
+                  summary="DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy")
+def _drlse(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, epsilon: float = 1.5,
+           sigma: float = 1.5, dt: float = 5.0, potential: str = "double-well", max_iter: int = 200,
+           iter_inner: int = 5, iter_refine: int = 5, tol: float = 0.0, c0: float = 2.0,
+           init: Any = "sample") -> Segmenter:
+    from lsbench.classic.drlse import drlse
+
+    params = dict(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt,
+                  potential=potential, max_iter=max_iter, iter_inner=iter_inner,
+                  iter_refine=iter_refine, tol=tol, c0=c0, init=init)
+    return ClassicSegmenter("drlse", drlse, params, fallback_init="box", extra_call={"track_energy": False})
+
+
+@METHODS.register("li", kind="binary", tags=("classic",),
+                  summary="Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy")
+def _li(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu: float = 1.0, sigma: float = 3.0,
+        epsilon: float = 1.0, dt: float = 0.1, max_iter: int = 300, tol: float = 0.0, c0: float = 2.0,
+        init: Any = "sample") -> Segmenter:
+    from lsbench.classic.rsf import rsf
+
+    params = dict(lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt,
+                  max_iter=max_iter, tol=tol, c0=c0, init=init)
+    return ClassicSegmenter("li", rsf, params, fallback_init="box", extra_call={"track_energy": False})
+
+
+@METHODS.register("lic", kind="binary", tags=("classic",),
+                  summary="LIC: level set with bias-field estimation (Li et al. 2011), NumPy")
+def _lic(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, dt: float = 0.1,
+         max_iter: int = 500, iter_inner: int = 10, tol: float = 0.0, c0: float = 1.0,
+         init: Any = "sample") -> Segmenter:
+    from lsbench.classic.rsf import lic
+
+    params = dict(nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt, max_iter=max_iter,
+                  iter_inner=iter_inner, tol=tol, c0=c0, init=init)
+    return ClassicSegmenter("lic", lic, params, fallback_init="box", extra_call={"track_energy": False})
+
+
+@METHODS.register("l2s", kind="binary", tags=("classic",),
+                  summary="L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy")
+def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
+         epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
+         tol: float = 1.0, patience: int = 20, init: Any = "sample") -> Segmenter:
+    from lsbench.classic.l2s import l2s
+
+    params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon,
+                  cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, init=init)
+    return ClassicSegmenter("l2s", l2s, params, fallback_init="box", extra_call={"track_energy": False})
 
 
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------

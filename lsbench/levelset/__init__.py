@@ -21,11 +21,13 @@ from lsbench.levelset.ops import (
     gaussian_filter_zero,
     gaussian_kernel_1d,
     gradient,
+    gradient_into,
     heaviside_arctan,
     heaviside_compact,
     laplacian_del2,
     neumann_bound_cond,
     rescale,
+    sussman_reinit,
     to_gray,
 )
 
@@ -46,6 +48,7 @@ __all__ = [
     "gaussian_filter_zero",
     "gaussian_kernel_1d",
     "gradient",
+    "gradient_into",
     "heaviside_arctan",
     "heaviside_compact",
     "laplacian_del2",
@@ -54,5 +57,6 @@ __all__ = [
     "resolve_init",
     "signed_distance",
     "small_disk",
+    "sussman_reinit",
     "to_gray",
 ]

@@ -33,11 +33,13 @@ __all__ = [
     "gaussian_filter_zero",
     "gaussian_kernel_1d",
     "gradient",
+    "gradient_into",
     "heaviside_arctan",
     "heaviside_compact",
     "laplacian_del2",
     "neumann_bound_cond",
     "rescale",
+    "sussman_reinit",
     "to_gray",
 ]
 
@@ -80,53 +82,181 @@ def dirac_compact(z: np.ndarray, eps: float = 1.5) -> np.ndarray:
 # -- finite differences ---------------------------------------------------------------------------
 def gradient(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(u_y, u_x)``: central differences inside, one-sided at the border (MATLAB ``gradient``)."""
-    gy, gx = np.gradient(u)
+    u = np.asarray(u)
+    gy = np.empty(u.shape, dtype=np.result_type(u.dtype, np.float32))
+    gx = np.empty_like(gy)
+    return gradient_into(u, gy, gx)
+
+
+def gradient_into(u: np.ndarray, gy: np.ndarray, gx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gradient` written into preallocated ``gy`` and ``gx``; bit-identical to ``np.gradient``.
+
+    The level-set loops call this every iteration, so it avoids ``np.gradient``'s per-call
+    bookkeeping (about 25 us per axis at 128 x 128).
+    """
+    _diff_into(u, 0, gy)
+    _diff_into(u, 1, gx)
     return gy, gx
 
 
-def divergence(ny: np.ndarray, nx: np.ndarray) -> np.ndarray:
-    """``d(nx)/dx + d(ny)/dy`` with :func:`gradient`'s differences (Li's ``div``)."""
-    return np.gradient(nx, axis=1) + np.gradient(ny, axis=0)
+def _diff_into(f: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    """``np.gradient(f, axis=axis)`` (unit spacing, first-order edges) into ``out``."""
+    n = f.shape[axis]
+    if n < 2:
+        raise ValueError(f"gradient needs at least 2 samples along axis {axis}, got shape {f.shape}")
+    if axis == 0:
+        np.subtract(f[2:], f[:-2], out=out[1:-1])
+        out[1:-1] *= 0.5
+        np.subtract(f[1], f[0], out=out[0])
+        np.subtract(f[-1], f[-2], out=out[-1])
+    else:
+        np.subtract(f[:, 2:], f[:, :-2], out=out[:, 1:-1])
+        out[:, 1:-1] *= 0.5
+        np.subtract(f[:, 1], f[:, 0], out=out[:, 0])
+        np.subtract(f[:, -1], f[:, -2], out=out[:, -1])
+    return out
 
 
-def curvature_central(u: np.ndarray, eta: float = 1e-10) -> np.ndarray:
+def divergence(ny: np.ndarray, nx: np.ndarray, out: np.ndarray | None = None,
+               work: np.ndarray | None = None) -> np.ndarray:
+    """``d(nx)/dx + d(ny)/dy`` with :func:`gradient`'s differences (Li's ``div``).
+
+    ``out`` and ``work`` (same shape, float) are optional preallocated buffers; neither may
+    share memory with ``nx`` or ``ny``.
+    """
+    nx = np.asarray(nx)
+    ny = np.asarray(ny)
+    dtype = np.result_type(nx.dtype, ny.dtype, np.float32)
+    out = np.empty(nx.shape, dtype) if out is None else out
+    work = np.empty(nx.shape, dtype) if work is None else work
+    _diff_into(nx, 1, out)
+    out += _diff_into(ny, 0, work)
+    return out
+
+
+def curvature_central(u: np.ndarray, eta: float = 1e-10, out: np.ndarray | None = None,
+                      work: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Mean curvature ``div(grad u / |grad u|)`` with central differences.
 
     Li's ``curvature_central``: ``N = grad u / sqrt(|grad u|^2 + eta)``, ``kappa = div N``.
     Positive where the zero level set is convex as seen from ``u < 0``; for ``u`` positive
-    inside a disk of radius R, ``kappa = -1/R`` on the contour.
+    inside a disk of radius R, ``kappa = -1/R`` on the contour. ``out`` and the two ``work``
+    arrays are optional preallocated buffers of ``u``'s shape (float).
     """
-    uy, ux = np.gradient(u)
-    norm = np.sqrt(ux * ux + uy * uy + eta)
-    return divergence(uy / norm, ux / norm)
+    u = np.asarray(u)
+    dtype = np.result_type(u.dtype, np.float32)
+    out = np.empty(u.shape, dtype) if out is None else out
+    gy, gx = (np.empty(u.shape, dtype), np.empty(u.shape, dtype)) if work is None else work
+    gradient_into(u, gy, gx)
+    np.multiply(gx, gx, out=out)  # |grad u|^2 + eta, in MATLAB's order
+    out += gy * gy
+    out += eta
+    np.sqrt(out, out=out)
+    gx /= out
+    gy /= out
+    _diff_into(gx, 1, out)  # d(Nx)/dx, then reuse gx for d(Ny)/dy
+    out += _diff_into(gy, 0, gx)
+    return out
 
 
-def laplacian_del2(u: np.ndarray) -> np.ndarray:
+def laplacian_del2(u: np.ndarray, out: np.ndarray | None = None,
+                   work: np.ndarray | None = None) -> np.ndarray:
     """MATLAB ``4*del2(u)`` for a 2-D array with unit spacing.
 
     Interior: ``u[i+1,j] + u[i-1,j] + u[i,j+1] + u[i,j-1] - 4 u[i,j]``. On the border each
     second difference is linearly extrapolated from the two nearest interior ones
     (``g[0] = 2 g[1] - g[2]``), exactly as ``del2.m`` does for dimensions longer than 3.
+    Integer input is computed in float64; ``out`` and ``work`` are optional preallocated
+    buffers of ``u``'s shape.
     """
-    u = np.asarray(u, dtype=float)
-    return _second_diff(u, 0) + _second_diff(u, 1)
+    u = np.asarray(u)
+    if not np.issubdtype(u.dtype, np.floating):
+        u = u.astype(float)
+    out = np.empty_like(u) if out is None else out
+    work = np.empty_like(u) if work is None else work
+    _second_diff_into(u, 0, out)
+    out += _second_diff_into(u, 1, work)
+    return out
 
 
-def _second_diff(u: np.ndarray, axis: int) -> np.ndarray:
-    n = u.shape[axis]
-    g = np.zeros_like(u)
+def _second_diff_into(u: np.ndarray, axis: int, out: np.ndarray) -> np.ndarray:
+    um = u if axis == 0 else u.T
+    gm = out if axis == 0 else out.T
+    n = um.shape[0]
     if n < 3:
-        return g
-    um = np.moveaxis(u, axis, 0)
-    gm = np.moveaxis(g, axis, 0)
-    gm[1:-1] = um[2:] - 2.0 * um[1:-1] + um[:-2]
+        gm[...] = 0.0
+        return out
+    mid = gm[1:-1]
+    np.multiply(um[1:-1], 2.0, out=mid)
+    np.subtract(um[2:], mid, out=mid)
+    mid += um[:-2]
     if n > 3:
-        gm[0] = 2.0 * gm[1] - gm[2]
-        gm[-1] = 2.0 * gm[-2] - gm[-3]
+        np.multiply(gm[1], 2.0, out=gm[0])
+        gm[0] -= gm[2]
+        np.multiply(gm[-2], 2.0, out=gm[-1])
+        gm[-1] -= gm[-3]
     else:
         gm[0] = gm[1]
         gm[-1] = gm[1]
-    return g
+    return out
+
+
+def sussman_reinit(phi: np.ndarray, dt: float = 0.5, out: np.ndarray | None = None) -> np.ndarray:
+    """One step of Sussman, Smereka & Osher's re-initialisation towards ``|grad phi| = 1``.
+
+    ``phi <- phi - dt * S(phi) * (|grad phi|_upwind - 1)`` with the smoothed sign
+    ``S = phi / sqrt(phi^2 + 1)`` and Godunov upwinding: for ``phi > 0``
+    ``|grad phi|^2 = max(a+^2, b-^2) + max(c+^2, d-^2)``, for ``phi < 0``
+    ``max(a-^2, b+^2) + max(c-^2, d+^2)``, where ``a, b`` are the backward/forward differences
+    along x and ``c, d`` along y; pixels with ``phi == 0`` are left alone. Neighbours beyond the
+    border are edge-replicated (**not** periodic). A transliteration of ``SussmanReinitLS`` in
+    Mukherjee & Acton's ``creaseg_suvadip_fast.m`` (their Python port's ``np.roll`` wraps around
+    the image, which lsbench does not copy).
+
+    References
+    ----------
+    M. Sussman, P. Smereka, S. Osher, "A level set approach for computing solutions to
+    incompressible two-phase flow", J. Comput. Phys. 114(1):146-159, 1994,
+    doi:10.1006/jcph.1994.1155.
+    """
+    D = np.asarray(phi)
+    if not np.issubdtype(D.dtype, np.floating):
+        D = D.astype(float)
+    h, w = D.shape
+    # one-sided differences with zero flux beyond the border: a = ex[:, :-1] (backward x),
+    # b = ex[:, 1:] (forward x), c = ey[:-1] (backward y), d = ey[1:] (forward y)
+    ex = np.zeros((h, w + 1), D.dtype)
+    np.subtract(D[:, 1:], D[:, :-1], out=ex[:, 1:-1])
+    ey = np.zeros((h + 1, w), D.dtype)
+    np.subtract(D[1:], D[:-1], out=ey[1:-1])
+    s = np.sign(D)
+    # Godunov: phi > 0 -> max(a+^2, b-^2) = max(a, -b, 0)^2; phi < 0 -> max(a-^2, b+^2) = max(-a, b, 0)^2
+    gx = np.multiply(s, ex[:, :-1])
+    t = np.multiply(s, ex[:, 1:])
+    np.negative(t, out=t)
+    np.maximum(gx, t, out=gx)
+    np.maximum(gx, 0.0, out=gx)
+    gy = np.multiply(s, ey[:-1])
+    np.multiply(s, ey[1:], out=t)
+    np.negative(t, out=t)
+    np.maximum(gy, t, out=gy)
+    np.maximum(gy, 0.0, out=gy)
+    gx *= gx
+    gy *= gy
+    gx += gy
+    np.sqrt(gx, out=gx)
+    gx -= 1.0
+    gx *= np.abs(s)  # dD = 0 where phi == 0
+    # D - dt .* S(D) .* dD with the smoothed sign S = D / sqrt(D^2 + 1), in MATLAB's order
+    np.multiply(D, D, out=t)
+    t += 1.0
+    np.sqrt(t, out=t)
+    np.divide(D, t, out=t)
+    t *= dt
+    t *= gx
+    out = np.empty_like(D) if out is None else out
+    np.subtract(D, t, out=out)
+    return out
 
 
 def neumann_bound_cond(f: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -154,7 +284,7 @@ def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
     if not np.isfinite(sigma) or sigma <= 0:
         raise ValueError(f"sigma must be a positive number, got {sigma!r}")
     if size is None:
-        size = 2 * round(2 * sigma) + 1
+        size = 2 * int(np.floor(2.0 * sigma + 0.5)) + 1  # MATLAB's round (half away from zero)
     size = int(size)
     if size < 1:
         raise ValueError(f"kernel size must be a positive integer, got {size!r}")

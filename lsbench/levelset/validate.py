@@ -9,8 +9,10 @@ import numpy as np
 
 __all__ = [
     "check_choice",
+    "check_finite",
     "check_image_2d",
     "check_nonnegative",
+    "check_nonnegative_int",
     "check_positive",
     "check_positive_int",
 ]
@@ -67,6 +69,12 @@ def check_finite(name: str, value: Any) -> float:
 def check_positive_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_nonnegative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 

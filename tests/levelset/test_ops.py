@@ -79,3 +79,73 @@ def test_to_gray_and_rescale():
     np.testing.assert_array_equal(ops.rescale(np.full((3, 3), 7.0)), 0.0)
     r = ops.rescale(np.array([[1.0, 3.0]]), 255)
     np.testing.assert_array_equal(r, [[0, 255]])
+
+
+def test_gradient_into_is_bit_identical_to_numpy():
+    rng = np.random.default_rng(2)
+    for dtype in (np.float64, np.float32):
+        u = rng.normal(size=(9, 7)).astype(dtype)
+        gy, gx = ops.gradient(u)
+        ry, rx = np.gradient(u)
+        np.testing.assert_array_equal(gy, ry)
+        np.testing.assert_array_equal(gx, rx)
+        assert gy.dtype == dtype
+    u = rng.normal(size=(6, 5))
+    k_buffers = ops.curvature_central(u, out=np.empty_like(u), work=(np.empty_like(u), np.empty_like(u)))
+    uy, ux = np.gradient(u)
+    norm = np.sqrt(ux**2 + uy**2 + 1e-10)
+    np.testing.assert_allclose(k_buffers, np.gradient(ux / norm, axis=1) + np.gradient(uy / norm, axis=0), rtol=1e-13)
+    np.testing.assert_allclose(ops.divergence(uy, ux), np.gradient(ux, axis=1) + np.gradient(uy, axis=0), rtol=1e-15)
+
+
+def test_laplacian_del2_with_buffers_and_small_sizes():
+    rng = np.random.default_rng(3)
+    u = rng.random((6, 8))
+    out, work = np.empty_like(u), np.empty_like(u)
+    np.testing.assert_array_equal(ops.laplacian_del2(u, out=out, work=work), ops.laplacian_del2(u))
+    # n == 3 along an axis: the single interior value is copied to both borders
+    v = np.array([[0.0, 1.0, 4.0]] * 4)  # second difference 4 - 2 + 0 = 2; rows are constant
+    np.testing.assert_array_equal(ops.laplacian_del2(v), np.full((4, 3), 2.0))
+    assert ops.laplacian_del2(np.arange(12).reshape(3, 4)).dtype == np.float64
+
+
+def test_gaussian_kernel_size_rounds_half_away_from_zero_like_matlab():
+    assert len(ops.gaussian_kernel_1d(1.25)) == 7  # round(2.5) = 3 in MATLAB (Python's round gives 2)
+    assert len(ops.gaussian_kernel_1d(4.0)) == 17  # LIC's 17 x 17 window
+    assert len(ops.gaussian_kernel_1d(1.5, 15)) == 15
+
+
+def _sussman_transliteration(D, dt):
+    """``SussmanReinitLS`` of creaseg_suvadip_fast.m, line by line (edge-replicating shifts)."""
+    shift_r = lambda M: np.concatenate([M[:, :1], M[:, :-1]], axis=1)  # noqa: E731
+    shift_l = lambda M: np.concatenate([M[:, 1:], M[:, -1:]], axis=1)  # noqa: E731
+    a, b = D - shift_r(D), shift_l(D) - D
+    c, d = D - shift_r(D.T).T, shift_l(D.T).T - D
+    ap, an, bp, bn = np.where(a < 0, 0, a), np.where(a > 0, 0, a), np.where(b < 0, 0, b), np.where(b > 0, 0, b)
+    cp, cn, dp, dn = np.where(c < 0, 0, c), np.where(c > 0, 0, c), np.where(d < 0, 0, d), np.where(d > 0, 0, d)
+    dD = np.zeros_like(D)
+    pos, neg = D > 0, D < 0
+    dD[pos] = np.sqrt(np.maximum(ap[pos] ** 2, bn[pos] ** 2) + np.maximum(cp[pos] ** 2, dn[pos] ** 2)) - 1
+    dD[neg] = np.sqrt(np.maximum(an[neg] ** 2, bp[neg] ** 2) + np.maximum(cn[neg] ** 2, dp[neg] ** 2)) - 1
+    return D - dt * (D / np.sqrt(D**2 + 1)) * dD
+
+
+def test_sussman_reinit_equals_the_reference_and_restores_a_distance():
+    rng = np.random.default_rng(4)
+    D = rng.normal(0, 3, (11, 13))
+    D[2, 3] = 0.0
+    np.testing.assert_array_equal(ops.sussman_reinit(D, 0.5), _sussman_transliteration(D, 0.5))
+    # a steep signed distance relaxes to |grad phi| = 1 without moving its zero level
+    n = 48
+    yy, xx = np.mgrid[0:n, 0:n]
+    sd = 14.0 - np.hypot(yy - 23.5, xx - 23.5)
+    phi = 2.0 * sd
+    for _ in range(60):
+        phi = ops.sussman_reinit(phi, 0.5)
+    gy, gx = np.gradient(phi)
+    band = np.abs(phi) < 3
+    np.testing.assert_allclose(np.hypot(gx, gy)[band].mean(), 1.0, atol=0.02)
+    np.testing.assert_array_equal(phi > 0, sd > 0)
+    # not periodic: a ramp's last column is not compared with its first
+    ramp = np.tile(np.arange(8.0) - 3.5, (5, 1))
+    np.testing.assert_allclose(ops.sussman_reinit(ramp, 0.5), ramp, atol=1e-12)

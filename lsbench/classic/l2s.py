@@ -1,0 +1,275 @@
+"""L2S: Legendre level sets of Mukherjee & Acton (2015), a smooth-basis Chan–Vese.
+
+A NumPy transliteration of the authors' ``creaseg_suvadip_fast.m`` (suvadip21/Legendre-Level-Sets)
+with the CREASEG GUI's defaults: inside and outside intensities are fitted by polynomials in a
+2-D Legendre basis of degree m (a weighted ridge least-squares solve per iteration), the data
+force is normalised by its maximum, the step adapts to the largest update (a CFL-like rule), and
+every iteration ends with one Sussman re-initialisation step and Li's mirror-Neumann boundary.
+Degree 0 is Chan–Vese with a smooth Heaviside (epsilon = 2). The reference keeps phi >= 0
+inside, as lsbench does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.polynomial import legendre
+
+from lsbench.classic._common import SignChangeMonitor, check_callback, to_255, wants_energy
+from lsbench.levelset.init import resolve_init, signed_distance
+from lsbench.levelset.iteration import IterCallback, notify
+from lsbench.levelset.ops import (
+    curvature_central,
+    dirac_arctan,
+    gradient,
+    heaviside_arctan,
+    neumann_bound_cond,
+    sussman_reinit,
+)
+from lsbench.levelset.validate import (
+    check_image_2d,
+    check_nonnegative,
+    check_nonnegative_int,
+    check_positive,
+    check_positive_int,
+)
+from lsbench.types import LevelSetResult
+
+__all__ = ["l2s", "l2s_energy", "legendre_basis", "legendre_fit"]
+
+_EPS = np.finfo(np.float64).eps  # MATLAB's eps in the normalisations
+
+
+def legendre_basis(shape: tuple[int, int], degree: int) -> np.ndarray:
+    """The ``(H*W, (degree+1)^2)`` matrix of 2-D Legendre products ``P_i(y) P_j(x)``.
+
+    Coordinates are mapped to ``[-1, 1]`` along each axis (``-1:2/(N-1):1``); columns are ordered
+    ``i`` (rows) major, ``j`` (columns) minor, and rows follow NumPy's row-major ``ravel`` of an
+    image. ``P_n`` are the standard (unnormalised) Legendre polynomials, as in the reference's
+    ``legendre_1D``.
+    """
+    degree = check_nonnegative_int("degree", degree)
+    h, w = (int(v) for v in shape)
+    by = legendre.legvander(np.linspace(-1.0, 1.0, h), degree)  # (H, m+1)
+    bx = legendre.legvander(np.linspace(-1.0, 1.0, w), degree)  # (W, m+1)
+    return np.einsum("yi,xj->yxij", by, bx).reshape(h * w, (degree + 1) ** 2)
+
+
+def legendre_fit(B: np.ndarray, image: np.ndarray, weight: np.ndarray, rho: float) -> np.ndarray:
+    """Coefficients ``c = (B^T W B + rho I)^-1 B^T W I`` of a weighted ridge fit.
+
+    ``image`` and ``weight`` are raveled to match ``B``'s rows; ``W = diag(weight)``.
+    """
+    wv = np.ravel(weight)
+    BW = B * wv[:, None]
+    A = BW.T @ B
+    if rho:
+        A[np.diag_indices_from(A)] += rho
+    return np.linalg.solve(A, BW.T @ np.ravel(image))
+
+
+class _SeparableLegendre:
+    """:func:`legendre_fit` without forming ``B``: the 2-D basis is a tensor product.
+
+    With ``B[(y, x), (i, j)] = P_i(y) P_j(x)``, ``B^T W B`` is ``sum_y P_i P_k (sum_x W P_j P_l)``
+    (two small matrix products), ``B^T (W I) = Py^T (W I) Px`` and ``B c = Py C Px^T``: about
+    20x cheaper per iteration than the dense products at 128 x 128, same numbers to rounding.
+    """
+
+    def __init__(self, shape: tuple[int, int], degree: int) -> None:
+        h, w = shape
+        self.m = degree + 1
+        self.py = legendre.legvander(np.linspace(-1.0, 1.0, h), degree)  # (H, m)
+        self.px = legendre.legvander(np.linspace(-1.0, 1.0, w), degree)  # (W, m)
+        self.pyy = (self.py[:, :, None] * self.py[:, None, :]).reshape(h, self.m * self.m)
+        self.pxx = (self.px[:, :, None] * self.px[:, None, :]).reshape(w, self.m * self.m)
+
+    def gram(self, weight: np.ndarray) -> np.ndarray:
+        m = self.m
+        g = self.pyy.T @ (weight @ self.pxx)  # [(i, k), (j, l)]
+        return g.reshape(m, m, m, m).transpose(0, 2, 1, 3).reshape(m * m, m * m)
+
+    def moment(self, weighted_image: np.ndarray) -> np.ndarray:
+        return (self.py.T @ weighted_image @ self.px).reshape(-1)
+
+    def evaluate(self, c: np.ndarray) -> np.ndarray:
+        return self.py @ c.reshape(self.m, self.m) @ self.px.T
+
+    def fit(self, image: np.ndarray, weight: np.ndarray, ridge: np.ndarray) -> np.ndarray:
+        return np.linalg.solve(self.gram(weight) + ridge, self.moment(weight * image))
+
+
+def l2s(
+    image: np.ndarray,
+    *,
+    degree: int = 2,
+    nu: float = 0.2,
+    rho: float = 0.3,
+    lambda1: float = 1.0,
+    lambda2: float = 1.0,
+    epsilon: float = 2.0,
+    cfl: float = 0.8,
+    reinit_dt: float = 0.5,
+    max_iter: int = 1200,
+    tol: float = 1.0,
+    patience: int = 20,
+    init: str | np.ndarray = "box",
+    return_result: bool = False,
+    iter_callback: IterCallback | None = None,
+    track_energy: bool | None = None,
+) -> np.ndarray | LevelSetResult:
+    """Segmentation with Legendre level sets (L2S).
+
+    Parameters
+    ----------
+    image : (H, W) array
+        Greyscale image, any range; min-max rescaled to ``[0, 255]`` (the reference reads 8-bit
+        images as doubles; only the ridge term ``rho`` is scale-dependent).
+    degree : int
+        Legendre degree m per axis; ``(m+1)^2`` basis images (GUI default 2). 0 = Chan–Vese.
+    nu : float
+        Weight of the curvature term (GUI default 0.2); it is added to the *normalised* data
+        force, so its effect does not depend on the intensity scale.
+    rho : float
+        Ridge (L2) regulariser of the coefficient solves (GUI default 0.3).
+    lambda1, lambda2 : float
+        Weights of the inside and outside fitting terms (the code fixes both to 1).
+    epsilon : float
+        Width of the arctan Heaviside/Dirac (the code: 2).
+    cfl : float
+        The adaptive step is ``cfl / max|dphi/dt|``, i.e. phi moves at most ``cfl`` per iteration
+        (the code: 0.8).
+    reinit_dt : float
+        Time step of the one Sussman re-initialisation step per iteration (the code: 0.5).
+    max_iter : int
+        Maximum iterations (GUI default 1200).
+    tol : float
+        An iteration is *still* when fewer than ``tol`` pixels change sign (the GUI's
+        ``thresh`` = 1, i.e. none); the evolution stops (converged) after more than
+        ``patience`` consecutive still iterations.
+    patience : int
+        The code's ``convg_count`` (20).
+    init : {"box", "circle", "disk", "small disk", "checkerboard"} or ndarray
+        Initial region; a bool mask becomes the signed distance of the reference's
+        ``computeSDF`` (positive inside), a float array is used as phi0.
+    return_result, iter_callback, track_energy
+        As in :func:`lsbench.classic.chan_vese`; the energy is :func:`l2s_energy`.
+
+    Returns
+    -------
+    mask : (H, W) bool array
+        ``phi > 0``; or a :class:`~lsbench.types.LevelSetResult` whose ``extras`` hold the
+        final fits ``"p_inside"``, ``"p_outside"`` (0-255 scale) and the coefficient vectors
+        ``"c_inside"``, ``"c_outside"``.
+
+    Notes
+    -----
+    Energy (Mukherjee & Acton 2015): ``lambda1 int (I - B c1)^2 H(phi) + lambda2 int
+    (I - B c2)^2 (1 - H(phi)) + nu int |grad H(phi)| + rho (|c1|^2 + |c2|^2)``. For fixed phi the
+    coefficients solve the ridge normal equations ``(B^T W B + rho I) c = B^T W I`` with
+    ``W = H(phi)`` (inside) or ``1 - H(phi)`` (outside). The level set moves by
+    ``F = delta(phi)(-lambda1 (I - p1)^2 + lambda2 (I - p2)^2)``, implemented as in
+    ``creaseg_suvadip_fast.m``: ``dphi = F / max|F| + nu kappa`` (curvature not weighted by
+    delta), ``phi += cfl / max|dphi| * dphi``, one Sussman step (dt 0.5), Neumann boundary;
+    ``H, delta`` are the arctan forms with epsilon = 2. Because of the normalisation and the
+    re-initialisation the scheme is not an exact gradient flow of the energy.
+
+    Deviations from the reference code: the normal equations are assembled from the tensor-product
+    structure of ``B`` (the same matrices, without the ``H*W x (m+1)^2`` basis); the mask is
+    ``phi > 0`` (the reference's ``phi >= 0`` differs only on exact zeros).
+
+    References
+    ----------
+    .. [1] S. Mukherjee, S. T. Acton, "Region based segmentation in presence of intensity
+       inhomogeneity using Legendre polynomials", IEEE Signal Processing Letters
+       22(3):298-302, 2015, doi:10.1109/LSP.2014.2346538.
+    .. [2] M. Sussman, P. Smereka, S. Osher, J. Comput. Phys. 114(1):146-159, 1994,
+       doi:10.1006/jcph.1994.1155.
+    """
+    img = check_image_2d(image)
+    degree = check_nonnegative_int("degree", degree)
+    nu = check_nonnegative("nu", nu)
+    rho = check_nonnegative("rho", rho)
+    lambda1 = check_nonnegative("lambda1", lambda1)
+    lambda2 = check_nonnegative("lambda2", lambda2)
+    epsilon = check_positive("epsilon", epsilon)
+    cfl = check_positive("cfl", cfl)
+    reinit_dt = check_positive("reinit_dt", reinit_dt)
+    max_iter = check_positive_int("max_iter", max_iter)
+    tol = check_nonnegative("tol", tol)
+    patience = check_nonnegative_int("patience", patience)
+    check_callback(iter_callback)
+
+    phi = resolve_init(init, img.shape, mask_to_phi=signed_distance, dtype=np.float64)
+    I = to_255(img)  # noqa: E741 - the paper's name
+    basis = _SeparableLegendre(I.shape, degree)
+    ridge = rho * np.eye(basis.m * basis.m)
+
+    want_energy = wants_energy(track_energy, return_result, iter_callback)
+    energies: list[float] = []
+    energy = l2s_energy(I, phi, degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2,
+                        epsilon=epsilon, rescale=False) if want_energy else np.nan
+    monitor = SignChangeMonitor(phi, inclusive=True)
+    count = 0
+    n_iter = 0
+    converged = False
+    c1 = c2 = np.zeros(basis.m * basis.m)
+    p1 = p2 = np.zeros_like(I)
+    while n_iter < max_iter:
+        H = heaviside_arctan(phi, epsilon)
+        c1 = basis.fit(I, H, ridge)  # inside fit, W = H(phi)
+        c2 = basis.fit(I, 1.0 - H, ridge)  # outside fit, W = 1 - H(phi)
+        p1 = basis.evaluate(c1)
+        p2 = basis.evaluate(c2)
+
+        kappa = curvature_central(phi)
+        F = lambda2 * (I - p2) ** 2 - lambda1 * (I - p1) ** 2
+        F *= dirac_arctan(phi, epsilon)
+        F /= np.max(np.abs(F)) + _EPS
+        kappa *= nu
+        F += kappa  # dphi/dt
+        phi = phi + (cfl / (np.max(np.abs(F)) + _EPS)) * F
+        phi = sussman_reinit(phi, reinit_dt)
+        neumann_bound_cond(phi, out=phi)
+        n_iter += 1
+
+        if want_energy:
+            energies.append(energy)
+            energy = l2s_energy(I, phi, degree=degree, nu=nu, rho=rho, lambda1=lambda1,
+                                lambda2=lambda2, epsilon=epsilon, rescale=False)
+        if notify(iter_callback, n_iter, phi, energy):
+            break
+        count = count + 1 if monitor.update(phi) < tol else 0
+        if count > patience:
+            converged = True
+            break
+
+    mask = phi > 0
+    if not return_result:
+        return mask
+    return LevelSetResult(mask=mask, phi=phi, energies=np.asarray(energies, dtype=np.float64),
+                          n_iter=n_iter, converged=converged,
+                          extras={"p_inside": p1, "p_outside": p2, "c_inside": c1, "c_outside": c2})
+
+
+def l2s_energy(
+    image: np.ndarray, phi: np.ndarray, *, degree: int = 2, nu: float = 0.2, rho: float = 0.3,
+    lambda1: float = 1.0, lambda2: float = 1.0, epsilon: float = 2.0, rescale: bool = True,
+) -> float:
+    """The L2S energy at ``phi`` (positive inside) with the optimal coefficients.
+
+    ``lambda1 sum (I - p1)^2 H + lambda2 sum (I - p2)^2 (1 - H) + nu sum |grad H(phi)|
+    + rho (|c1|^2 + |c2|^2)``; ``rescale`` puts ``image`` on 0-255 first, as :func:`l2s` does.
+    """
+    I = to_255(image) if rescale else np.asarray(image, dtype=np.float64)  # noqa: E741
+    phi = np.asarray(phi, dtype=np.float64)
+    degree = check_nonnegative_int("degree", degree)
+    basis = _SeparableLegendre(I.shape, degree)
+    ridge = rho * np.eye(basis.m * basis.m)
+    H = heaviside_arctan(phi, epsilon)
+    c1 = basis.fit(I, H, ridge)
+    c2 = basis.fit(I, 1.0 - H, ridge)
+    p1 = basis.evaluate(c1)
+    p2 = basis.evaluate(c2)
+    hy, hx = gradient(H)
+    fit = lambda1 * np.sum((I - p1) ** 2 * H) + lambda2 * np.sum((I - p2) ** 2 * (1.0 - H))
+    return float(fit + nu * np.sum(np.sqrt(hx * hx + hy * hy)) + rho * (c1 @ c1 + c2 @ c2))

@@ -1,0 +1,167 @@
+"""L2S (Legendre level sets): the basis, the ridge fits, the oracles of classic-methods.md §8."""
+
+from math import comb
+
+import numpy as np
+import pytest
+
+from lsbench.classic.l2s import _SeparableLegendre, l2s, l2s_energy, legendre_basis, legendre_fit
+from lsbench.levelset import init, ops
+from lsbench.metrics.binary import f_measure
+
+
+def _ellipse(n, ramp=(1.0, 1.0), noise=0.0, seed=0):
+    yy, xx = np.mgrid[0:n, 0:n]
+    truth = ((yy - n / 2) / (0.25 * n)) ** 2 + ((xx - n / 2) / (0.33 * n)) ** 2 <= 1
+    bias = ramp[0] + (ramp[1] - ramp[0]) * xx / (n - 1)
+    rng = np.random.default_rng(seed)
+    return np.where(truth, 0.7, 0.35) * bias + rng.normal(0, noise, (n, n)), truth
+
+
+def _near_box(n):
+    m = n // 10
+    box = np.zeros((n, n), bool)
+    box[n // 4 - m: 3 * n // 4 + m, n // 6 - m: 5 * n // 6 + m] = True
+    return box
+
+
+def test_basis_is_the_reference_legendre_1d_outer_product():
+    h, w, m = 7, 9, 3
+
+    def legendre_1d(n_pts, k):  # the reference's legendre_1D, unnormalised columns
+        x = np.linspace(-1, 1, n_pts)
+        return np.stack([sum(comb(n, j) ** 2 * (x - 1) ** (n - j) * (x + 1) ** j for j in range(n + 1)) / 2**n
+                         for n in range(k + 1)], axis=1)
+
+    B = legendre_basis((h, w), m)
+    by, bx = legendre_1d(h, m), legendre_1d(w, m)
+    assert B.shape == (h * w, (m + 1) ** 2)
+    for i in range(m + 1):
+        for j in range(m + 1):
+            np.testing.assert_allclose(B[:, i * (m + 1) + j], np.outer(by[:, i], bx[:, j]).ravel(), atol=1e-12)
+    with pytest.raises(ValueError, match="degree"):
+        legendre_basis((4, 4), -1)
+
+
+def test_ridge_fit_equals_weighted_least_squares_and_the_separable_solver():
+    rng = np.random.default_rng(0)
+    shape, m = (12, 10), 2
+    img, weight = rng.random(shape) * 255, rng.random(shape)
+    B = legendre_basis(shape, m)
+    c = legendre_fit(B, img, weight, 0.0)
+    sw = np.sqrt(weight.ravel())
+    ref = np.linalg.lstsq(B * sw[:, None], img.ravel() * sw, rcond=None)[0]
+    np.testing.assert_allclose(c, ref, rtol=1e-9)
+    sep = _SeparableLegendre(shape, m)
+    for rho in (0.0, 0.3):
+        ridge = rho * np.eye((m + 1) ** 2)
+        np.testing.assert_allclose(sep.fit(img, weight, ridge), legendre_fit(B, img, weight, rho), rtol=1e-10)
+    np.testing.assert_allclose(sep.evaluate(c), (B @ c).reshape(shape), rtol=1e-12)
+    # polynomial reproduction: a degree-m polynomial on the weighted region is fitted exactly
+    yy, xx = np.mgrid[0:12, 0:10] / 9.0
+    poly = 3.0 + 2.0 * xx - yy + 0.5 * xx * yy + yy**2
+    region = rng.random(shape) > 0.3
+    fit = sep.evaluate(sep.fit(poly, region.astype(float), np.zeros(((m + 1) ** 2,) * 2)))
+    np.testing.assert_allclose(fit, poly, atol=1e-9)
+
+
+def test_degree_zero_fits_are_the_smooth_chan_vese_region_means():
+    img, _ = _ellipse(32, noise=0.05)
+    phi0 = init.signed_distance(_near_box(32))
+    res = l2s(img, init=phi0, degree=0, rho=0.0, max_iter=1, return_result=True)
+    I = ops.rescale(img, 255.0)  # noqa: E741
+    H = ops.heaviside_arctan(phi0, 2.0)
+    np.testing.assert_allclose(res.extras["p_inside"], np.sum(H * I) / np.sum(H), rtol=1e-12)
+    np.testing.assert_allclose(res.extras["p_outside"], np.sum((1 - H) * I) / np.sum(1 - H), rtol=1e-12)
+
+
+def test_a_strong_ramp_needs_degree_one_or_more():
+    img, truth = _ellipse(64, ramp=(0.5, 1.5))
+    box = _near_box(64)
+    assert f_measure(l2s(img, init=box, degree=0), truth) < 0.8
+    for degree in (1, 2):
+        res = l2s(img, init=box, degree=degree, return_result=True)
+        assert f_measure(res.mask, truth) >= 0.98
+        assert res.converged and res.n_iter < 1200
+
+
+def test_piecewise_polynomial_image_keeps_the_true_boundary():
+    n = 48
+    yy, xx = np.mgrid[0:n, 0:n] / (n - 1.0)
+    truth = init.circle((n, n), 14.0) > 0
+    img = np.where(truth, 0.6 + 0.3 * xx, 0.1 + 0.2 * yy)  # degree 1 inside and outside
+    res = l2s(img, init=truth, degree=1, max_iter=60, tol=0.0, return_result=True)
+    assert (res.mask ^ truth).sum() <= 0.02 * truth.sum()
+
+
+def _band_gradient(phi):
+    gy, gx = np.gradient(phi)
+    band = np.abs(phi) < 1.0
+    return np.hypot(gx, gy)[band].mean() if band.any() else np.nan
+
+
+@pytest.mark.parametrize("reinit_dt", [0.5, 1e-9])
+def test_sussman_keeps_a_distance_function_near_the_contour(reinit_dt):
+    img, truth = _ellipse(48, noise=0.03)
+    seen = []
+    res = l2s(img, init=_near_box(48), degree=1, reinit_dt=reinit_dt, max_iter=150,
+              iter_callback=lambda info: seen.append(_band_gradient(info.phi)), return_result=True)
+    seen = np.array(seen)
+    if reinit_dt == 0.5:
+        # one Sussman step per iteration (the reference) holds |grad phi| near the contour at
+        # 1-1.5: the normalised force steepens the contour by up to cfl per step, the smoothed
+        # sign phi/sqrt(phi^2+1) slows the correction near phi = 0, and the two balance
+        assert np.all((seen > 0.8) & (seen < 1.6)) and f_measure(res.mask, truth) >= 0.98
+    else:  # control: with (almost) no re-initialisation the contour steepens without bound
+        assert np.nanmax(seen) > 3.0
+
+
+def test_curvature_flow_alone_shrinks_a_circle():
+    circle = init.circle((40, 40), 12.0) > 0
+    rng = np.random.default_rng(0)
+    mask = l2s(rng.random((40, 40)), init=circle, lambda1=0.0, lambda2=0.0, max_iter=100)
+    assert mask.sum() < circle.sum() and not (mask & ~circle).any()
+
+
+def test_energy_is_non_increasing_where_the_model_fits_and_the_callback_sees_it():
+    # the normalised force, the un-weighted curvature and the re-initialisation make L2S no
+    # exact gradient flow (the paper promises no monotone energy); measured: on an image the
+    # model fits, the energy falls at every step
+    img, truth = _ellipse(40, ramp=(0.5, 1.5))
+    seen = []
+    res = l2s(img, init=_near_box(40), degree=1, iter_callback=lambda info: seen.append(info.energy),
+              return_result=True)
+    assert f_measure(res.mask, truth) >= 0.98
+    assert len(seen) == res.n_iter == res.energies.size
+    assert np.all(np.diff(res.energies) <= 1e-9 * res.energies[0])
+    assert res.energies[-1] < 0.7 * res.energies[0]
+    assert seen[-1] == pytest.approx(l2s_energy(img, res.phi, degree=1), rel=1e-9)
+
+
+def test_phi_is_positive_inside_and_a_constant_image_gives_no_nans():
+    box = np.zeros((24, 24), bool)
+    box[6:18, 5:19] = True
+    res = l2s(np.full((24, 24), 0.5), init=box, max_iter=30, return_result=True)
+    assert np.all(np.isfinite(res.phi))
+    first = l2s(np.full((24, 24), 0.5), init=box, max_iter=1, return_result=True)
+    assert (first.mask == box).mean() > 0.95 and first.phi[box].min() > -1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"degree": -1}, "degree"),
+        ({"degree": 1.5}, "degree"),
+        ({"nu": -0.2}, "nu"),
+        ({"rho": -1.0}, "rho"),
+        ({"epsilon": 0.0}, "epsilon"),
+        ({"cfl": 0.0}, "cfl"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"patience": -1}, "patience"),
+        ({"init": np.zeros((3, 3), bool)}, "init has shape"),
+        ({"init": "triangle"}, "init must be one of"),
+    ],
+)
+def test_bad_input_raises_a_named_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        l2s(np.random.default_rng(0).random((12, 12)), **kwargs)

@@ -1,0 +1,140 @@
+"""Parameter presets (baselines/presets/*.toml), `lsbench run --preset` and `lsbench tune`."""
+
+import json
+import subprocess
+import sys
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from lsbench.cli import main
+from lsbench.presets import load_preset, presets_dir, read_preset_file, write_tuned
+from lsbench.registry import METHODS
+
+SHIPPED = sorted(Path(__file__).resolve().parents[1].joinpath("baselines", "presets").glob("*.toml"))
+
+
+def test_the_classic_methods_ship_presets():
+    assert {p.stem for p in SHIPPED} >= {"cv", "drlse", "li", "lic", "l2s"}
+    assert presets_dir() == SHIPPED[0].parent
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_defaults_are_the_registered_defaults(path):
+    data = read_preset_file(path.stem)  # also validates every table against the registry
+    assert data["defaults"] == METHODS.get(path.stem).defaults()
+    for dataset, table in data.get("datasets", {}).items():
+        assert table, f"[datasets.{dataset}] is empty"
+        assert "tuned by: lsbench tune" in path.read_text()  # the reproducing command is recorded
+
+
+@pytest.fixture
+def preset_root(tmp_path, monkeypatch):
+    root = tmp_path / "presets"
+    root.mkdir()
+    monkeypatch.setenv("LSBENCH_PRESETS", str(root))
+    return root
+
+
+def test_load_default_and_tuned(preset_root):
+    (preset_root / "cv.toml").write_text(textwrap.dedent("""
+        [defaults]
+        mu = 0.25
+        max_iter = 500
+        [datasets.synthetic]
+        mu = 0.1
+    """))
+    assert load_preset("cv", dataset="synthetic", which="default") == {"mu": 0.25, "max_iter": 500}
+    assert load_preset("cv", dataset="synthetic", which="tuned") == {"mu": 0.1, "max_iter": 500}
+    assert load_preset("cv", dataset="other", which="tuned") == {"mu": 0.25, "max_iter": 500}
+    assert load_preset("drlse", dataset="synthetic", which="tuned") == {}  # no file: registered defaults
+    with pytest.raises(ValueError, match="preset must be one of"):
+        load_preset("cv", dataset="synthetic", which="best")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("[defaults]\nbogus = 1\n", "does not have"),
+        ("[datasets.synthetic]\nsigma = 2.0\n", "does not have"),
+        ("[extras]\nmu = 1.0\n", "unknown table"),
+        ("[defaults\nmu = 1\n", "not valid TOML"),
+    ],
+)
+def test_bad_preset_files_name_the_file(preset_root, text, match):
+    (preset_root / "cv.toml").write_text(text)
+    with pytest.raises(ValueError, match=match) as err:
+        load_preset("cv", dataset="synthetic", which="tuned")
+    assert "cv.toml" in str(err.value)
+
+
+def test_write_tuned_creates_and_rewrites_keeping_comments(preset_root):
+    path = write_tuned("lic", "synthetic", {"sigma": 8.0}, ["tuned by: lsbench tune lic ...", "score"])
+    data = tomllib.loads(path.read_text())
+    assert data["defaults"] == {k: v for k, v in METHODS.get("lic").defaults().items()}
+    assert data["datasets"]["synthetic"] == {"sigma": 8.0}
+    text = path.read_text().replace("[defaults]", "# hand-written note\n[defaults]")
+    path.write_text(text)
+    for _ in range(3):
+        write_tuned("lic", "synthetic", {"sigma": 6.0, "nu": 0.002}, ["tuned again"])
+    write_tuned("lic", "other", {"sigma": 4.0}, ["another dataset"])
+    text = path.read_text()
+    assert "# hand-written note" in text and "tuned again" in text and "\n\n\n" not in text
+    assert text.count("[datasets.synthetic]") == 1 and "tuned by: lsbench tune lic" not in text
+    data = tomllib.loads(text)
+    assert data["datasets"] == {"synthetic": {"sigma": 6.0, "nu": 0.002}, "other": {"sigma": 4.0}}
+
+
+def test_run_with_a_tuned_preset_and_an_explicit_override(preset_root, tmp_path, data_root):
+    (preset_root / "cv.toml").write_text("[defaults]\nmax_iter = 500\n[datasets.synthetic]\nmax_iter = 7\n")
+    runner = CliRunner()
+    args = ["run", "--methods", "cv", "--root", str(data_root), "--limit", "2", "--out", str(tmp_path),
+            "--no-progress", "--preset", "tuned"]
+    out = runner.invoke(main, [*args, "--run-id", "a"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["methods"]["cv"]["max_iter"] == 7
+    assert (pd.read_csv(tmp_path / "a" / "per_sample.csv")["n_iter"] <= 7).all()
+    out = runner.invoke(main, [*args, "--run-id", "b", "-p", "cv.max_iter=3"], catch_exceptions=False)
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["methods"]["cv"]["max_iter"] == 3
+    out = runner.invoke(main, [*args[:-1], "best"])
+    assert out.exit_code != 0 and "best" in out.output
+
+
+def test_tune_writes_the_winner_with_its_command(preset_root, data_root):
+    runner = CliRunner()
+    out = runner.invoke(main, ["tune", "cv", "--root", str(data_root), "--stride", "120",
+                               "--grid", "mu=0.25,0.1", "-p", "max_iter=20"], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert "best on synthetic/train (3 samples)" in out.output
+    text = (preset_root / "cv.toml").read_text()
+    assert "# tuned by: lsbench tune cv --dataset synthetic --split train --stride 120 --grid mu=0.25,0.1 -p max_iter=20" in text
+    table = tomllib.loads(text)["datasets"]["synthetic"]
+    assert table["max_iter"] == 20 and table["mu"] in (0.25, 0.1)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["tune", "cv", "--split", "test", "--grid", "mu=0.1"], "refusing to tune on 'test'"),
+        (["tune", "cv", "--grid", "bogus=1,2"], "no parameter 'bogus'"),
+        (["tune", "cv", "--grid", "mu=abc"], "expected a number"),
+        (["tune", "cv"], "--grid is empty"),
+        (["tune", "cv", "--grid", "mu=0.1", "-p", "mu=0.2"], "both as a fixed --param and in --grid"),
+        (["tune", "cv", "--grid", "mu=-1"], "mu must be a non-negative"),
+        (["tune", "nope", "--grid", "mu=1"], "valid methods"),
+    ],
+)
+def test_tune_bad_input_exits_non_zero(preset_root, data_root, args, needle):
+    out = CliRunner().invoke(main, [*args, "--root", str(data_root)])
+    assert out.exit_code != 0 and needle in out.output and "Traceback" not in out.output
+    assert list(preset_root.glob("*")) == []
+
+
+def test_run_preset_never_imports_torch():
+    code = "import sys; from lsbench.presets import load_preset; load_preset('li', dataset='synthetic', which='tuned'); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
