@@ -9,8 +9,9 @@ two tidy tables written to the run directory:
   converged, error, then one column per metric;
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine) and
-``table2.md``. Everything is written to a temporary folder that is renamed into place at the
+plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine, and the
+batched throughput of methods that have ``predict_batch``, :mod:`lsbench.harness.throughput`)
+and ``table2.md``. Everything is written to a temporary folder that is renamed into place at the
 end, so an interrupted or failed run never leaves a half-written run directory.
 """
 
@@ -37,6 +38,7 @@ import pandas as pd
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.environment import environment
 from lsbench.harness.summary import FIXED_COLUMNS, summarize
+from lsbench.harness.throughput import has_predict_batch, measure_throughput
 from lsbench.registry import METHODS, METRICS, check_params
 from lsbench.types import Prediction, Sample
 
@@ -193,6 +195,7 @@ def run_benchmark(
         built.append((req.name, segmenter, resolved))
 
     rows: list[dict[str, Any]] = []
+    throughput: dict[str, dict[str, Any]] = {}
     total = len(built) * len(dataset)
     bar = None
     if progress:
@@ -230,6 +233,8 @@ def run_benchmark(
                     on_record(row)
                 if bar is not None:
                     bar.update(1)
+            if has_predict_batch(segmenter):  # learned methods: images/s at batch 64 as well
+                throughput[name] = measure_throughput(segmenter, dataset)
     finally:
         if bar is not None:
             bar.close()
@@ -250,6 +255,7 @@ def run_benchmark(
         "methods": {name: _json_safe(params) for name, _, params in built},
         "timing": {"clock": "time.perf_counter", "unit": "seconds per image (batch 1)",
                    "warmup": warmup, "includes": "the method call only (not loading or scoring)"},
+        "throughput": _json_safe(throughput),
         **environment(),
     }
     result = RunResult(per_sample=per_sample, summary=summary, config=config)

@@ -147,6 +147,7 @@ def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = No
         cells.append(str(r["failed"]))
         lines.append("| " + " | ".join(cells) + " |")
 
+    lines += _throughput_lines(config)
     if "group" in per_sample and per_sample["group"].fillna("").astype(str).str.len().gt(0).any() and gt_cols:
         col = gt_cols[0][0]
         failed = failed_mask(per_sample)
@@ -160,6 +161,20 @@ def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = No
         for method, r in pivot.iterrows():
             lines.append(f"| `{method}` | " + " | ".join(_fmt(100 * v) for v in r.values) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _throughput_lines(config: dict[str, Any]) -> list[str]:
+    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``)."""
+    rows = config.get("throughput") or {}
+    if not rows:
+        return []
+    lines = ["", "Batched throughput (`predict_batch`, best of repeated batches after a warm-up):", "",
+             "| Method | Batch | Images / s | Seconds / image |", "|---|---:|---:|---:|"]
+    for method, r in rows.items():
+        ips = float(r.get("images_per_second", math.nan))
+        lines.append(f"| `{method}` | {r.get('batch_size', '–')} | {_fmt(ips, 1)} | "
+                     f"{_fmt_time(1.0 / ips) if ips > 0 else '–'} |")
+    return lines
 
 
 def write_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> list[Path]:
