@@ -1,4 +1,4 @@
-"""The ``lsbench`` command line: run, tune, report, list, datasets.
+"""The ``lsbench`` command line: run, train, tune, report, list, datasets.
 
 Every expected failure (unknown names, bad parameters, damaged data, unwritable paths) ends in a
 one-line ``Error: ...`` on stderr and a non-zero exit status, never a traceback; set
@@ -74,10 +74,13 @@ def main() -> None:
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Draw the figures into the run directory (lsbench report can draw them later).")
 @click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
+@click.option("--weights", "weights", multiple=True, metavar="[METHOD=]PATH",
+              help="Checkpoint of a learned method (rls, rls-conv, fconnet), e.g. --weights rls=rls.pt; "
+                   "METHOD= may be left out when one listed method takes weights (repeatable).")
 @_friendly
 def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
-        no_progress: bool, figures: bool, html: bool) -> None:
+        no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...]) -> None:
     """Run methods on a dataset split and write a run directory.
 
     It holds per_sample.csv, summary.csv, config.json, the tables (table<N>.md/.csv/.tex), the
@@ -92,6 +95,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     overrides = parse_param_assignments(params, names)
     if preset is not None:
         overrides = {n: {**load_preset(n, dataset=dataset, which=preset), **overrides[n]} for n in names}
+    _apply_weights_option(weights, names, overrides)
     DATASETS.get(dataset)
     ds_entry = DATASETS.get(dataset)
     ds_defaults = ds_entry.defaults()
@@ -190,6 +194,96 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
                    f"({_dt.date.today().isoformat()})"]
         path = write_tuned(method, dataset, chosen, comment)
         click.echo(f"wrote {path} [datasets.{dataset}]")
+
+
+def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
+    """``--weights [METHOD=]PATH`` -> ``overrides[METHOD]["weights"] = PATH``."""
+    takers = [n for n in names if "weights" in METHODS.get(n).defaults()]
+    for raw in weights:
+        method, sep, path = raw.partition("=")
+        if not sep:
+            if len(takers) != 1:
+                raise click.BadParameter(
+                    f"{raw!r}: say which method it is for (METHOD=PATH); methods taking weights in --methods: "
+                    f"{', '.join(takers) or 'none'}", param_hint="--weights")
+            method, path = takers[0], raw
+        if method not in takers:
+            raise click.BadParameter(f"{raw!r}: {method!r} is not a method in --methods that takes weights "
+                                     f"(those are: {', '.join(takers) or 'none'})", param_hint="--weights")
+        if not Path(path).expanduser().is_file():
+            raise click.BadParameter(f"{raw!r}: checkpoint {path} does not exist", param_hint="--weights")
+        overrides[method]["weights"] = path
+
+
+# -- train (learned methods) -----------------------------------------------------------------------
+@main.command()
+@click.argument("method")
+@click.option("--dataset", "-d", default="synthetic", show_default=True, help="Registered dataset to train on.")
+@click.option("--split", "-s", default="train", show_default=True, help="Dataset split to train on.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding the datasets (as for `lsbench run`).")
+@click.option("--epochs", type=int, default=None, help="Passes over the data (default: the method's).")
+@click.option("--seed", type=int, default=None, help="Seed of weights, validation scenes and shuffling.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Checkpoint file to write (default: the cache entry that `lsbench run` looks up).")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="Any other parameter of the method, e.g. -p lr=0.0005 -p steps=3 (repeatable).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_friendly
+def train(method: str, dataset: str, split: str, root: Path | None, epochs: int | None, seed: int | None,
+          out: Path | None, params: tuple[str, ...], no_progress: bool) -> None:
+    """Train METHOD (rls, rls-conv or fconnet) and write a checkpoint."""
+    from lsbench.params import parse_value
+
+    learned = [n for n in METHODS.names() if "learned" in METHODS.get(n).tags]
+    if method not in learned:
+        raise click.BadParameter(f"{method!r} is not a learned method; choose from: {', '.join(learned)}",
+                                 param_hint="METHOD")
+    DATASETS.get(dataset)
+    defaults = METHODS.get(method).defaults()
+    values = dict(defaults)
+    for raw in params:
+        name, sep, value = raw.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
+        if name not in defaults or name in ("weights", "train_dataset", "train_split", "train_root"):
+            valid = sorted(set(defaults) - {"weights", "train_dataset", "train_split", "train_root"})
+            raise click.BadParameter(f"{method} has no trainable parameter {name!r}; valid: {', '.join(valid)}",
+                                     param_hint="--param")
+        values[name] = parse_value(value, defaults[name], f"--param {raw!r}")
+    if epochs is not None:
+        values["epochs"] = epochs
+    if seed is not None:
+        values["seed"] = seed
+    values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
+                  weights=None)
+    if out is not None and out.exists() and out.is_dir():
+        raise click.BadParameter(f"{out} is a directory; give a checkpoint file name", param_hint="--out")
+
+    from lsbench.datasets import load
+    from lsbench.learned.segmenter import configs_from_params, resolve_device, train_and_save
+    from lsbench.learned.weights import cached_checkpoint_path
+
+    config, train_config = configs_from_params(method, values)
+    device = resolve_device(values["device"])
+    data = load(dataset, root=root, split=split)
+    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
+                                                                data.fingerprint())
+    click.echo(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {train_config.epochs} "
+               f"epochs on {device}", err=True)
+    _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=not no_progress)
+    val = ckpt["val_metrics"]
+    click.echo(f"checkpoint: {target}")
+    click.echo(f"training time: {ckpt['train_seconds']:.1f} s; held-out scenes: "
+               f"{', '.join(ckpt['data']['val_groups']) or 'none'}")
+    if val.get("f_measure") is not None:
+        click.echo(f"validation F-measure: {100 * val['f_measure']:.2f}% (epoch {val['epoch']}), "
+                   f"loss {val['loss']:.4f}")
+    if out is None:
+        click.echo(f"`lsbench run --methods {method}` with the same parameters uses it from the cache")
+    else:
+        click.echo(f"use it with: lsbench run --methods {method} --weights {method}={target}")
 
 
 # -- report ------------------------------------------------------------------------------------------

@@ -200,6 +200,50 @@ def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.
 
 
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------
+# Parameters of the learned methods: the model's (size, steps, ...), how to train when no
+# checkpoint is given or cached (epochs ... augment: lsbench.learned.train.TrainConfig), where the
+# weights come from (weights: a checkpoint path; else the cache; else train now), the training
+# data and the device. lsbench.learned.segmenter.configs_from_params sorts them.
+def _learned(method: str, params: dict[str, Any]) -> Segmenter:
+    from lsbench.learned.segmenter import build_from_params
+
+    return build_from_params(method, params)
+
+
+@METHODS.register("rls", kind="binary", tags=("learned",),
+                  summary="Recurrent Level Set (Le et al.), dense GRU cell on 64x64 (N=4096), PyTorch")
+def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "rls", init: str = "disks",
+         heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False, normalize: bool = False,
+         curvature_eta: float = 1e-2, weight_init: str = "uniform",
+         epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
+         grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
+         augment: bool = True, shift: int = 0, invert: bool = False,
+         weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
+         train_split: str = "train", train_root: Any = None) -> Segmenter:
+    return _learned("rls", locals())
+
+
+@METHODS.register("rls-conv", kind="binary", tags=("learned",),
+                  summary="RLS with k x k convolutions for U/W (lsbench variant), any resolution, PyTorch")
+def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weights: bool = True,
+              init: str = "disks", heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False,
+              normalize: bool = False, curvature_eta: float = 1e-2, weight_init: str = "uniform",
+              epochs: int = 30, batch_size: int = 16, lr: float = 1e-2, weight_decay: float = 0.0,
+              grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
+              augment: bool = True, shift: int = 0, invert: bool = False,
+              weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
+              train_split: str = "train", train_root: Any = None) -> Segmenter:
+    return _learned("rls-conv", locals())
+
+
+@METHODS.register("fconnet", kind="binary", tags=("learned",),
+                  summary="F-ConNet: two fully connected layers with a ReLU (the chapter's control), 64x64")
+def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
+             weight_decay: float = 0.0, grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2,
+             deep_supervision: bool = False, augment: bool = True, shift: int = 0, invert: bool = False,
+             weights: Any = None, device: str = "auto",
+             train_dataset: str = "synthetic", train_split: str = "train", train_root: Any = None) -> Segmenter:
+    return _learned("fconnet", locals())
 
 
 # -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------

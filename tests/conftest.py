@@ -26,6 +26,13 @@ def _isolated_data_root(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytes
         monkeypatch.setenv("LSBENCH_DATA", str(tmp_path_factory.getbasetemp() / "default-root"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Point $LSBENCH_CACHE (learned-method checkpoints) at a temp folder shared by the session."""
+    if "LSBENCH_TEST_KEEP_ENV" not in os.environ:
+        monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)

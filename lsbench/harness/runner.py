@@ -9,7 +9,8 @@ two tidy tables written to the run directory:
   converged, error, then one column per metric;
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine), the
+plus ``config.json`` (resolved parameters, dataset spec, versions, git commit, machine, and the
+batched throughput of methods that have ``predict_batch``, :mod:`lsbench.harness.throughput`), the
 tables (``lsbench.reports``) and what the reports need to be rebuilt without re-running
 (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs) or every detection
 in COCO results format with the ground truth (instance runs), the figure samples and the
@@ -47,6 +48,7 @@ from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.artifacts import N_FIGURE_SAMPLES, N_TRACE_SAMPLES, RunRecorder
 from lsbench.harness.environment import environment
 from lsbench.harness.summary import FIXED_COLUMNS, summarize
+from lsbench.harness.throughput import has_predict_batch, measure_throughput
 from lsbench.registry import METHODS, METRICS, check_params
 from lsbench.types import Prediction, Sample
 
@@ -256,6 +258,7 @@ def run_benchmark(
 
     rows: list[dict[str, Any]] = []
     recorder = RunRecorder(dataset.kind, len(dataset), class_names, n_figure_samples=figure_samples)
+    throughput: dict[str, dict[str, Any]] = {}
     total = len(built) * len(dataset)
     bar = None
     if progress:
@@ -296,6 +299,8 @@ def run_benchmark(
                     on_record(row)
                 if bar is not None:
                     bar.update(1)
+            if has_predict_batch(segmenter):  # learned methods: images/s at batch 64 as well
+                throughput[name] = measure_throughput(segmenter, dataset)
     finally:
         if bar is not None:
             bar.close()
@@ -326,6 +331,7 @@ def run_benchmark(
         "methods": {name: _json_safe(params) for name, _, params in built},
         "timing": {"clock": "time.perf_counter", "unit": "seconds per image (batch 1)",
                    "warmup": warmup, "includes": "the method call only (not loading or scoring)"},
+        "throughput": _json_safe(throughput),
         **environment(),
     }
     result = RunResult(per_sample=per_sample, summary=summary, config=config, recorder=recorder,

@@ -226,6 +226,9 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
         fam_rows = [{"method": m, **{str(g): 100 * v for g, v in r.items()}} for m, r in pivot.iterrows()]
         table.sections.append(ReportTable("table2-families", f"{gt_cols[0][1]} by scene family (mean %)", [],
                                           fam_cols, fam_rows))
+    throughput = _throughput_section(config)
+    if throughput is not None:
+        table.sections.append(throughput)
     return table
 
 
@@ -359,6 +362,24 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
         out.append(table3(per_sample, config, scores, published) if n == "3"
                    else table4(per_sample, config, scores, published))
     return out
+
+
+def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
+    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``)."""
+    measured = config.get("throughput") or {}
+    if not measured:
+        return None
+    cols = [Column("method", "Method", code=True), Column("batch_size", "Batch", "measured"),
+            Column("images_per_second", "Images / s", "measured", fmt_num(1)),
+            Column("seconds_per_image", "Seconds / image", "measured", fmt_time)]
+    rows = []
+    for method, r in measured.items():
+        ips = float(r.get("images_per_second", math.nan))
+        rows.append({"method": method, "batch_size": r.get("batch_size"), "images_per_second": ips,
+                     "seconds_per_image": 1.0 / ips if ips > 0 else math.nan})
+    return ReportTable("table2-throughput",
+                       "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
+                       [], cols, rows)
 
 
 def write_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> list[Path]:

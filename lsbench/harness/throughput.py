@@ -1,0 +1,55 @@
+"""Batched throughput of segmenters that can predict many samples at once (``predict_batch``).
+
+The per-sample timing of the harness is batch 1, the way a classic method runs. Learned methods
+also expose ``predict_batch(samples) -> list[Prediction]``; for them the harness measures
+images per second at batch 64 as well: one untimed warm-up batch, then the best of a few timed
+batches (the minimum is the least disturbed by other processes). The batch is the run's first
+64 samples, cycled when the run has fewer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lsbench.datasets.base import Dataset
+
+__all__ = ["BATCH_SIZE", "has_predict_batch", "measure_throughput"]
+
+BATCH_SIZE = 64
+
+
+def has_predict_batch(segmenter: Any) -> bool:
+    return callable(getattr(segmenter, "predict_batch", None))
+
+
+def measure_throughput(segmenter: Any, dataset: Dataset, *, batch_size: int = BATCH_SIZE,
+                       repeats: int = 3) -> dict[str, Any]:
+    """Images per second of ``segmenter.predict_batch`` on one batch of ``batch_size`` samples.
+
+    Returns
+    -------
+    dict
+        ``batch_size``, ``repeats``, ``seconds_per_batch`` (best of ``repeats``),
+        ``images_per_second``, ``clock``.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    if len(dataset) == 0:
+        raise ValueError("cannot measure throughput on an empty dataset")
+    n = min(batch_size, len(dataset))
+    first = [dataset[i] for i in range(n)]
+    batch = [first[i % n] for i in range(batch_size)]
+    preds = segmenter.predict_batch(batch)  # warm-up (and a check)
+    if len(preds) != batch_size:
+        raise ValueError(f"predict_batch returned {len(preds)} predictions for {batch_size} samples")
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        segmenter.predict_batch(batch)
+        best = min(best, time.perf_counter() - t0)
+    return {"batch_size": batch_size, "repeats": repeats, "seconds_per_batch": best,
+            "images_per_second": batch_size / best if best > 0 else float("inf"),
+            "clock": "time.perf_counter, best of repeats after one warm-up batch"}

@@ -1,0 +1,214 @@
+"""The adapter between a trained model and the harness: ``Sample -> Prediction``, one or many.
+
+:func:`learned_segmenter` is what the registered factories (``rls``, ``rls-conv``,
+``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights in this order:
+
+1. ``weights=PATH``: that checkpoint, which must hold the same method and model config;
+2. the cache (:func:`lsbench.learned.weights.cache_dir`): a checkpoint whose method, model
+   config, training config and training-set fingerprint all match;
+3. none: it trains one right now on the training split (saying so on stderr, with a progress
+   bar) and stores it in the cache for the next run.
+
+Nothing is downloaded on any path.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
+from lsbench.learned.models import build_model, model_config
+from lsbench.learned.rls import initial_phi
+from lsbench.learned.train import TrainConfig, train_model
+from lsbench.learned.weights import (
+    CheckpointError,
+    cached_checkpoint_path,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+)
+from lsbench.methods import Segmenter
+from lsbench.types import Prediction, Sample
+
+__all__ = [
+    "LEARNED_METHODS",
+    "LearnedSegmenter",
+    "build_from_params",
+    "configs_from_params",
+    "learned_segmenter",
+    "resolve_device",
+    "train_and_save",
+]
+
+#: registered learned method -> (model arch, model keywords it fixes)
+LEARNED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
+    "rls": ("rls", {"kind": "dense"}),
+    "rls-conv": ("rls", {"kind": "conv", "gru": "rls"}),
+    "fconnet": ("fconnet", {}),
+}
+#: factory parameters that configure training (lsbench.learned.train.TrainConfig)
+TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "val_fraction",
+              "deep_supervision", "augment", "shift", "invert")
+#: factory parameters that say where weights and training data come from, and where to run
+SOURCE_KEYS = ("weights", "device", "train_dataset", "train_split", "train_root")
+
+#: largest batch one forward pass takes in :meth:`LearnedSegmenter.predict_batch`
+MAX_BATCH = 64
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    if not isinstance(device, str):
+        raise TypeError(f"device must be a string, got {type(device).__name__}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cpu":
+        return torch.device("cpu")
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
+        return torch.device(device)
+    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+
+
+class LearnedSegmenter(Segmenter):
+    """A trained RLS / F-ConNet model as a :class:`~lsbench.methods.Segmenter`.
+
+    ``segmenter(sample)`` predicts one sample (batch 1); :meth:`predict_batch` predicts many in
+    batches of up to 64, which is how the harness measures throughput.
+    """
+
+    kind = "binary"
+
+    def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
+                 device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.model = model.to(device).eval()
+        self.model_config = dict(model_config)
+        self.params = dict(params)
+        self.device = device
+        self.size: int | None = model_config.get("input_size")
+        self.uses_sample_init = model_config.get("init") == "sample"
+        self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
+        #: where the weights came from and how they were validated (for the record)
+        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
+
+    def __call__(self, sample: Sample) -> Prediction:
+        return self.predict_batch([sample])[0]
+
+    @torch.inference_mode()
+    def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
+        """Predictions for ``samples``, in order (native-size models batch equal sizes together)."""
+        samples = list(samples)
+        if not samples:
+            return []
+        if self.size is None:  # group by shape: a batch needs one size
+            groups: dict[tuple[int, int], list[int]] = {}
+            for i, s in enumerate(samples):
+                groups.setdefault(s.shape, []).append(i)
+            batches = [idx[k:k + MAX_BATCH] for idx in groups.values() for k in range(0, len(idx), MAX_BATCH)]
+        else:
+            batches = [list(range(k, min(k + MAX_BATCH, len(samples)))) for k in range(0, len(samples), MAX_BATCH)]
+        out: list[Prediction | None] = [None] * len(samples)
+        for idx in batches:
+            part = [samples[i] for i in idx]
+            for i, pred in zip(idx, self._predict(part), strict=True):
+                out[i] = pred
+        return [p for p in out if p is not None]
+
+    def _predict(self, samples: list[Sample]) -> list[Prediction]:
+        images = image_tensor(samples, self.size, self.device)
+        phi0 = None
+        if self.uses_sample_init:
+            fallback = initial_phi("disks", tuple(images.shape[-2:]))
+            phi0 = phi0_tensor(samples, self.size, fallback, self.device)
+        logits = self.model(images, phi0)
+        prob = torch.softmax(logits.float(), dim=1)[:, 1]
+        masks = restore_masks(prob, [s.shape for s in samples])
+        return [Prediction(mask=m, n_iter=self.n_iter, converged=None) for m in masks]
+
+
+def train_and_save(method: str, model_config: dict[str, Any], train_config: TrainConfig, dataset: Any,
+                   out: str | Path, *, device: torch.device, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
+    """Train on ``dataset`` and write the checkpoint to ``out``; return the model and the checkpoint dict."""
+    result = train_model(model_config, train_config, dataset, device=device, progress=progress,
+                         desc=f"train {method}")
+    data = {"name": getattr(dataset, "name", ""), "split": getattr(dataset, "split", ""),
+            "spec": dataset.spec() if hasattr(dataset, "spec") else {},
+            "fingerprint": dataset.fingerprint() if hasattr(dataset, "fingerprint") else None,
+            "n_train": result.n_train, "n_val": result.n_val, "val_groups": result.val_groups}
+    path = save_checkpoint(out, method=method, model_config=model_config, train_config=train_config.as_dict(),
+                           state_dict=result.model.state_dict(), data=data, val_metrics=result.val_metrics,
+                           history=result.history, train_seconds=result.seconds)
+    ckpt = load_checkpoint(path, method=method, model_config=model_config)
+    return result.model, ckpt
+
+
+def configs_from_params(method: str, params: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:
+    """Sort a learned method's factory parameters into its model config and training config.
+
+    ``size`` becomes ``input_size``; :data:`TRAIN_KEYS` go to :class:`TrainConfig`;
+    :data:`SOURCE_KEYS` are left out; everything else is a model keyword.
+    """
+    if method not in LEARNED_METHODS:
+        raise ValueError(f"{method!r} is not a learned method; valid: {', '.join(LEARNED_METHODS)}")
+    arch, fixed = LEARNED_METHODS[method]
+    model = {k: v for k, v in params.items() if k not in (*TRAIN_KEYS, *SOURCE_KEYS, "size")}
+    config = model_config(arch, params.get("size"), **{**model, **fixed})
+    train = TrainConfig(**{k: params[k] for k in TRAIN_KEYS if k in params})
+    return config, train
+
+
+def build_from_params(method: str, params: dict[str, Any], *, progress: bool = True) -> LearnedSegmenter:
+    """What the registered factory of ``method`` returns for its (complete) parameters."""
+    config, train = configs_from_params(method, params)
+    return learned_segmenter(method, config, train, weights=params.get("weights"),
+                             device=params.get("device", "auto"),
+                             train_dataset=params.get("train_dataset", "synthetic"),
+                             train_split=params.get("train_split", "train"),
+                             train_root=params.get("train_root"), params=params, progress=progress)
+
+
+def learned_segmenter(method: str, model_config: dict[str, Any], train_config: TrainConfig, *,
+                      weights: str | None, device: str, train_dataset: str, train_split: str,
+                      train_root: str | None, params: dict[str, Any], progress: bool = True) -> LearnedSegmenter:
+    """Build the segmenter of a learned method: given weights, cached weights, or train now."""
+    dev = resolve_device(device)
+    if weights is not None and weights != "":
+        if not isinstance(weights, (str, Path)):
+            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
+        ckpt = load_checkpoint(weights, method=method, model_config=model_config)
+        model = build_model(model_config)
+        load_state(model, ckpt, weights)
+        return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(weights)})
+
+    from lsbench.datasets import load
+
+    dataset = load(train_dataset, root=train_root, split=train_split)
+    fingerprint = dataset.fingerprint()
+    path = cached_checkpoint_path(method, model_config, train_config.as_dict(), fingerprint)
+    if path.is_file():
+        try:
+            ckpt = load_checkpoint(path, method=method, model_config=model_config)
+            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
+                raise CheckpointError(f"checkpoint {path} was trained on other data")
+            model = build_model(model_config)
+            load_state(model, ckpt, path)
+            return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})
+        except CheckpointError as exc:
+            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
+    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
+          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config.epochs} epochs) -> {path}",
+          file=sys.stderr)
+    model, ckpt = train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
+    val = ckpt.get("val_metrics", {})
+    if val.get("f_measure") is not None:
+        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation F-measure "
+              f"{100 * val['f_measure']:.1f}% (epoch {val['epoch']})", file=sys.stderr)
+    return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})

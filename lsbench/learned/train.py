@@ -1,0 +1,350 @@
+"""Training the learned single-object methods (RLS, rls-conv, F-ConNet) on a dataset split.
+
+The chapter's Algorithm 1: unroll T steps from phi_0, per-pixel cross-entropy of the softmax
+output against the ground truth, back-propagate, update. lsbench's protocol around it:
+
+* **held-out validation by scene**: a fraction of the split's source scenes
+  (``Sample.meta["scene"]``; each sample is its own group when there is none) is set aside,
+  so no variant of a validation scene is trained on. Scenes are drawn with the seed, preferring
+  scenes whose family (``meta["family"]``) keeps another scene for training;
+* **model selection**: the weights of the epoch with the best validation F-measure (scored
+  like the harness: mask restored to the sample's size) are kept;
+* **determinism**: the initial weights come from ``torch.manual_seed(seed)`` (inside
+  :func:`torch.random.fork_rng`, so the caller's global RNG is untouched), shuffling and
+  augmentation from a ``torch.Generator`` seeded with ``seed``, and
+  ``torch.use_deterministic_algorithms`` is on while training (warn-only); on the CPU a re-run
+  with the same seed gives the same weights;
+* Adam (the chapter used SGD; Adam needs no schedule tuning), optional gradient clipping,
+  optional deep supervision (the loss averaged over the outputs of every step) and optional
+  dihedral augmentation (random flips and 90-degree rotations, applied alike to image, target
+  and phi_0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lsbench.datasets.base import Dataset
+from lsbench.learned.data import image_tensor, mask_tensor, phi0_tensor, restore_masks
+from lsbench.learned.models import build_model
+from lsbench.learned.rls import initial_phi
+from lsbench.metrics.binary import f_measure
+from lsbench.types import Sample
+
+__all__ = ["TrainConfig", "TrainResult", "split_by_scene", "train_model"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training hyper-parameters (stored in every checkpoint and part of its cache key).
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the training part of the split.
+    batch_size : int
+    lr : float
+        Adam's learning rate.
+    weight_decay : float
+        Adam's L2 penalty.
+    grad_clip : float
+        Clip the global gradient norm to this value (0: no clipping).
+    seed : int
+        Seeds the initial weights, the validation scenes, shuffling and augmentation.
+    val_fraction : float
+        Fraction of the split's scenes held out for validation (at least one scene when the
+        split has two or more; 0 disables validation and keeps the last epoch).
+    deep_supervision : bool
+        Average the loss over the outputs of every RLS step, not only the last.
+    augment : bool
+        Random flips and 90-degree rotations of each training sample.
+    shift : int
+        Random translations of each training sample by up to ``shift`` pixels of the model grid
+        along each axis (edge-replicating padding), which breaks position priors; 0 disables.
+    invert : bool
+        Invert the intensities of a random half of the training samples (``I -> 1 - I``), so
+        that the object's polarity has to come from phi_0 (useful with ``init="sample"``).
+    """
+
+    epochs: int = 30
+    batch_size: int = 16
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    seed: int = 0
+    val_fraction: float = 0.2
+    deep_supervision: bool = False
+    augment: bool = True
+    shift: int = 0
+    invert: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("seed", "shift"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+        for name, lo_open in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                    or v < 0 or (lo_open and v == 0):
+                raise ValueError(f"{name} must be a {'positive' if lo_open else 'non-negative'} number, got {v!r}")
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
+                or not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_model` returns: the selected model and how it was obtained."""
+
+    model: nn.Module
+    val_metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    seconds: float
+    n_train: int
+    n_val: int
+    val_groups: list[str] = field(default_factory=list)
+
+
+def split_by_scene(samples: Sequence[Sample], val_fraction: float, seed: int) -> tuple[list[int], list[int], list[str]]:
+    """Indices ``(train, val)`` and the held-out group names, splitting by ``meta["scene"]``.
+
+    Samples without a ``scene`` are their own group. Scenes are shuffled with ``seed``; scenes
+    whose family would lose its last training scene are taken only when no other is left.
+    """
+    groups = [str(s.meta.get("scene", f"sample:{s.id}")) for s in samples]
+    families = {g: str(s.meta.get("family", "")) for g, s in zip(groups, samples, strict=True)}
+    names = sorted(set(groups))
+    n_val = 0 if val_fraction == 0 or len(names) < 2 else max(1, round(val_fraction * len(names)))
+    n_val = min(n_val, len(names) - 1)
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    per_family: dict[str, int] = {}
+    for g in names:
+        per_family[families[g]] = per_family.get(families[g], 0) + 1
+    chosen: list[str] = []
+    for g in order:  # first pass: keep every family in training
+        if len(chosen) < n_val and per_family[families[g]] > 1:
+            chosen.append(g)
+            per_family[families[g]] -= 1
+    for g in order:
+        if len(chosen) < n_val and g not in chosen:
+            chosen.append(g)
+    held = set(chosen)
+    train = [i for i, g in enumerate(groups) if g not in held]
+    val = [i for i, g in enumerate(groups) if g in held]
+    return train, val, sorted(held)
+
+
+@contextlib.contextmanager
+def _deterministic() -> Iterator[None]:
+    was_on = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
+
+
+def _dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 symmetries of the square on the last two axes (k in 0..7)."""
+    if k >= 4:
+        t = t.flip(-1)
+    return torch.rot90(t, k % 4, dims=(-2, -1))
+
+
+def _augment(tensors: list[torch.Tensor | None], gen: torch.Generator) -> list[torch.Tensor | None]:
+    ref = next(t for t in tensors if t is not None)
+    ks = torch.randint(0, 8, (ref.shape[0],), generator=gen)
+    if ref.shape[-1] != ref.shape[-2]:  # rotations need a square grid: flips only
+        ks = ks - ks % 4 + (ks % 4 == 2) * 2
+    out: list[torch.Tensor | None] = []
+    for t in tensors:
+        if t is None:
+            out.append(None)
+            continue
+        parts = t.clone()
+        for k in ks.unique().tolist():
+            sel = (ks == k).nonzero().flatten().to(t.device)
+            parts[sel] = _dihedral(t[sel], int(k))
+        out.append(parts)
+    return out
+
+
+def _shift(tensors: list[torch.Tensor | None], max_shift: int, gen: torch.Generator) -> list[torch.Tensor | None]:
+    """Translate each sample by a random (dy, dx) in [-max_shift, max_shift] (edge padding)."""
+    ref = next(t for t in tensors if t is not None)
+    b, h, w = ref.shape
+    offsets = torch.randint(0, 2 * max_shift + 1, (b, 2), generator=gen).tolist()
+    out: list[torch.Tensor | None] = []
+    for t in tensors:
+        if t is None:
+            out.append(None)
+            continue
+        padded = F.pad(t.unsqueeze(1).float(), (max_shift,) * 4, mode="replicate").squeeze(1).to(t.dtype)
+        out.append(torch.stack([padded[i, dy:dy + h, dx:dx + w] for i, (dy, dx) in enumerate(offsets)]))
+    return out
+
+
+def _loss(outputs: torch.Tensor | list[torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    if isinstance(outputs, list):
+        return torch.stack([F.cross_entropy(o, target) for o in outputs]).mean()
+    return F.cross_entropy(outputs, target)
+
+
+class _Prepared:
+    """A split's samples as tensors on the model grid, plus the full-size masks for scoring."""
+
+    def __init__(self, samples: Sequence[Sample], model_config: dict[str, Any], device: torch.device) -> None:
+        size = model_config.get("input_size")
+        self.images = image_tensor(samples, size, device)
+        self.targets = mask_tensor(samples, size, device)
+        self.phi0: torch.Tensor | None = None
+        if model_config.get("init") == "sample":
+            shape = tuple(self.images.shape[-2:])
+            self.phi0 = phi0_tensor(samples, size, initial_phi("disks", shape), device)
+        self.masks = [np.asarray(s.mask, dtype=bool) for s in samples]
+        self.shapes = [s.shape for s in samples]
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: _Prepared, batch_size: int = 64) -> dict[str, float]:
+    """Mean cross-entropy and mean per-image F-measure (masks restored to full size)."""
+    model.eval()
+    losses, scores = [], []
+    for start in range(0, len(data), batch_size):
+        sl = slice(start, start + batch_size)
+        phi0 = None if data.phi0 is None else data.phi0[sl]
+        logits = model(data.images[sl], phi0)
+        losses.append(F.cross_entropy(logits, data.targets[sl], reduction="none").mean((1, 2)))
+        prob = torch.softmax(logits, dim=1)[:, 1]
+        for mask, gt in zip(restore_masks(prob, data.shapes[sl]), data.masks[sl], strict=True):
+            scores.append(f_measure(mask, gt))
+    return {"loss": float(torch.cat(losses).mean()), "f_measure": float(np.mean(scores))}
+
+
+def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Dataset | Sequence[Sample], *,
+                device: str | torch.device = "cpu", progress: bool = True, desc: str = "train") -> TrainResult:
+    """Train a freshly initialised model of ``model_config`` on ``dataset``.
+
+    Parameters
+    ----------
+    model_config : dict
+        From :func:`lsbench.learned.models.model_config`.
+    config : TrainConfig
+    dataset : Dataset or sequence of Sample
+        Single-object samples with ground-truth masks (all of one size for ``input_size=None``).
+    device : str or torch.device
+    progress : bool
+        Show a tqdm progress bar on stderr with the running loss and the validation F-measure.
+
+    Returns
+    -------
+    TrainResult
+        The model at the epoch with the best validation F-measure (the last epoch without
+        validation), the validation metrics of that epoch and the per-epoch history.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    device = torch.device(device)
+    started = time.perf_counter()
+    samples = [dataset[i] for i in range(len(dataset))]
+    if len(samples) < 2:
+        raise ValueError(f"training needs at least 2 samples, got {len(samples)}")
+    train_idx, val_idx, val_groups = split_by_scene(samples, config.val_fraction, config.seed)
+    train = _Prepared([samples[i] for i in train_idx], model_config, device)
+    val = _Prepared([samples[i] for i in val_idx], model_config, device) if val_idx else None
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = build_model(model_config).to(device)
+    gen = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    history: list[dict[str, Any]] = []
+    best: tuple[float, int, dict[str, torch.Tensor], dict[str, float]] | None = None
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="batch", file=sys.stderr,
+                   dynamic_ncols=True)
+    try:
+        with _deterministic():
+            for epoch in range(1, config.epochs + 1):
+                model.train()
+                t0 = time.perf_counter()
+                perm = torch.randperm(len(train), generator=gen)
+                total, count = 0.0, 0
+                for b in range(steps_per_epoch):
+                    idx = perm[b * config.batch_size:(b + 1) * config.batch_size].to(device)
+                    x, y = train.images[idx], train.targets[idx]
+                    phi0 = None if train.phi0 is None else train.phi0[idx]
+                    if config.augment:
+                        x, y, phi0 = _augment([x, y, phi0], gen)
+                    if config.shift:
+                        x, y, phi0 = _shift([x, y, phi0], config.shift, gen)
+                    if config.invert:
+                        flip = torch.rand(x.shape[0], generator=gen).to(x.device) < 0.5
+                        x = torch.where(flip[:, None, None], 1.0 - x, x)
+                    outputs = model(x, phi0, all_steps=config.deep_supervision)
+                    loss = _loss(outputs, y)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {loss.item()}); "
+                                                 "lower lr or enable grad_clip")
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    total += loss.item() * len(idx)
+                    count += len(idx)
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(epoch=epoch, loss=f"{total / count:.4f}",
+                                        val_f=f"{best[3]['f_measure']:.3f}" if best else "-")
+                row: dict[str, Any] = {"epoch": epoch, "loss": total / count}
+                if val is not None:
+                    metrics = evaluate(model, val)
+                    row.update(val_loss=metrics["loss"], val_f_measure=metrics["f_measure"])
+                    if best is None or metrics["f_measure"] > best[0]:
+                        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        best = (metrics["f_measure"], epoch, state, metrics)
+                row["seconds"] = time.perf_counter() - t0
+                history.append(row)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if best is not None:
+        model.load_state_dict(best[2])
+        val_metrics = {"f_measure": best[3]["f_measure"], "loss": best[3]["loss"], "epoch": best[1]}
+    else:
+        val_metrics = {"f_measure": None, "loss": None, "epoch": config.epochs}
+    model.eval()
+    return TrainResult(model=model, val_metrics=val_metrics, history=copy.deepcopy(history),
+                       seconds=time.perf_counter() - started, n_train=len(train),
+                       n_val=0 if val is None else len(val), val_groups=val_groups)

@@ -1,0 +1,190 @@
+"""Local checkpoints of the learned methods: save, load, check, and the cache folder.
+
+A checkpoint is ``torch.save`` of one plain dict, read back with
+``torch.load(path, weights_only=True)`` (no pickled code is ever executed)::
+
+    {"format": "lsbench-checkpoint", "format_version": 1,
+     "method": "rls",                       # the registered method it belongs to
+     "model_config": {...},                 # lsbench.learned.models.model_config(...)
+     "train_config": {...},                 # lsbench.learned.train.TrainConfig as a dict
+     "data": {"name", "split", "fingerprint", "n_train", "n_val", "val_groups"},
+     "val_metrics": {"f_measure": ..., "loss": ..., "epoch": ...},
+     "history": [{"epoch", "loss", "val_loss", "val_f_measure", "seconds"}, ...],
+     "train_seconds": float, "versions": {"python", "torch", "lsbench"},
+     "state_dict": {...}}
+
+Cache: ``$LSBENCH_CACHE/checkpoints/`` when ``$LSBENCH_CACHE`` is set, else
+``~/.cache/lsbench/checkpoints/``. A cached file is named ``<method>-<key>.pt`` where ``key``
+hashes the method, the model config, the training config and the training set's fingerprint
+(:meth:`lsbench.datasets.base.Dataset.fingerprint`), so any change to one of them selects
+(or trains) another checkpoint. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import sys
+import tempfile
+import zipfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CheckpointError",
+    "cache_dir",
+    "cached_checkpoint_path",
+    "check_config",
+    "checkpoint_key",
+    "load_checkpoint",
+    "load_state",
+    "save_checkpoint",
+]
+
+FORMAT = "lsbench-checkpoint"
+FORMAT_VERSION = 1
+ENV_CACHE = "LSBENCH_CACHE"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: unreadable, not lsbench's, or for another config."""
+
+
+def cache_dir() -> Path:
+    """``$LSBENCH_CACHE/checkpoints`` or ``~/.cache/lsbench/checkpoints`` (not created here)."""
+    env = os.environ.get(ENV_CACHE)
+    base = Path(env).expanduser() if env else Path.home() / ".cache" / "lsbench"
+    return base / "checkpoints"
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def checkpoint_key(method: str, model_config: dict[str, Any], train_config: dict[str, Any],
+                   data_fingerprint: str) -> str:
+    """sha256 over everything that determines a trained model (hex)."""
+    payload = _canonical({"format_version": FORMAT_VERSION, "method": method, "model": model_config,
+                          "train": train_config, "data": data_fingerprint})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cached_checkpoint_path(method: str, model_config: dict[str, Any], train_config: dict[str, Any],
+                           data_fingerprint: str) -> Path:
+    key = checkpoint_key(method, model_config, train_config, data_fingerprint)
+    return cache_dir() / f"{method}-{key[:20]}.pt"
+
+
+def _versions() -> dict[str, str | None]:
+    try:
+        lsbench_version: str | None = metadata.version("lsbench")
+    except metadata.PackageNotFoundError:
+        lsbench_version = None
+    return {"python": sys.version.split()[0], "torch": str(torch.__version__), "lsbench": lsbench_version}
+
+
+def save_checkpoint(path: str | os.PathLike[str], *, method: str, model_config: dict[str, Any],
+                    train_config: dict[str, Any], state_dict: dict[str, torch.Tensor],
+                    data: dict[str, Any], val_metrics: dict[str, Any],
+                    history: list[dict[str, Any]] | None = None, train_seconds: float | None = None) -> Path:
+    """Write a checkpoint atomically (a temp file in the same folder, then a rename)."""
+    path = Path(path).expanduser()
+    if path.exists() and path.is_dir():
+        raise IsADirectoryError(f"checkpoint path {path} is a directory; give a file name such as {path / 'rls.pt'}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "method": method,
+        "model_config": dict(model_config),
+        "train_config": dict(train_config),
+        "data": dict(data),
+        "val_metrics": dict(val_metrics),
+        "history": list(history or []),
+        "train_seconds": None if train_seconds is None else float(train_seconds),
+        "versions": _versions(),
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def check_config(path: str | os.PathLike[str], saved: dict[str, Any], requested: dict[str, Any], what: str) -> None:
+    """Raise :class:`CheckpointError` listing every key where ``saved`` and ``requested`` differ."""
+    diffs = []
+    for key in sorted(set(saved) | set(requested)):
+        a, b = saved.get(key, "<absent>"), requested.get(key, "<absent>")
+        if a != b:
+            diffs.append(f"{key}: checkpoint {a!r}, requested {b!r}")
+    if diffs:
+        raise CheckpointError(f"checkpoint {path} was saved for another {what}: " + "; ".join(diffs)
+                              + " (pass matching parameters, or train one for this config with `lsbench train`)")
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, method: str | None = None,
+                    model_config: dict[str, Any] | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint; raise a clear error for a bad file or another config.
+
+    Parameters
+    ----------
+    path : path
+    method : str, optional
+        The registered method the checkpoint must belong to.
+    model_config : dict, optional
+        The model config it must have been saved with (every key compared).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    CheckpointError
+        The file is corrupt or truncated, not an lsbench checkpoint, of another format version,
+        of another method, or of another model config (the message lists the differing keys).
+    """
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError,
+            AttributeError, ImportError, IndexError, UnicodeDecodeError) as exc:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        detail = [ln for ln in lines if "WeightsUnpickler error" in ln]  # why weights_only refused it
+        msg = (detail or lines or [type(exc).__name__])[0]
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a PyTorch file ({msg})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"checkpoint {path} is not an lsbench checkpoint (no 'format': {FORMAT!r} entry)")
+    if ckpt.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format version {ckpt.get('format_version')!r}; "
+                              f"this lsbench reads version {FORMAT_VERSION}")
+    for key in ("method", "model_config", "train_config", "state_dict"):
+        if key not in ckpt:
+            raise CheckpointError(f"checkpoint {path} lacks its {key!r} entry")
+    if method is not None and ckpt["method"] != method:
+        raise CheckpointError(f"checkpoint {path} holds a {ckpt['method']!r} model, not {method!r}")
+    if model_config is not None:
+        check_config(path, ckpt["model_config"], model_config, "model config")
+    return ckpt
+
+
+def load_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """``model.load_state_dict(ckpt["state_dict"])`` with a :class:`CheckpointError` on mismatch."""
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).strip().splitlines()
+        raise CheckpointError(f"checkpoint {path}: its weights do not fit the model "
+                              f"({' '.join(first[:3])})") from None

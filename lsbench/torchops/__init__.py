@@ -1,0 +1,30 @@
+"""PyTorch twins of the NumPy level-set building blocks in :mod:`lsbench.levelset`.
+
+Every function works on batches ``(B, H, W)`` (a single ``(H, W)`` map is accepted too), in
+float32 or float64, on any device, and is differentiable with autograd. The tests hold each one
+equal to its NumPy counterpart (``tests/torchops``). Importing this package imports torch.
+"""
+
+from lsbench.torchops.ops import (
+    curvature_central,
+    dirac_arctan,
+    divergence,
+    gradient,
+    heaviside,
+    heaviside_arctan,
+    neumann_bound_cond,
+    neumann_pad,
+    region_means,
+)
+
+__all__ = [
+    "curvature_central",
+    "dirac_arctan",
+    "divergence",
+    "gradient",
+    "heaviside",
+    "heaviside_arctan",
+    "neumann_bound_cond",
+    "neumann_pad",
+    "region_means",
+]

@@ -1,0 +1,100 @@
+"""Checkpoints: round trip with weights_only=True, the cache location and key, clear errors."""
+
+import pytest
+import torch
+
+from lsbench.learned import weights as W
+from lsbench.learned.models import build_model, model_config
+
+
+def _save(path, method="rls", config=None, **extra):
+    config = config or model_config("rls", 8, kind="dense", steps=2)
+    torch.manual_seed(0)
+    model = build_model(config)
+    W.save_checkpoint(path, method=method, model_config=config, train_config={"epochs": 1},
+                      state_dict=model.state_dict(), data={"fingerprint": "abc"},
+                      val_metrics={"f_measure": 0.5}, **extra)
+    return model, config
+
+
+def test_round_trip_and_contents(tmp_path):
+    path = tmp_path / "sub" / "x.pt"
+    model, config = _save(path, history=[{"epoch": 1, "loss": 0.3}], train_seconds=1.5)
+    ckpt = W.load_checkpoint(path, method="rls", model_config=config)
+    assert ckpt["format"] == "lsbench-checkpoint" and ckpt["format_version"] == 1
+    assert ckpt["model_config"] == config and ckpt["train_config"] == {"epochs": 1}
+    assert ckpt["data"]["fingerprint"] == "abc" and ckpt["val_metrics"]["f_measure"] == 0.5
+    assert ckpt["versions"]["torch"] == torch.__version__ and ckpt["train_seconds"] == 1.5
+    fresh = build_model(config)
+    W.load_state(fresh, ckpt, path)
+    for k, v in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[k], v)
+    # loadable by plain torch with weights_only=True (no pickled code)
+    assert torch.load(path, weights_only=True)["method"] == "rls"
+    assert not list(path.parent.glob(".*tmp"))  # written atomically
+
+
+def test_cache_dir_and_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "c"))
+    assert W.cache_dir() == tmp_path / "c" / "checkpoints"
+    monkeypatch.delenv("LSBENCH_CACHE")
+    assert W.cache_dir().parts[-3:] == (".cache", "lsbench", "checkpoints")
+    base = ("rls", {"steps": 5}, {"epochs": 3}, "fp")
+    key = W.checkpoint_key(*base)
+    assert W.checkpoint_key(*base) == key
+    assert W.checkpoint_key("fconnet", *base[1:]) != key
+    assert W.checkpoint_key("rls", {"steps": 4}, *base[2:]) != key
+    assert W.checkpoint_key("rls", {"steps": 5}, {"epochs": 4}, "fp") != key
+    assert W.checkpoint_key("rls", {"steps": 5}, {"epochs": 3}, "other") != key
+    assert W.cached_checkpoint_path(*base).name.startswith("rls-")
+
+
+def test_another_config_names_the_mismatch(tmp_path):
+    path = tmp_path / "x.pt"
+    _, config = _save(path)
+    other = {**config, "steps": 3, "init": "circle"}
+    with pytest.raises(W.CheckpointError, match=r"another model config: init: checkpoint 'disks', requested "
+                                                r"'circle'; steps: checkpoint 2, requested 3"):
+        W.load_checkpoint(path, method="rls", model_config=other)
+    with pytest.raises(W.CheckpointError, match="holds a 'rls' model, not 'fconnet'"):
+        W.load_checkpoint(path, method="fconnet")
+
+
+def test_weights_that_do_not_fit_the_model(tmp_path):
+    path = tmp_path / "x.pt"
+    _save(path)
+    ckpt = W.load_checkpoint(path)
+    with pytest.raises(W.CheckpointError, match="do not fit the model"):
+        W.load_state(build_model(model_config("rls", 6, kind="dense", steps=2)), ckpt, path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "empty", "foreign", "old-format", "pickle"])
+def test_corrupt_or_foreign_files_give_a_clear_error(tmp_path, damage):
+    path = tmp_path / "x.pt"
+    _save(path)
+    data = path.read_bytes()
+    if damage == "garbage":
+        path.write_bytes(b"this is not a checkpoint" * 10)
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "empty":
+        path.write_bytes(b"")
+    elif damage == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    elif damage == "old-format":
+        ckpt = torch.load(path, weights_only=True)
+        torch.save({**ckpt, "format_version": 99}, path)
+    else:  # a pickle with code in it is refused by weights_only=True
+        import collections
+
+        torch.save({"format": "lsbench-checkpoint", "x": collections.Counter("abc")}, path)
+    needle = {"foreign": "not an lsbench checkpoint", "old-format": "format version 99"}.get(damage, "corrupt")
+    with pytest.raises(W.CheckpointError, match=needle):
+        W.load_checkpoint(path, method="rls")
+
+
+def test_missing_file_and_directory_target(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        W.load_checkpoint(tmp_path / "nope.pt")
+    with pytest.raises(IsADirectoryError, match="is a directory"):
+        _save(tmp_path)
