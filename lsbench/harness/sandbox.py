@@ -1,0 +1,233 @@
+"""A killable worker process: run work units in a child interpreter, with a timeout and retries.
+
+A :class:`Sandbox` owns one child process (a fresh Python running :func:`main`) that executes
+:class:`~lsbench.harness.work.WorkUnit` s one at a time with
+:func:`~lsbench.harness.work.execute_unit`, keeping its built methods and datasets between units.
+Because the sample runs in another process, the parent can enforce a per-sample timeout (the
+child is killed with SIGKILL and a fresh one started for the next unit) and survives a child
+that dies (a segfault, ``os._exit``, the out-of-memory killer): the unit is retried in a fresh
+child up to ``retries`` times before it is recorded as failed. The process executor runs one
+sandbox per worker; the Dask executor runs one inside each Dask worker when a timeout is set.
+
+The child is a fresh interpreter (``subprocess``, not ``fork``), so it works from a process
+with threads and from a daemonic Dask worker alike; it imports the same ``lsbench`` (the
+parent's ``sys.path`` is passed on). Units travel to it with ``cloudpickle`` (so methods
+registered at run time, even lambdas, work), records come back pickled, both framed by an
+8-byte length over the child's stdin/stdout; anything a method prints goes to stderr. The child
+ignores SIGINT (the parent decides when to stop it) and exits when its parent disappears.
+
+Timeout protocol: the deadline covers the method's warm-up and the loading of the sample, and
+restarts (a full ``timeout`` again) when the child reports that the timed call begins, so the
+untimed warm-up never eats into a sample's budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import pickle
+import selectors
+import signal
+import struct
+import subprocess
+import sys
+import threading
+import time
+from typing import IO, Any
+
+from lsbench.harness.work import WorkUnit, execute_unit, failure_record
+
+__all__ = ["Sandbox", "worker_environment"]
+
+_HEADER = struct.Struct(">Q")
+_CHILD = "from lsbench.harness.sandbox import main; main()"
+
+
+def worker_environment(threads: int | None = None) -> dict[str, str]:
+    """The environment of a child: this one, with the parent's ``sys.path`` as ``PYTHONPATH``
+    and, when ``threads`` is given, per-worker thread counts (those not already set)."""
+    env = dict(os.environ)
+    paths = [os.path.abspath(p or os.curdir) for p in sys.path]
+    paths = [p for p in paths if os.path.exists(p)]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    if threads is not None:
+        for var in ("LSBENCH_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, str(max(1, int(threads))))
+    return env
+
+
+def _write_frame(stream: IO[bytes], payload: bytes) -> None:
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    chunks, got = [], 0
+    while got < n:
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(fd: int) -> bytes | None:
+    header = _read_exact(fd, _HEADER.size)
+    if header is None:
+        return None
+    return _read_exact(fd, _HEADER.unpack(header)[0])
+
+
+class Sandbox:
+    """One child process that runs work units (module docstring).
+
+    Parameters
+    ----------
+    env : dict, optional
+        The child's environment (default :func:`worker_environment`).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env if env is not None else worker_environment()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+        self.started = 0  # child processes started so far
+
+    # -- the child process ----------------------------------------------------------------------------
+    def _ensure_started(self) -> subprocess.Popen[bytes]:
+        if self._proc is None or self._proc.poll() is not None:
+            self._reap()
+            self._proc = subprocess.Popen([sys.executable, "-c", _CHILD],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env)
+            self.started += 1
+        return self._proc
+
+    def _reap(self) -> int | None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        with contextlib.suppress(OSError):
+            proc.kill()
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        return proc.returncode
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def close(self) -> None:
+        """Stop the child (SIGKILL); a later :meth:`run` starts a new one."""
+        self._reap()
+
+    # -- running a unit -----------------------------------------------------------------------------
+    def run(self, unit: WorkUnit, timeout: float | None = None, retries: int = 2) -> dict[str, Any]:
+        """Run ``unit`` in the child and return its record; never raises for the unit's sake.
+
+        A timeout kills the child and records ``TimeoutError`` (not retried: the sample would hang
+        again). A child that dies is replaced and the unit retried up to ``retries`` times; after
+        that the sample is recorded as failed with the child's exit status.
+        """
+        import cloudpickle
+
+        request = cloudpickle.dumps(("run", unit))
+        with self._lock:
+            attempts = 0
+            while True:
+                attempts += 1
+                outcome, value, info, elapsed = self._attempt(request, timeout)
+                if outcome == "done":
+                    value["worker"]["attempts"] = attempts
+                    return value
+                if outcome == "timeout":
+                    self._reap()
+                    phase = "the timed call" if info is not None else "the warm-up or loading of the sample"
+                    return failure_record(unit, f"TimeoutError: {phase} exceeded --timeout-per-sample "
+                                                f"{timeout:g} s; the worker process was killed",
+                                          seconds=elapsed if info is not None else math.nan,
+                                          info=info, attempts=attempts)
+                code = self._reap() if self._proc is not None else value
+                if attempts > retries:
+                    how = _describe_exit(code)
+                    return failure_record(unit, f"WorkerDied: the worker process {how} while running this "
+                                                f"sample, on each of {attempts} attempts",
+                                          info=info, attempts=attempts)
+
+    def _attempt(self, request: bytes, timeout: float | None
+                 ) -> tuple[str, Any, dict[str, Any] | None, float]:
+        """One try: ``(outcome, value, sample info, seconds of the timed call)``."""
+        proc = self._ensure_started()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            _write_frame(proc.stdin, request)
+        except (BrokenPipeError, OSError):
+            return "died", proc.poll(), None, math.nan
+        fd = proc.stdout.fileno()
+        info: dict[str, Any] | None = None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        started_at = time.monotonic()
+        with selectors.DefaultSelector() as sel:
+            sel.register(fd, selectors.EVENT_READ)
+            while True:
+                wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not sel.select(wait):
+                    return "timeout", None, info, time.monotonic() - started_at
+                frame = _read_frame(fd)
+                if frame is None:
+                    return "died", proc.wait(), info, math.nan
+                kind, value = pickle.loads(frame)
+                if kind == "started":
+                    info = value
+                    started_at = time.monotonic()
+                    if timeout is not None:
+                        deadline = started_at + timeout
+                elif kind == "done":
+                    return "done", value, info, math.nan
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "stopped responding"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+        return f"was killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+# -- the child ------------------------------------------------------------------------------------------
+def _watch_parent(parent: int) -> None:
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(3)
+
+
+def main() -> None:
+    """Child loop: read a unit, execute it, write its record; exit at end of input."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    channel = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what a method prints must not corrupt the channel
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
+    fd = sys.stdin.buffer.fileno()
+
+    def send(kind: str, value: Any) -> None:
+        _write_frame(channel, pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL))
+
+    while True:
+        frame = _read_frame(fd)
+        if frame is None:
+            return
+        _, unit = pickle.loads(frame)
+        record = execute_unit(unit, on_started=lambda info: send("started", info))
+        send("done", record)
+
+
+if __name__ == "__main__":
+    main()
