@@ -104,6 +104,20 @@ class Executor:
     def seed(self, built: dict[tuple[str, str, str], Any]) -> None:
         """Offer methods already built by the caller (used by the local executor only)."""
 
+    def open(self) -> None:
+        """Acquire what the executor needs (a Dask cluster connection); errors here name the problem
+        before the run writes anything. Idempotent; :meth:`run` opens when needed."""
+
+    def close(self) -> None:
+        """Release it (close the Dask client and any ``LocalCluster`` this executor started)."""
+
+    def __enter__(self) -> Executor:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class LocalExecutor(Executor):
     """Every unit in this process, one after another (no timeout, no isolation from crashes)."""
@@ -231,12 +245,14 @@ class DaskExecutor(Executor):
         failed (Dask's ``distributed.scheduler.allowed-failures``); an existing cluster keeps its
         scheduler's setting (default 3). With a timeout, a child that dies is also retried
         ``retries`` times inside the worker.
+    connect_timeout : float
+        Seconds to wait for ``scheduler`` to answer.
     """
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None, timeout: float | None = None,
-                 retries: int = 2) -> None:
+                 retries: int = 2, connect_timeout: float = 20.0) -> None:
         if scheduler is not None and (not isinstance(scheduler, str) or not scheduler.strip()):
             raise ValueError(f"--scheduler must be an address such as tcp://HOST:8786, got {scheduler!r}")
         if scheduler is not None and workers is not None:
@@ -250,39 +266,42 @@ class DaskExecutor(Executor):
         self.workers = _check_count(workers, "--workers", 1) or max(1, os.cpu_count() or 1)
         self.timeout = _check_timeout(timeout)
         self.retries = _check_count(retries, "--retries", 0)
+        self.connect_timeout = connect_timeout
         self._threads: int | None = None
+        self._client: Any = None
+        self._cluster: Any = None
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "scheduler": self.scheduler or "LocalCluster",
                 "concurrent_workers": self._threads if self._threads is not None else self.workers,
                 "timeout_per_sample": self.timeout, "retries": self.retries}
 
-    @contextlib.contextmanager
-    def _client(self) -> Iterator[Any]:
+    def open(self) -> None:
+        if self._client is not None:
+            return
         import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler is not None:
             try:
-                client = Client(self.scheduler, timeout="20s")
-            except OSError as exc:
+                self._client = Client(self.scheduler, timeout=self.connect_timeout)
+            except (OSError, TimeoutError) as exc:
                 raise OSError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
-            try:
-                yield client
-            finally:
+        else:
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None, silence_logs=logging.ERROR)
+            self._client = Client(self._cluster)
+        self._threads = sum(self._client.nthreads().values()) or self.workers
+
+    def close(self) -> None:
+        client, cluster, self._client, self._cluster = self._client, self._cluster, None, None
+        if client is not None:
+            with contextlib.suppress(Exception):
                 client.close()
-            return
-        with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
-            cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-        try:
-            client = Client(cluster)
-            try:
-                yield client
-            finally:
-                client.close()
-        finally:
-            cluster.close()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                cluster.close()
 
     def run(self, units: Iterable[WorkUnit]) -> Iterator[dict[str, Any]]:
         units = list(units)
@@ -290,38 +309,38 @@ class DaskExecutor(Executor):
             return
         from distributed import as_completed
 
-        with self._client() as client:
-            self._threads = sum(client.nthreads().values()) or self.workers
-            window = max(8, 4 * self._threads)
-            todo = iter(units)
-            in_flight: dict[str, tuple[Any, WorkUnit]] = {}
-            ac = as_completed()
+        self.open()
+        client = self._client
+        window = max(8, 4 * (self._threads or 1))
+        todo = iter(units)
+        in_flight: dict[str, tuple[Any, WorkUnit]] = {}
+        ac = as_completed()
 
-            def submit(unit: WorkUnit) -> None:
-                fut = client.submit(_dask_task, unit, self.timeout, self.retries, pure=False)
-                in_flight[fut.key] = (fut, unit)
-                ac.add(fut)
+        def submit(unit: WorkUnit) -> None:
+            fut = client.submit(_dask_task, unit, self.timeout, self.retries, pure=False)
+            in_flight[fut.key] = (fut, unit)
+            ac.add(fut)
 
-            for unit in todo:
-                submit(unit)
-                if len(in_flight) >= window:
-                    break
-            try:
-                for fut in ac:
-                    _, unit = in_flight.pop(fut.key)
-                    try:
-                        record = fut.result()
-                    except Exception as exc:  # KilledWorker after allowed-failures, a lost connection, ...
-                        record = failure_record(unit, f"{type(exc).__name__}: {exc}".replace("\n", " "))
-                    fut.release()
-                    nxt = next(todo, None)
-                    if nxt is not None:
-                        submit(nxt)
-                    yield record
-            finally:
-                if in_flight:
-                    with contextlib.suppress(Exception):
-                        client.cancel([f for f, _ in in_flight.values()])
+        for unit in todo:
+            submit(unit)
+            if len(in_flight) >= window:
+                break
+        try:
+            for fut in ac:
+                _, unit = in_flight.pop(fut.key)
+                try:
+                    record = fut.result()
+                except Exception as exc:  # KilledWorker after allowed-failures, a lost connection, ...
+                    record = failure_record(unit, f"{type(exc).__name__}: {exc}".replace("\n", " "))
+                fut.release()
+                nxt = next(todo, None)
+                if nxt is not None:
+                    submit(nxt)
+                yield record
+        finally:
+            if in_flight:
+                with contextlib.suppress(Exception):
+                    client.cancel([f for f, _ in in_flight.values()])
 
 
 def make_executor(name: str = "process", *, workers: int | None = None, scheduler: str | None = None,

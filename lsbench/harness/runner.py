@@ -49,7 +49,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,15 +361,39 @@ def run_benchmark(
                  trace_samples=trace_samples)
     ex = executor if isinstance(executor, Executor) else make_executor(
         executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
-
     out_dir = check_output_dir(out) if out is not None else None
     run_id = run_id or _new_run_id(plan.dataset)
-    if out_dir is not None:
-        if "/" in run_id or os.sep in run_id or run_id in ("", ".", "..") or run_id.endswith(PARTIAL_SUFFIX):
-            raise ValueError(f"run id {run_id!r} must be a plain folder name (not ending in {PARTIAL_SUFFIX})")
-        base_id, k = run_id, 2
-        while (out_dir / run_id).exists() or (out_dir / f"{run_id}{PARTIAL_SUFFIX}").exists():
-            run_id, k = f"{base_id}-{k}", k + 1
+    if out_dir is not None and ("/" in run_id or os.sep in run_id or run_id in ("", ".", "..")
+                                or run_id.endswith(PARTIAL_SUFFIX)):
+        raise ValueError(f"run id {run_id!r} must be a plain folder name (not ending in {PARTIAL_SUFFIX})")
+    with _opened(ex, owned=not isinstance(executor, Executor)):
+        return _run(plan, ex, out_dir=out_dir, run_id=run_id, progress=progress, command=command, on_record=on_record,
+                    figures=figures, html=html, on_start=on_start)
+
+
+@contextlib.contextmanager
+def _opened(executor: Executor, owned: bool) -> Iterator[None]:
+    """Open ``executor`` (connect to a cluster, ...) and close it afterwards when this run made it."""
+    executor.open()
+    try:
+        yield
+    finally:
+        if owned:
+            executor.close()
+
+
+def _free_run_id(out_dir: Path, run_id: str) -> str:
+    """``run_id``, or ``run_id-2``, ``-3``, ... : a name used by no run in ``out_dir``, finished or not."""
+    base_id, k = run_id, 2
+    while (out_dir / run_id).exists() or (out_dir / f"{run_id}{PARTIAL_SUFFIX}").exists():
+        run_id, k = f"{base_id}-{k}", k + 1
+    return run_id
+
+
+def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, progress: bool,
+         command: str | None, on_record: Callable[[dict[str, Any]], None] | None, figures: bool, html: bool,
+         on_start: Callable[[Path], None] | None) -> RunResult:
+    run_id = _free_run_id(out_dir, run_id) if out_dir is not None else run_id
 
     started = time.time()
     config = {
@@ -495,7 +519,14 @@ def resume_benchmark(
         timeout_per_sample = (config.get("executor") or {}).get("timeout_per_sample")
     ex = executor if isinstance(executor, Executor) else make_executor(
         executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
+    with _opened(ex, owned=not isinstance(executor, Executor)):
+        return _resume(plan, ex, partial, config, progress=progress, command=command, on_record=on_record,
+                       figures=figures, html=html)
 
+
+def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], *, progress: bool,
+            command: str | None, on_record: Callable[[dict[str, Any]], None] | None, figures: bool,
+            html: bool) -> RunResult:
     started = time.time()
     store = ResultStore(partial / STORE_FILE)
     try:

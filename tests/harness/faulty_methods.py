@@ -1,4 +1,5 @@
-"""Test-only methods that misbehave on chosen samples: raise, hang, return NaN, or kill their process.
+"""Test-only methods that misbehave on chosen samples (raise, hang, return NaN, kill their process)
+or count how often they are built.
 
 They are module-level factories (importable by worker processes, which rebuild methods
 themselves) that tests register for one test with :func:`register`. On every other sample they
@@ -67,6 +68,23 @@ class Dying(_Faulty):
         return self.truth(sample)
 
 
+class Counting(_Faulty):
+    """Records every construction as a file ``build-<pid>-<n>`` in ``marker_dir``."""
+
+    def __init__(self, marker_dir: str) -> None:
+        super().__init__("")
+        folder = Path(marker_dir)
+        n = len(list(folder.glob(f"build-{os.getpid()}-*")))
+        (folder / f"build-{os.getpid()}-{n}").touch()
+
+    def __call__(self, sample: Sample) -> Prediction:
+        return self.truth(sample)
+
+
+def counting(marker_dir: str = "") -> Counting:
+    return Counting(marker_dir)
+
+
 def raising(fail_on: str = "") -> Raising:
     return Raising(fail_on)
 
@@ -85,5 +103,6 @@ def dying(die_on: str = "", marker_dir: str = "", times: int = 1) -> Dying:
 
 def register(methods: Registry) -> None:
     """Register every faulty method in ``methods`` (a test's throw-away copy of the registry)."""
-    for name, factory in (("raising", raising), ("hanging", hanging), ("nan-phi", nan_phi), ("dying", dying)):
+    for name, factory in (("raising", raising), ("hanging", hanging), ("nan-phi", nan_phi), ("dying", dying),
+                          ("counting", counting)):
         methods.add(name, factory, kind="binary")
