@@ -245,7 +245,7 @@ class RunRecorder:
                                          "groups": np.array([str(s.meta.get("family", "")) for s in samples],
                                                             dtype=str)}
         for k, s in enumerate(samples):
-            arrays[f"image_{k}"] = np.round(np.clip(np.asarray(s.image, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+            arrays[f"image_{k}"] = _display_image(s)
             gts = s.ground_truths()
             if self.kind == "binary" and gts:
                 arrays[f"gt_{k}"] = next(iter(gts.values()))
@@ -257,6 +257,17 @@ class RunRecorder:
             self.traces.to_csv(path, index=False)
             written.append(path)
         return written
+
+
+def _display_image(sample: Sample) -> np.ndarray:
+    """The sample's image as uint8 for the figures: scaled by 255 and rounded; NaN shown as 0, and an
+    image that is not numeric at all (a sample every method failed on) as black."""
+    try:
+        image = np.asarray(sample.image, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.zeros(sample.shape, dtype=np.uint8)
+    image = np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 # -- readers (used by the reports) -----------------------------------------------------------------------

@@ -42,6 +42,7 @@ import math
 import os
 import pickle
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -177,7 +178,7 @@ def _rank_main(rank: int, fn: Callable[..., Any], world_size: int, init_file: st
         except BaseException as exc:
             # the parent re-raises rank 0's error with its traceback (spawn would only say "exited")
             with open(f"{result_path}.error.{rank}", "wb") as f:
-                pickle.dump((type(exc).__name__, str(exc), traceback.format_exc()), f)
+                pickle.dump((time.time(), type(exc).__name__, str(exc), traceback.format_exc()), f)
             raise
         if rank == 0:
             with open(result_path, "wb") as f:
@@ -237,11 +238,15 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, backend: str | None =
 
 
 def _rank_error(tmp: str) -> str | None:
-    for path in sorted(Path(tmp).glob("result.pkl.error.*")):
+    """The error of the rank that failed first (the others usually fail after it, on a closed connection)."""
+    errors = []
+    for path in Path(tmp).glob("result.pkl.error.*"):
         with contextlib.suppress(Exception), open(path, "rb") as f:
-            name, message, tb = pickle.load(f)
-            return f"rank {path.suffix[1:]} failed: {name}: {message}\n{tb}"
-    return None
+            errors.append((*pickle.load(f), path.suffix[1:]))
+    if not errors:
+        return None
+    _, name, message, tb, rank = min(errors)
+    return f"rank {rank} failed: {name}: {message}\n{tb}"
 
 
 # -- checkpoints ----------------------------------------------------------------------------------------
