@@ -87,19 +87,18 @@ def main() -> None:
               help="Finish an interrupted run (its <run-id>.partial directory): only samples without a "
                    "stored result are run; methods, dataset and limit come from the run's config.json.")
 @_friendly
-@click.pass_context
-def run(ctx: click.Context, methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None,
-        out: Path, run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool,
+def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
+        run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], no_progress: bool,
         figures: bool, html: bool, executor: str, workers: int | None, scheduler: str | None,
         timeout_per_sample: float | None, retries: int, resume: Path | None) -> None:
     """Run methods on a dataset split and write a run directory.
 
     It holds per_sample.csv, summary.csv, config.json, the tables (table<N>.md/.csv/.tex), the
     saved predictions, the result store records.jsonl, and with --figures (the default) the
-    figures under figures/. While running, the run lives in OUT/<run-id>.partial/; an interrupted
+    figures under figures/. While it runs, the run lives in OUT/<run-id>.partial/; an interrupted
     run is finished with --resume OUT/<run-id>.partial.
     """
-    from lsbench.harness.executors import make_executor
+    from lsbench.datasets import load
     from lsbench.harness.runner import (
         MethodRequest,
         check_output_dir,
@@ -108,64 +107,79 @@ def run(ctx: click.Context, methods: str, dataset: str, split: str | None, root:
     )
     from lsbench.params import parse_method_list, parse_param_assignments, parse_value
 
-    def given(name: str) -> bool:
-        source = ctx.get_parameter_source(name)
-        return source is not None and source not in (click.core.ParameterSource.DEFAULT,
-                                                     click.core.ParameterSource.DEFAULT_MAP)
+    executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
+    if resume is not None:
+        ctx = click.get_current_context()
+        fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "out", "run_id",
+                                                      "params", "dataset_params") if _given(ctx, n)]
+        if fixed:
+            raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
+                                   f"drop {', '.join(fixed)}")
+        result = resume_benchmark(resume, progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                                  figures=figures, html=html, **executing)
+        return _print_run(result, html)
+
+    names = parse_method_list(methods)
+    overrides = parse_param_assignments(params, names)
+    DATASETS.get(dataset)
+    ds_entry = DATASETS.get(dataset)
+    ds_defaults = ds_entry.defaults()
+    ds_kwargs: dict[str, Any] = {}
+    for raw in dataset_params:
+        if "=" not in raw:
+            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
+        k, v = raw.split("=", 1)
+        if k not in ds_defaults or k in ("root", "split"):
+            raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
+                                     f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
+                                     param_hint="--dataset-param")
+        ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
+    if limit is not None and limit <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
+    check_output_dir(out)  # fail before loading data or building methods
+    data = load(dataset, root=root, split=split, **ds_kwargs)
+    requests = [MethodRequest(n, overrides[n]) for n in names]
+    result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
+                           progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                           figures=figures, html=html, on_start=_announce_partial, **executing)
+    return _print_run(result, html)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """True when option ``name`` was set on the command line (or by environment), not defaulted."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (click.core.ParameterSource.DEFAULT,
+                                                 click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _executor_options(executor: str, workers: int | None, scheduler: str | None, timeout_per_sample: float | None,
+                      retries: int) -> dict[str, Any]:
+    """Check the executor options (before any data is loaded or method built); return them as keywords."""
+    from lsbench.harness.executors import make_executor
 
     if scheduler is not None:
-        if given("executor") and executor != "dask":
+        if _given(click.get_current_context(), "executor") and executor != "dask":
             raise click.BadParameter(f"--scheduler needs --executor dask, not {executor!r}", param_hint="--scheduler")
         executor = "dask"
     if workers is not None and workers <= 0:
         raise click.BadParameter(f"must be a positive integer, got {workers}", param_hint="--workers")
     if retries < 0:
         raise click.BadParameter(f"must be 0 or more, got {retries}", param_hint="--retries")
-    if timeout_per_sample is not None and not (0 < timeout_per_sample < float("inf")):
+    if timeout_per_sample is not None and not 0 < timeout_per_sample < float("inf"):
         raise click.BadParameter(f"must be a positive number of seconds, got {timeout_per_sample}",
                                  param_hint="--timeout-per-sample")
-    # an executor's options are checked before any data is loaded or method built
+    options = {"executor": executor, "workers": workers, "scheduler": scheduler,
+               "timeout_per_sample": timeout_per_sample, "retries": retries}
     make_executor(executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
-    command = shlex.join(["lsbench", *sys.argv[1:]])
+    return options
 
-    def started(partial: Path) -> None:
-        click.echo(f"Run in progress: {partial} (if interrupted: lsbench run --resume {partial})", err=True)
 
-    if resume is not None:
-        fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "out", "run_id",
-                                                      "params", "dataset_params") if given(n)]
-        if fixed:
-            raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
-                                   f"drop {', '.join(fixed)}")
-        result = resume_benchmark(resume, progress=not no_progress, command=command, figures=figures, html=html,
-                                  executor=executor, workers=workers, scheduler=scheduler,
-                                  timeout_per_sample=timeout_per_sample, retries=retries)
-    else:
-        names = parse_method_list(methods)
-        overrides = parse_param_assignments(params, names)
-        ds_entry = DATASETS.get(dataset)
-        ds_defaults = ds_entry.defaults()
-        ds_kwargs: dict[str, Any] = {}
-        for raw in dataset_params:
-            if "=" not in raw:
-                raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
-            k, v = raw.split("=", 1)
-            if k not in ds_defaults or k in ("root", "split"):
-                raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
-                                         f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
-                                         param_hint="--dataset-param")
-            ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
-        if limit is not None and limit <= 0:
-            raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
-        check_output_dir(out)  # fail before loading data or building methods
-        from lsbench.datasets import load
+def _announce_partial(partial: Path) -> None:
+    click.echo(f"Run in progress: {partial} (if interrupted: lsbench run --resume {partial})", err=True)
 
-        data = load(dataset, root=root, split=split, **ds_kwargs)
-        requests = [MethodRequest(n, overrides[n]) for n in names]
-        result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit, progress=not no_progress,
-                               command=command, figures=figures, html=html, executor=executor, workers=workers,
-                               scheduler=scheduler, timeout_per_sample=timeout_per_sample, retries=retries,
-                               on_start=started)
+
+def _print_run(result: Any, html: bool) -> None:
+    """Print the tables and figure paths of a finished run; exit 1 when any sample failed."""
     assert result.run_dir is not None
     for name in ("table2.md", "table3.md", "table4.md"):
         table = result.run_dir / name
