@@ -288,7 +288,10 @@ class DaskExecutor(Executor):
             except (OSError, TimeoutError) as exc:
                 raise OSError(f"cannot reach the Dask scheduler at {self.scheduler}: {exc}") from None
         else:
-            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
+            # worker-saturation 1.0: a worker holds only the sample it runs, so a worker that dies
+            # takes no innocent queued sample down with it (Dask counts those as failures too)
+            with dask.config.set({"distributed.scheduler.allowed-failures": self.retries,
+                                  "distributed.scheduler.worker-saturation": 1.0}):
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None, silence_logs=logging.ERROR)
             self._client = Client(self._cluster)

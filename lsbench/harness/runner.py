@@ -596,9 +596,10 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
             raise RuntimeError(f"no record for {unit.key()}; the run is incomplete")
         records.append(record)
     n = len(plan.ids)
+    positions = [unit.position for unit in units]  # from the plan, not from the stored records
     by_position: list[list[dict[str, Any]]] = [[] for _ in range(n)]
-    for r in records:
-        by_position[int(r["position"])].append(r)
+    for r, pos in zip(records, positions, strict=True):
+        by_position[pos].append(r)
 
     # what is known about each sample (from any record that loaded it)
     info: list[dict[str, Any]] = []
@@ -609,10 +610,10 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
         truth.append(next((r["ground_truth"] for r in recs if r.get("ground_truth") is not None), None))
 
     rows = []
-    for r in records:
+    for r, pos in zip(records, positions, strict=True):
         row = dict(r["row"])
-        if _isnan(row.get("height")) and info[int(r["position"])]:
-            row.update(info[int(r["position"])])
+        if _isnan(row.get("height")) and info[pos]:
+            row.update(info[pos])
         rows.append(row)
 
     recorder = RunRecorder(plan.kind, n, plan.class_names, n_figure_samples=plan.figure_samples)
@@ -628,8 +629,8 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
         with contextlib.suppress(Exception):  # a sample that cannot be loaded is simply not shown
             chosen[pos] = plan.dataset[pos]
     recorder.set_figure_samples(chosen)
-    for r in records:
-        method, pos = r["key"]["method"], int(r["position"])
+    for r, pos in zip(records, positions, strict=True):
+        method = r["key"]["method"]
         payload = r.get("prediction")
         if plan.kind == "instance":
             recorder.add_results(method, [] if payload is None else payload.get("detections", []))

@@ -93,6 +93,7 @@ class Sandbox:
         self.env = env if env is not None else worker_environment()
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+        self._closed = False
         self.started = 0  # child processes started so far
 
     # -- the child process ----------------------------------------------------------------------------
@@ -123,8 +124,22 @@ class Sandbox:
         return None if self._proc is None else self._proc.pid
 
     def close(self) -> None:
-        """Stop the child (SIGKILL); a later :meth:`run` starts a new one."""
-        self._reap()
+        """Stop the child (SIGKILL) for good: a unit running now, or submitted later, is recorded as
+        failed instead of being retried in a new child (the run is being stopped).
+
+        Safe to call from another thread while :meth:`run` waits on the child: the child is killed,
+        and the waiting thread sees its pipe close and cleans up (closing the pipe here would leave
+        that thread waiting on a descriptor that no longer exists)."""
+        self._closed = True
+        proc = self._proc
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+        if self._lock.acquire(blocking=False):
+            try:
+                self._reap()
+            finally:
+                self._lock.release()
 
     # -- running a unit -----------------------------------------------------------------------------
     def run(self, unit: WorkUnit, timeout: float | None = None, retries: int = 2) -> dict[str, Any]:
@@ -140,6 +155,10 @@ class Sandbox:
         with self._lock:
             attempts = 0
             while True:
+                if self._closed:
+                    self._reap()
+                    return failure_record(unit, "Interrupted: the run was stopped while this sample was running",
+                                          attempts=attempts)
                 attempts += 1
                 outcome, value, info, elapsed = self._attempt(request, timeout)
                 if outcome == "done":

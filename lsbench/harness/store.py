@@ -98,7 +98,6 @@ class ResultStore:
     def __init__(self, path: str | os.PathLike[str] | None, *, writable: bool = True) -> None:
         self.path = None if path is None else Path(path)
         self.writable = writable
-        self._lines: list[bytes] = []
         self._records: dict[RecordKey, dict[str, Any]] = {}
         self._fd: int | None = None
         self.discarded_tail = 0  # bytes of a torn last line that were dropped
@@ -149,7 +148,6 @@ class ResultStore:
             if key in self._records:
                 raise StoreError(f"{self.path}: line {lineno} repeats the record {key}")
             self._records[key] = record
-            self._lines.append(line)
             offset += len(line)
 
     def __len__(self) -> int:
@@ -195,7 +193,6 @@ class ResultStore:
                 view = view[n:]
             os.fsync(self._fd)
         self._records[key] = decoded
-        self._lines.append(line)
 
     def close(self) -> None:
         """Release the writer lock (the records stay readable)."""

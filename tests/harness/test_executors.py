@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 import pandas as pd
 import pytest
@@ -44,7 +45,8 @@ def cluster():
     import dask
     from distributed import LocalCluster
 
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         c = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                          silence_logs=logging.CRITICAL)
     yield c
@@ -148,6 +150,7 @@ def test_a_dying_dask_worker_is_retried_then_counted_as_failed(tmp_path, synthet
     ex.close()
     per = res.per_sample.set_index("sample_id")
     assert per.loc[ids[1], "error"].startswith("KilledWorker:")
+    assert (per.drop(index=ids[1])["error"] == "").all(), per["error"].tolist()
     assert (per.drop(index=ids[1])["f_measure"] == 1.0).all()
     assert len(list((tmp_path / "always").iterdir())) == 2  # allowed-failures=1: two workers died on it
 
@@ -185,3 +188,28 @@ def test_methods_are_built_once_per_worker(tmp_path, synthetic, faulty):
     builds = [p.name.split("-")[1] for p in tmp_path.iterdir()]  # one file per build, named by process id
     assert len(builds) == len(set(builds)) <= 3  # this process (to validate) + at most one per worker
     assert str(os.getpid()) in builds
+
+
+def test_interrupting_a_process_run_stops_its_workers_at_once(tmp_path, synthetic, faulty):
+    """Ctrl-C while a worker is stuck in a sample without timeout: the run stops promptly, its child
+    processes are killed, and the partial run keeps the records stored so far."""
+    import psutil
+
+    ids = synthetic.ids()
+    seen = []
+
+    def interrupt_after_two(row):
+        seen.append(row)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    me = psutil.Process()
+    t0 = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark([MethodRequest("hanging", {"hang_on": ids[0]})], synthetic, limit=6, progress=False,
+                      executor="process", workers=2, warmup=False, out=tmp_path, run_id="x",
+                      on_record=interrupt_after_two)
+    assert time.monotonic() - t0 < 30
+    assert not [c for c in me.children(recursive=True) if "lsbench.harness.sandbox" in " ".join(c.cmdline())]
+    with ResultStore(tmp_path / "x.partial" / "records.jsonl", writable=False) as store:
+        assert len(store) == 2
