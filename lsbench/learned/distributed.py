@@ -121,25 +121,32 @@ class DistContext:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DistributedDataParallel(model, device_ids=ids)
 
-    def shard(self, *batch: torch.Tensor) -> tuple[list[torch.Tensor], float]:
+    def shard(self, *batch: torch.Tensor | None) -> tuple[list[torch.Tensor | None], float]:
         """This rank's contiguous part of each global-batch tensor, and its loss weight.
+
+        Parameters
+        ----------
+        *batch : Tensor or None
+            Tensors of one global batch (samples along dimension 0); ``None`` entries (an optional
+            input such as an initial level set) pass through as ``None``.
 
         Returns
         -------
-        parts : list of Tensor
+        parts : list of Tensor or None
             ``t[start:stop]`` of each tensor (:func:`shard_bounds`); empty when the global batch
             has fewer items than ranks.
         weight : float
             ``n_local * world_size / n_global`` (1 for one process).
         """
-        if not batch:
+        sizes = [int(t.shape[0]) for t in batch if t is not None]
+        if not sizes:
             raise ValueError("shard needs at least one tensor")
-        n = int(batch[0].shape[0])
-        if any(int(t.shape[0]) != n for t in batch):
-            raise ValueError(f"batch tensors differ in length: {[int(t.shape[0]) for t in batch]}")
+        if len(set(sizes)) != 1:
+            raise ValueError(f"batch tensors differ in length: {sizes}")
+        n = sizes[0]
         start, stop = shard_bounds(n, self.rank, self.world_size)
         weight = (stop - start) * self.world_size / n if n else 0.0
-        return [t[start:stop] for t in batch], weight
+        return [None if t is None else t[start:stop] for t in batch], weight
 
     def mean(self, value: torch.Tensor | float) -> float:
         """The mean of ``value`` over ranks (this rank's value for one process)."""
@@ -402,7 +409,7 @@ def _train_rank(ctx: DistContext, job: TrainJob, checkpoint: str | None) -> Trai
         idx = perm[cursor:cursor + job.batch_size].to(ctx.device)
         cursor += job.batch_size
         parts, weight = ctx.shard(*[t[idx] for t in data])
-        if parts[0].shape[0]:
+        if weight > 0:
             loss = job.loss_fn(net, *parts) * weight
         else:  # fewer samples than ranks: take part in the gradient all-reduce with a zero loss
             loss = job.loss_fn(net, *[t[idx[:1]] for t in data]) * 0.0

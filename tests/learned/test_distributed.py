@@ -42,8 +42,10 @@ def test_shard_weights_make_the_mean_loss_exact():
         (part,), weight = DistContext(rank=rank, world_size=2).shard(values)
         total += part.mean().item() * weight / 2
     assert total == pytest.approx(values.mean().item())
-    (part,), weight = DistContext().shard(values)
-    assert weight == 1.0 and torch.equal(part, values)
+    (part, none), weight = DistContext().shard(values, None)
+    assert weight == 1.0 and torch.equal(part, values) and none is None
+    with pytest.raises(ValueError, match="differ in length"):
+        DistContext(rank=0, world_size=2).shard(values, values[:3])
 
 
 @pytest.mark.parametrize(("optimizer", "batch_size"), [("sgd", 7), ("adam", 1)])
