@@ -66,7 +66,6 @@ from lsbench.harness.work import (
     DatasetRef,
     MethodSpec,
     WorkUnit,
-    check_prediction,
     decode_mask,
     json_safe,
     params_hash,
@@ -78,8 +77,6 @@ __all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "
 
 #: suffix of a run directory while the run is in progress (or was interrupted)
 PARTIAL_SUFFIX = ".partial"
-#: kept for callers of the former private name
-_check_prediction = check_prediction
 
 
 @dataclass(frozen=True)
@@ -261,21 +258,33 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
                    figure_samples=figure_samples, trace_samples=trace_samples)
 
 
-def _timing(warmup: bool, executor: dict[str, Any]) -> dict[str, Any]:
-    n = int(executor.get("concurrent_workers") or 1)
+def _timing(warmup: bool, sessions: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The timing protocol; ``concurrent_workers`` is the most workers any session ran at once."""
+    n = max([int(x.get("concurrent_workers") or 1) for x in sessions] or [1])
     timing = {"clock": "time.perf_counter", "unit": "seconds per image (batch 1)", "warmup": warmup,
               "includes": "the method call only (not loading or scoring)", "concurrent_workers": n}
     if n > 1:
+        kinds = ", ".join(dict.fromkeys(str(x.get("executor")) for x in sessions))
         timing["note"] = (f"each image was timed alone in its worker, but up to {n} workers ran at once "
-                          f"({executor.get('executor')} executor on a machine with {os.cpu_count()} logical "
-                          "cores): per-image seconds include contention between workers; use "
-                          "--executor local (or --workers 1) for one-at-a-time timings")
+                          f"({kinds} executor on a machine with {os.cpu_count()} logical cores): per-image "
+                          "seconds include contention between workers; use --executor local (or --workers 1) "
+                          "for one-at-a-time timings")
     return timing
 
 
-def _session(executor: Executor, started: float, n_units: int) -> dict[str, Any]:
-    return {"started": _dt.datetime.fromtimestamp(started, _dt.UTC).isoformat(timespec="seconds"),
-            "wall_seconds": round(time.time() - started, 3), "units_run": n_units, **executor.describe()}
+def _begin_session(config: dict[str, Any], executor: Executor, command: str | None) -> dict[str, Any]:
+    """Record a session (this process's share of the run) in ``config`` before it does any work, so that
+    even a session that is killed is on record."""
+    session = {"started": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "command": command,
+               "finished": False, **executor.describe()}
+    config.setdefault("sessions", []).append(session)
+    config["executor"] = executor.describe()
+    return session
+
+
+def _end_session(session: dict[str, Any], executor: Executor, started: float, n_units: int) -> None:
+    session.update(executor.describe())
+    session.update(finished=True, wall_seconds=round(time.time() - started, 3), units_run=n_units)
 
 
 def _atomic_json(path: Path, data: dict[str, Any]) -> None:
@@ -413,6 +422,7 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "sessions": [],
         **environment(),
     }
+    session = _begin_session(config, ex, command)
     partial: Path | None = None
     if out_dir is not None:
         partial = out_dir / f"{run_id}{PARTIAL_SUFFIX}"
@@ -423,8 +433,7 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
     store = ResultStore(None if partial is None else partial / STORE_FILE)
     try:
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
-        config["executor"] = ex.describe()
-        config["sessions"].append(_session(ex, started, n_run))
+        _end_session(session, ex, started, n_run)
         return _finish(plan, store, config, partial, figures=figures, html=html)
     finally:
         store.close()
@@ -536,11 +545,10 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
             raise StoreError(f"{partial / STORE_FILE} holds {len(foreign)} record(s) that are not part of this "
                              f"run, e.g. {foreign[0]}")
         config["resumed"] = int(config.get("resumed", 0)) + 1
-        if command:
-            config.setdefault("resume_commands", []).append(command)
+        session = _begin_session(config, ex, command)
+        _atomic_json(partial / "config.json", config)
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
-        config["executor"] = ex.describe()
-        config.setdefault("sessions", []).append(_session(ex, started, n_run))
+        _end_session(session, ex, started, n_run)
         return _finish(plan, store, config, partial, figures=figures, html=html)
     finally:
         store.close()
@@ -656,8 +664,8 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
     summary = summarize(per_sample)
     sessions = config.get("sessions") or []
     config = {**config, "status": "complete",
-              "wall_seconds": round(sum(float(s.get("wall_seconds", 0)) for s in sessions), 3),
-              "timing": _timing(plan.warmup, config.get("executor") or {}),
+              "wall_seconds": round(sum(float(x.get("wall_seconds") or 0) for x in sessions), 3),
+              "timing": _timing(plan.warmup, sessions),
               "n_failed": int((per_sample["error"].astype(str).str.len() > 0).sum())}
     result = RunResult(per_sample=per_sample, summary=summary, config=config, recorder=recorder,
                        instance_scores=instance_scores)
