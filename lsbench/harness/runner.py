@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -49,6 +50,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,8 +202,6 @@ class RunPlan:
 
 
 def _ids_digest(ids: Sequence[str]) -> str:
-    import hashlib
-
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
@@ -234,7 +234,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
             raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     ids = list(dataset.ids())
     if len(set(ids)) != len(ids):
-        dup = next(i for i in ids if ids.count(i) > 1)
+        dup = next(i for i, c in Counter(ids).items() if c > 1)
         raise ValueError(f"dataset {dataset.name}/{dataset.split} repeats sample id {dup!r}; results are "
                          "keyed by sample id")
 

@@ -73,9 +73,23 @@ def json_safe(value: Any, *, nonfinite: str = "str") -> Any:
     return value
 
 
+def _canonical(value: Any) -> Any:
+    """JSON-ready ``value`` for hashing: arrays by dtype, shape and a digest of their bytes."""
+    if isinstance(value, np.ndarray):
+        data = np.ascontiguousarray(value)
+        return {"array": str(data.dtype), "shape": list(data.shape),
+                "sha256": hashlib.sha256(data.tobytes()).hexdigest()}
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return json_safe(value)
+
+
 def params_hash(params: dict[str, Any]) -> str:
-    """A short sha256 of the resolved parameters (canonical JSON), part of every record's key."""
-    text = json.dumps(json_safe(params), sort_keys=True, separators=(",", ":"), default=repr)
+    """A short sha256 of the resolved parameters (canonical JSON; arrays by content), part of every
+    record's key: results of different parameters never share a key."""
+    text = json.dumps(_canonical(params), sort_keys=True, separators=(",", ":"), default=repr)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
