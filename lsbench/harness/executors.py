@@ -162,9 +162,11 @@ class ProcessExecutor(Executor):
         self.timeout = _check_timeout(timeout)
         self.retries = _check_count(retries, "--retries", 0)
         self.threads_per_worker = max(1, (os.cpu_count() or 1) // self.workers)
+        self._active: int | None = None  # children actually started (fewer when there are fewer units)
 
     def describe(self) -> dict[str, Any]:
-        return {"executor": self.name, "concurrent_workers": self.workers, "timeout_per_sample": self.timeout,
+        return {"executor": self.name, "concurrent_workers": self._active or self.workers,
+                "timeout_per_sample": self.timeout,
                 "retries": self.retries, "threads_per_worker": self.threads_per_worker,
                 "logical_cores": os.cpu_count()}
 
@@ -172,7 +174,7 @@ class ProcessExecutor(Executor):
         units = list(units)
         if not units:
             return
-        n = min(self.workers, len(units))
+        n = self._active = min(self.workers, len(units))
         env = worker_environment(self.threads_per_worker)
         idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()
         sandboxes = [Sandbox(env) for _ in range(n)]
@@ -220,7 +222,8 @@ _SANDBOXES_LOCK = threading.Lock()
 
 
 def _dask_task(unit: WorkUnit, timeout: float | None, retries: int) -> dict[str, Any]:
-    """What a Dask worker runs for one unit: in-process, or in a killable child when timed out."""
+    """What a Dask worker runs for one unit: in its own process, or in a killable child (one per
+    worker thread, kept between units) when a timeout is set."""
     if timeout is None:
         return execute_unit(unit, PROCESS_CACHE)
     with _SANDBOXES_LOCK:

@@ -183,6 +183,9 @@ class Sandbox:
         """One try: ``(outcome, value, sample info, seconds of the timed call)``."""
         proc = self._ensure_started()
         assert proc.stdin is not None and proc.stdout is not None
+        if self._closed:  # close() ran while the child started: it may not have seen this child
+            with contextlib.suppress(OSError):
+                proc.kill()
         try:
             _write_frame(proc.stdin, request)
         except (BrokenPipeError, OSError):
