@@ -149,8 +149,10 @@ class ProcessExecutor(Executor):
     workers : int, optional
         Child processes (default: the number of logical cores).
     timeout : float, optional
-        Seconds a sample may take (its warm-up and loading get the same budget); the child is
-        killed and the sample recorded as failed when it runs over.
+        Seconds the timed call of a sample may take (a worker's untimed warm-up call gets the same
+        budget; building the method and loading the sample ``max(timeout, SETUP_SECONDS)``, see
+        :mod:`lsbench.harness.sandbox`); the child is killed and the sample recorded as failed when
+        it runs over.
     retries : int
         Times a sample is re-run in a fresh child after its child died.
     """

@@ -5,7 +5,8 @@ once (so bad parameters fail before any work), cuts the run into *work units* (o
 one method, :mod:`lsbench.harness.work`) and hands them to an executor
 (:mod:`lsbench.harness.executors`: ``local`` in this process, ``process`` a pool of killable
 child processes, ``dask`` a Dask cluster). Each worker rebuilds the dataset and the method
-itself, times the call (after one untimed warm-up call per method and worker), scores the
+itself, times the call (after one untimed warm-up call per method and worker, on the worker's
+first sample of that method), scores the
 prediction with the dataset's metric and sends back a *record*: the per-sample row and the
 prediction (a packed mask, or COCO detections). Every record is appended to the run's result
 store (:mod:`lsbench.harness.store`) as it arrives; everything the run writes is then computed
@@ -182,11 +183,10 @@ class RunPlan:
 
     def units(self) -> list[WorkUnit]:
         """Every unit of the run: method by method, samples in dataset order."""
-        warm = self.base_indices[0] if self.warmup else None
         n_classes = len(self.class_names) or None
         return [WorkUnit(method=spec, dataset=self.base_ref, index=self.base_indices[pos], position=pos,
                          sample_id=self.ids[pos], dataset_name=self.dataset.name, split=self.dataset.split,
-                         kind=self.kind, metric=self.metric, n_classes=n_classes, warmup_index=warm)
+                         kind=self.kind, metric=self.metric, n_classes=n_classes, warmup=self.warmup)
                 for spec in self.specs for pos in range(len(self.ids))]
 
     def built_by_key(self) -> dict[tuple[str, str, str], Any]:
@@ -341,7 +341,8 @@ def run_benchmark(
     metric : str, optional
         Registered per-sample metric (default: ``binary`` for single-object datasets).
     warmup : bool
-        Call each method once on the first sample, untimed, in each worker before timing it.
+        Call each method once, untimed, on the first sample each worker gets for it, before timing
+        that sample (the local executor: on the first sample of the run).
     on_record : callable, optional
         Called with each per-sample row as its record is stored.
     figures : bool

@@ -16,9 +16,12 @@ registered at run time, even lambdas, work), records come back pickled, both fra
 8-byte length over the child's stdin/stdout; anything a method prints goes to stderr. The child
 ignores SIGINT (the parent decides when to stop it) and exits when its parent disappears.
 
-Timeout protocol: the deadline covers the method's warm-up and the loading of the sample, and
-restarts (a full ``timeout`` again) when the child reports that the timed call begins, so the
-untimed warm-up never eats into a sample's budget.
+Timeout protocol (when a timeout is set): a fresh child first imports lsbench and its built-in
+methods and metrics and says it is ready (up to :data:`STARTUP_SECONDS`; not charged to any
+sample). For each unit, building the dataset and the method (once per child) and loading the
+sample may take up to ``max(timeout, SETUP_SECONDS)`` (a slow first load of weights or of a large
+annotation file is not a hang); the untimed warm-up call (the first sample of a method in this
+child) gets ``timeout`` seconds, and the timed call another ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ __all__ = ["Sandbox", "worker_environment"]
 
 _HEADER = struct.Struct(">Q")
 _CHILD = "from lsbench.harness.sandbox import main; main()"
+#: seconds a fresh child may take to import lsbench and say it is ready
+STARTUP_SECONDS = 300.0
+#: seconds (at least) for building a unit's dataset and method and loading its sample, under a timeout
+SETUP_SECONDS = 600.0
 
 
 def worker_environment(threads: int | None = None) -> dict[str, str]:
@@ -94,6 +101,7 @@ class Sandbox:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self._ready = False  # the current child has said it is ready
         self.started = 0  # child processes started so far
 
     # -- the child process ----------------------------------------------------------------------------
@@ -102,6 +110,7 @@ class Sandbox:
             self._reap()
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD],
                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self.env)
+            self._ready = False
             self.started += 1
         return self._proc
 
@@ -166,10 +175,8 @@ class Sandbox:
                     return value
                 if outcome == "timeout":
                     self._reap()
-                    phase = "the timed call" if info is not None else "the warm-up or loading of the sample"
-                    return failure_record(unit, f"TimeoutError: {phase} exceeded --timeout-per-sample "
-                                                f"{timeout:g} s; the worker process was killed",
-                                          seconds=elapsed if info is not None else math.nan,
+                    return failure_record(unit, _timeout_message(value, timeout),
+                                          seconds=elapsed if value == "timed" else math.nan,
                                           info=info, attempts=attempts)
                 code = self._reap() if self._proc is not None else value
                 if attempts > retries:
@@ -180,37 +187,53 @@ class Sandbox:
 
     def _attempt(self, request: bytes, timeout: float | None
                  ) -> tuple[str, Any, dict[str, Any] | None, float]:
-        """One try: ``(outcome, value, sample info, seconds of the timed call)``."""
+        """One try: ``(outcome, value, sample info, seconds of the timed call)``; ``value`` is the
+        record (``done``), the phase that ran over (``timeout``) or the exit status (``died``)."""
         proc = self._ensure_started()
         assert proc.stdin is not None and proc.stdout is not None
         if self._closed:  # close() ran while the child started: it may not have seen this child
             with contextlib.suppress(OSError):
                 proc.kill()
-        try:
-            _write_frame(proc.stdin, request)
-        except (BrokenPipeError, OSError):
-            return "died", proc.poll(), None, math.nan
         fd = proc.stdout.fileno()
-        info: dict[str, Any] | None = None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        started_at = time.monotonic()
         with selectors.DefaultSelector() as sel:
             sel.register(fd, selectors.EVENT_READ)
+            if not self._ready:
+                if not sel.select(STARTUP_SECONDS):
+                    return "died", None, None, math.nan
+                frame = _read_frame(fd)
+                if frame is None or pickle.loads(frame)[0] != "ready":
+                    return "died", proc.wait(), None, math.nan
+                self._ready = True
+            try:
+                _write_frame(proc.stdin, request)
+            except OSError:
+                return "died", proc.poll(), None, math.nan
+            info: dict[str, Any] | None = None
+            phase = "setup"
+            started_at = time.monotonic()
+            deadline = None if timeout is None else started_at + max(timeout, SETUP_SECONDS)
             while True:
                 wait = None if deadline is None else max(0.0, deadline - time.monotonic())
                 if not sel.select(wait):
-                    return "timeout", None, info, time.monotonic() - started_at
+                    return "timeout", phase, info, time.monotonic() - started_at
                 frame = _read_frame(fd)
                 if frame is None:
                     return "died", proc.wait(), info, math.nan
                 kind, value = pickle.loads(frame)
-                if kind == "started":
-                    info = value
-                    started_at = time.monotonic()
+                if kind in ("warmup", "timed"):
+                    phase, info, started_at = kind, value, time.monotonic()
                     if timeout is not None:
                         deadline = started_at + timeout
                 elif kind == "done":
                     return "done", value, info, math.nan
+
+
+def _timeout_message(phase: str, timeout: float | None) -> str:
+    what = {"timed": f"the timed call exceeded --timeout-per-sample {timeout:g} s",
+            "warmup": f"the untimed warm-up call on this sample exceeded --timeout-per-sample {timeout:g} s",
+            "setup": f"building the method or loading the sample took over "
+                     f"{max(timeout or 0.0, SETUP_SECONDS):g} s"}[phase]
+    return f"TimeoutError: {what}; the worker process was killed"
 
 
 def _describe_exit(code: int | None) -> str:
@@ -232,7 +255,7 @@ def _watch_parent(parent: int) -> None:
 
 
 def main() -> None:
-    """Child loop: read a unit, execute it, write its record; exit at end of input."""
+    """Child loop: say ready, then read a unit, execute it, write its record; exit at end of input."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # what a method prints must not corrupt the channel
@@ -242,12 +265,17 @@ def main() -> None:
     def send(kind: str, value: Any) -> None:
         _write_frame(channel, pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL))
 
+    from lsbench.registry import METHODS, METRICS
+
+    METHODS.names()  # import the built-in methods and metrics now, not inside a sample's budget
+    METRICS.names()
+    send("ready", None)
     while True:
         frame = _read_frame(fd)
         if frame is None:
             return
         _, unit = pickle.loads(frame)
-        record = execute_unit(unit, on_started=lambda info: send("started", info))
+        record = execute_unit(unit, on_phase=send)
         send("done", record)
 
 

@@ -179,9 +179,9 @@ class WorkUnit:
         Registered per-sample metric.
     n_classes : int or None
         Instance runs: number of classes (labels outside ``1..n_classes`` are refused).
-    warmup_index : int or None
-        Base index of the sample each worker calls a method on once, untimed, before timing it
-        (None: no warm-up).
+    warmup : bool
+        Call the method once, untimed, on the first sample a worker gets for it, before timing
+        that sample (so that one-off costs, lazy imports, caches, JIT, are not timed).
     """
 
     method: MethodSpec
@@ -194,7 +194,7 @@ class WorkUnit:
     kind: str
     metric: str
     n_classes: int | None = None
-    warmup_index: int | None = 0
+    warmup: bool = True
 
     def key_dict(self) -> dict[str, str]:
         return {"method": self.method.name, "params_hash": self.method.params_hash,
@@ -345,7 +345,7 @@ def failure_record(unit: WorkUnit, error: str, *, seconds: float = math.nan,
 
 
 def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
-                 on_started: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                 on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one work unit and return its record (module docstring); never raises for a bad sample.
 
     Parameters
@@ -353,9 +353,11 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
     unit : WorkUnit
     cache : WorkerCache, optional
         Built methods and datasets to reuse (default: this process's :data:`PROCESS_CACHE`).
-    on_started : callable, optional
-        Called with the sample's ``group, height, width`` after the (untimed) warm-up and the
-        loading of the sample, just before the timed call: a sandbox restarts its timeout there.
+    on_phase : callable, optional
+        ``on_phase(phase, info)`` with the sample's ``group, height, width`` once the dataset and
+        method are built and the sample is loaded: ``"warmup"`` before the untimed warm-up call
+        (first sample of this method in this worker only), ``"timed"`` just before the timed
+        call. A sandbox restarts its timeout at each.
     """
     cache = PROCESS_CACHE if cache is None else cache
     info: dict[str, Any] = {}
@@ -368,11 +370,6 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
     try:
         dataset = cache.dataset(unit.dataset)
         segmenter = cache.segmenter(unit.method)
-        key = unit.method.cache_key()
-        if unit.warmup_index is not None and key not in cache.warmed:
-            cache.warmed.add(key)
-            with contextlib.suppress(Exception):
-                segmenter(dataset[unit.warmup_index])
         sample = dataset[unit.index]
         if sample.id != unit.sample_id:
             raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
@@ -381,8 +378,15 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
         info = sample_info(sample)
         if unit.kind == "instance":
             ground_truth = _ground_truth(sample, unit.position)
-        if on_started is not None:
-            on_started(info)
+        key = unit.method.cache_key()
+        if unit.warmup and key not in cache.warmed:
+            cache.warmed.add(key)
+            if on_phase is not None:
+                on_phase("warmup", info)
+            with contextlib.suppress(Exception):  # an error here is recorded by the timed call below
+                segmenter(sample)
+        if on_phase is not None:
+            on_phase("timed", info)
         t0 = time.perf_counter()
         try:
             pred = segmenter(sample)
