@@ -132,6 +132,10 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     if preset is not None:
         overrides = {n: {**load_preset(n, dataset=dataset, which=preset), **overrides[n]} for n in names}
     _apply_weights_option(weights, names, overrides)
+    if root is not None:  # learned methods train (when they must) on the same dataset root
+        for n in names:
+            if "train_root" in METHODS.get(n).defaults():
+                overrides[n].setdefault("train_root", str(root))
     DATASETS.get(dataset)
     ds_entry = DATASETS.get(dataset)
     ds_defaults = ds_entry.defaults()

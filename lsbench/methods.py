@@ -207,6 +207,20 @@ def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.
 # checkpoint is given or cached (epochs ... augment: lsbench.learned.train.TrainConfig), where the
 # weights come from (weights: a checkpoint path; else the cache; else train now), the training
 # data and the device. lsbench.learned.segmenter.configs_from_params sorts them.
+#
+# Defaults. The architecture is the chapter's (dense N = 4096 cell, T = 5, tied weights, softmax
+# head), with the hard Heaviside in c1, c2 that the official code effectively uses: the hidden
+# state lives in (-1, 1) (tanh), where the arctan H_eps with eps = 1 stays within [0.25, 0.75]
+# and barely separates the two regions (untrained Chan–Vese-initialised model on the train
+# split: F 67.4 % hard vs 64.9 % arctan). Three lsbench choices make the dense `rls` generalise
+# to the synthetic test split, whose ten scenes are never seen in training (measured F on the
+# 360 test images, README "Learned methods"): phi_0 is the sample's initial region (`init="sample"`, the
+# region every classic method starts from, as lsbench's rule is); the cell starts as the
+# explicit Chan–Vese step it reformulates (`weight_init="chan-vese"`, cv_lambda = 100 and
+# cv_dt = 2, the smallest setting on the plateau of the untrained model's F on the *train*
+# split); and training translates and inverts images (`shift=12`, `invert=True`) against the
+# position and polarity priors a dense matrix otherwise learns. The chapter's own setting
+# (`init="disks"`, `weight_init="uniform"`) measured F = 44 % after 3 epochs.
 def _learned(method: str, params: dict[str, Any]) -> Segmenter:
     from lsbench.learned.segmenter import build_from_params
 
@@ -215,12 +229,12 @@ def _learned(method: str, params: dict[str, Any]) -> Segmenter:
 
 @METHODS.register("rls", kind="binary", tags=("learned",),
                   summary="Recurrent Level Set (Le et al.), dense GRU cell on 64x64 (N=4096), PyTorch")
-def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "rls", init: str = "disks",
-         heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False, normalize: bool = False,
-         curvature_eta: float = 1e-2, weight_init: str = "uniform",
-         epochs: int = 30, batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 0.0,
+def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "rls", init: str = "sample",
+         heaviside: str = "hard", eps: float = 1.0, dirac: bool = False, normalize: bool = False,
+         curvature_eta: float = 1e-2, weight_init: str = "chan-vese", cv_lambda: float = 100.0,
+         cv_dt: float = 2.0, epochs: int = 10, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.0,
          grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
-         augment: bool = True, shift: int = 0, invert: bool = False,
+         augment: bool = True, shift: int = 12, invert: bool = True,
          weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
          train_split: str = "train", train_root: Any = None) -> Segmenter:
     return _learned("rls", locals())
@@ -229,9 +243,10 @@ def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "r
 @METHODS.register("rls-conv", kind="binary", tags=("learned",),
                   summary="RLS with k x k convolutions for U/W (lsbench variant), any resolution, PyTorch")
 def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weights: bool = True,
-              init: str = "disks", heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False,
+              init: str = "sample", heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False,
               normalize: bool = False, curvature_eta: float = 1e-2, weight_init: str = "uniform",
-              epochs: int = 30, batch_size: int = 16, lr: float = 1e-2, weight_decay: float = 0.0,
+              cv_lambda: float = 100.0, cv_dt: float = 2.0,
+              epochs: int = 20, batch_size: int = 16, lr: float = 1e-2, weight_decay: float = 0.0,
               grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
               augment: bool = True, shift: int = 0, invert: bool = False,
               weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
