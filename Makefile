@@ -27,7 +27,7 @@ demo: $(STAMP)
 REFERENCE_METHODS ?= cv,skimage-cv
 reference: $(STAMP)
 	rm -rf reports/.reference-new
-	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress \
+	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress --executor local \
 		--out reports/.reference-new --run-id synthetic-test
 	rm -rf reports/reference/synthetic-test
 	mkdir -p reports/reference

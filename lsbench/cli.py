@@ -77,19 +77,55 @@ def main() -> None:
 @click.option("--weights", "weights", multiple=True, metavar="[METHOD=]PATH",
               help="Checkpoint of a learned method (rls, rls-conv, fconnet), e.g. --weights rls=rls.pt; "
                    "METHOD= may be left out when one listed method takes weights (repeatable).")
+@click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="process", show_default=True,
+              help="Where samples run: this process (local), a pool of child processes (process), or a Dask "
+                   "cluster (dask).")
+@click.option("--workers", type=int, default=None,
+              help="process: child processes; dask without --scheduler: LocalCluster workers "
+                   "(default: the number of logical cores).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Address of a running Dask scheduler (implies --executor dask).")
+@click.option("--timeout-per-sample", "timeout_per_sample", type=float, default=None, metavar="SECONDS",
+              help="Record a sample as failed when its method runs longer (process and dask executors).")
+@click.option("--retries", type=int, default=2, show_default=True,
+              help="Times a sample is re-run after its worker process died, before it counts as failed.")
+@click.option("--resume", "resume", type=click.Path(path_type=Path), default=None, metavar="RUN_DIR",
+              help="Finish an interrupted run (its <run-id>.partial directory): only samples without a "
+                   "stored result are run; methods, dataset and limit come from the run's config.json.")
 @_friendly
 def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
-        no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...]) -> None:
+        no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...], executor: str,
+        workers: int | None, scheduler: str | None, timeout_per_sample: float | None, retries: int,
+        resume: Path | None) -> None:
     """Run methods on a dataset split and write a run directory.
 
     It holds per_sample.csv, summary.csv, config.json, the tables (table<N>.md/.csv/.tex), the
-    saved predictions, and with --figures (the default) the figures under figures/.
+    saved predictions, the result store records.jsonl, and with --figures (the default) the
+    figures under figures/. While it runs, the run lives in OUT/<run-id>.partial/; an interrupted
+    run is finished with --resume OUT/<run-id>.partial.
     """
     from lsbench.datasets import load
-    from lsbench.harness.runner import MethodRequest, check_output_dir, run_benchmark
+    from lsbench.harness.runner import (
+        MethodRequest,
+        check_output_dir,
+        resume_benchmark,
+        run_benchmark,
+    )
     from lsbench.params import parse_method_list, parse_param_assignments, parse_value
     from lsbench.presets import load_preset
+
+    executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
+    if resume is not None:
+        ctx = click.get_current_context()
+        fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "out", "run_id",
+                                                      "params", "dataset_params", "preset", "weights") if _given(ctx, n)]
+        if fixed:
+            raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
+                                   f"drop {', '.join(fixed)}")
+        result = resume_benchmark(resume, progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                                  figures=figures, html=html, **executing)
+        return _print_run(result, html)
 
     names = parse_method_list(methods)
     overrides = parse_param_assignments(params, names)
@@ -116,7 +152,45 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     requests = [MethodRequest(n, overrides[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
                            progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
-                           figures=figures, html=html)
+                           figures=figures, html=html, on_start=_announce_partial, **executing)
+    return _print_run(result, html)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """True when option ``name`` was set on the command line (or by environment), not defaulted."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source not in (click.core.ParameterSource.DEFAULT,
+                                                 click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _executor_options(executor: str, workers: int | None, scheduler: str | None, timeout_per_sample: float | None,
+                      retries: int) -> dict[str, Any]:
+    """Check the executor options (before any data is loaded or method built); return them as keywords."""
+    from lsbench.harness.executors import make_executor
+
+    if scheduler is not None:
+        if _given(click.get_current_context(), "executor") and executor != "dask":
+            raise click.BadParameter(f"--scheduler needs --executor dask, not {executor!r}", param_hint="--scheduler")
+        executor = "dask"
+    if workers is not None and workers <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {workers}", param_hint="--workers")
+    if retries < 0:
+        raise click.BadParameter(f"must be 0 or more, got {retries}", param_hint="--retries")
+    if timeout_per_sample is not None and not 0 < timeout_per_sample < float("inf"):
+        raise click.BadParameter(f"must be a positive number of seconds, got {timeout_per_sample}",
+                                 param_hint="--timeout-per-sample")
+    options = {"executor": executor, "workers": workers, "scheduler": scheduler,
+               "timeout_per_sample": timeout_per_sample, "retries": retries}
+    make_executor(executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
+    return options
+
+
+def _announce_partial(partial: Path) -> None:
+    click.echo(f"Run in progress: {partial} (if interrupted: lsbench run --resume {partial})", err=True)
+
+
+def _print_run(result: Any, html: bool) -> None:
+    """Print the tables and figure paths of a finished run; exit 1 when any sample failed."""
     assert result.run_dir is not None
     for name in ("table2.md", "table3.md", "table4.md"):
         table = result.run_dir / name

@@ -81,6 +81,9 @@ class ClassicSegmenter(Segmenter):
         image = to_gray(sample.image)
         params = {**self.params, "init": self._init_for(sample)}
         result = self.fn(image, **params, return_result=True, **self.extra_call)
+        if not np.all(np.isfinite(result.phi)):  # mask = phi > 0 would silently hide a diverged run
+            raise FloatingPointError(f"{self.name}: the level set phi is NaN or infinite after {result.n_iter} "
+                                     "iterations (the scheme diverged; try a smaller time step)")
         mask = result.mask
         if self.polarity == "sample":
             mask = orient_by_region(mask, sample.init)

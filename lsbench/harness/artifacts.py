@@ -86,9 +86,10 @@ class RunRecorder:
         self.n_figure_samples = max(0, int(n_figure_samples))
         k = min(self.n_figure_samples, n_samples)
         self._even = set(np.linspace(0, n_samples - 1, k).round().astype(int).tolist()) if k else set()
-        self._by_group: list[tuple[int, Sample]] = []
+        self._by_group: list[int] = []
         self._groups: set[str] = set()
-        self._evenly: list[tuple[int, Sample]] = []
+        self._evenly: list[int] = []
+        self._samples: dict[int, Sample] = {}
         self._image_ids: dict[str, int] = {}
         self._gt_images: list[dict[str, Any]] = []
         self._gt_anns: list[dict[str, Any]] = []
@@ -100,46 +101,82 @@ class RunRecorder:
     # -- during the run ------------------------------------------------------------------------------------
     def add_sample(self, index: int, sample: Sample) -> None:
         """Register a dataset sample (once, in dataset order, before any prediction for it)."""
-        group = str(sample.meta.get("family", ""))
-        if group and group not in self._groups and len(self._by_group) < self.n_figure_samples:
-            self._groups.add(group)
-            self._by_group.append((index, sample))
-        elif index in self._even:
-            self._evenly.append((index, sample))
+        annotations = None
         if self.kind == "instance":
             from lsbench.metrics.coco import ground_truth_annotations
 
-            image_id = len(self._gt_images) + 1
-            self._image_ids[sample.id] = image_id
-            h, w = sample.shape
-            self._gt_images.append({"id": image_id, "sample_id": sample.id, "height": h, "width": w,
-                                    "file_name": str(sample.meta.get("file_name", sample.id))})
-            if sample.instances is not None:
-                self._gt_anns += ground_truth_annotations(sample.instances, image_id, len(self._gt_anns) + 1)
-                self._labels.update(sample.instances.labels.tolist())
+            annotations = ([] if sample.instances is None
+                           else ground_truth_annotations(sample.instances, index + 1, 1))
+        if self.add_sample_info(index, sample.id, str(sample.meta.get("family", "")), sample.shape,
+                                str(sample.meta.get("file_name", sample.id)), annotations):
+            self._samples[index] = sample
+
+    def add_sample_info(self, index: int, sample_id: str, group: str, shape: tuple[int, int],
+                        file_name: str = "", annotations: Sequence[dict[str, Any]] | None = None) -> bool:
+        """Register a sample from plain data (in dataset order): its scene family decides whether the
+        figures may show it, and instance runs keep its ground truth (COCO ``annotations``; their
+        ``id`` and ``image_id`` are renumbered here, the image id being ``index + 1``).
+
+        Returns True when the sample is a figure candidate (give it with :meth:`set_figure_samples`).
+        """
+        candidate = False
+        if group and group not in self._groups and len(self._by_group) < self.n_figure_samples:
+            self._groups.add(group)
+            self._by_group.append(index)
+            candidate = True
+        elif index in self._even:
+            self._evenly.append(index)
+            candidate = True
+        if self.kind == "instance":
+            image_id = index + 1
+            self._image_ids[sample_id] = image_id
+            h, w = shape
+            self._gt_images.append({"id": image_id, "sample_id": sample_id, "height": int(h), "width": int(w),
+                                    "file_name": file_name or sample_id})
+            for ann in annotations or ():
+                self._gt_anns.append({**ann, "id": len(self._gt_anns) + 1, "image_id": image_id})
+                self._labels.add(int(ann["category_id"]))
+        return candidate
+
+    def figure_indices(self) -> list[int]:
+        """Dataset indices of the figure samples: the first of each family, then evenly spaced ones."""
+        chosen = list(self._by_group)
+        for index in self._evenly:
+            if len(chosen) >= self.n_figure_samples:
+                break
+            if index not in chosen:
+                chosen.append(index)
+        return sorted(chosen)
+
+    def set_figure_samples(self, samples: dict[int, Sample]) -> None:
+        """Give the samples of :meth:`figure_indices` (by index) when they were registered as info only."""
+        self._samples.update(samples)
 
     def add_prediction(self, method: str, sample: Sample, pred: Prediction | None) -> None:
         """Keep one prediction (None: the method failed on this sample)."""
         if self.kind == "instance":
             from lsbench.metrics.coco import result_annotations
 
-            results = self._results.setdefault(method, [])
+            results = []
             if pred is not None and pred.instances is not None:
-                results += result_annotations(pred.instances, self._image_ids[sample.id])
-                self._labels.update(pred.instances.labels.tolist())
+                results = result_annotations(pred.instances, self._image_ids[sample.id])
+            self.add_results(method, results)
             return
-        masks = self._masks.setdefault(method, [])
         packed = None if pred is None or pred.mask is None else np.packbits(pred.mask.reshape(-1))
-        masks.append((sample.id, sample.shape, packed))
+        self.add_mask_bits(method, sample.id, sample.shape, packed)
+
+    def add_mask_bits(self, method: str, sample_id: str, shape: tuple[int, int], packed: np.ndarray | None) -> None:
+        """Keep one single-object prediction as ``np.packbits`` of the row-major mask (None: failed)."""
+        self._masks.setdefault(method, []).append((sample_id, (int(shape[0]), int(shape[1])), packed))
+
+    def add_results(self, method: str, results: Sequence[dict[str, Any]]) -> None:
+        """Keep one sample's detections of ``method`` in COCO results format (empty: none or failed)."""
+        self._results.setdefault(method, []).extend(results)
+        self._labels.update(int(r["category_id"]) for r in results)
 
     def figure_samples(self) -> list[Sample]:
-        """The samples the figures show: the first of each family, then evenly spaced ones, in dataset order."""
-        chosen = dict(self._by_group)
-        for index, sample in self._evenly:
-            if len(chosen) >= self.n_figure_samples:
-                break
-            chosen.setdefault(index, sample)
-        return [chosen[i] for i in sorted(chosen)]
+        """The samples the figures show, in dataset order (those given so far)."""
+        return [self._samples[i] for i in self.figure_indices() if i in self._samples]
 
     def record_traces(self, methods: Sequence[tuple[str, Any]], n_samples: int = N_TRACE_SAMPLES) -> None:
         """Trace every traceable method on the first ``n_samples`` figure samples (untimed)."""
@@ -208,7 +245,7 @@ class RunRecorder:
                                          "groups": np.array([str(s.meta.get("family", "")) for s in samples],
                                                             dtype=str)}
         for k, s in enumerate(samples):
-            arrays[f"image_{k}"] = np.round(np.clip(np.asarray(s.image, dtype=np.float64), 0, 1) * 255).astype(np.uint8)
+            arrays[f"image_{k}"] = _display_image(s)
             gts = s.ground_truths()
             if self.kind == "binary" and gts:
                 arrays[f"gt_{k}"] = next(iter(gts.values()))
@@ -220,6 +257,17 @@ class RunRecorder:
             self.traces.to_csv(path, index=False)
             written.append(path)
         return written
+
+
+def _display_image(sample: Sample) -> np.ndarray:
+    """The sample's image as uint8 for the figures: scaled by 255 and rounded; NaN shown as 0, and an
+    image that is not numeric at all (a sample every method failed on) as black."""
+    try:
+        image = np.asarray(sample.image, dtype=np.float64)
+    except (TypeError, ValueError):
+        return np.zeros(sample.shape, dtype=np.uint8)
+    image = np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
 
 
 # -- readers (used by the reports) -----------------------------------------------------------------------

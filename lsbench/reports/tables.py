@@ -96,8 +96,10 @@ def _measured_description(per_sample: pd.DataFrame, config: dict[str, Any], extr
     git = config.get("git") or {}
     commit = (f"; lsbench commit {git['commit'][:10]}{' (dirty)' if git.get('dirty') else ''}"
               if git.get("commit") else "")
+    workers = int((config.get("timing") or {}).get("concurrent_workers") or 1)
+    concurrent = f", with {workers} workers running at once" if workers > 1 else ""
     return (f"dataset {datasets}, split {splits}, {n} images per method{extra}; time = wall seconds per "
-            f"image at batch 1 after one warm-up call, on {_machine_line(config)}{commit}")
+            f"image at batch 1 after one warm-up call{concurrent}, on {_machine_line(config)}{commit}")
 
 
 def _time_stats(per_sample: pd.DataFrame) -> dict[str, dict[str, Any]]:

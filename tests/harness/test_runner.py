@@ -70,7 +70,7 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path, data_root, temp_met
     assert "| 2 | 1 |" in (tmp_path / "f" / "table2.md").read_text()
 
 
-def test_interrupted_run_leaves_no_run_directory(tmp_path, data_root, temp_methods):
+def test_interrupted_run_leaves_only_its_resumable_partial_directory(tmp_path, data_root, temp_methods):
     def interrupting():
         def call(sample):
             raise KeyboardInterrupt
@@ -81,7 +81,10 @@ def test_interrupted_run_leaves_no_run_directory(tmp_path, data_root, temp_metho
     with pytest.raises(KeyboardInterrupt):
         run_benchmark([MethodRequest("interrupting")], ds, out=tmp_path, run_id="x", limit=2, progress=False,
                       warmup=False)
-    assert list(tmp_path.iterdir()) == []
+    # no finished run directory: only x.partial, holding the plan and an empty store
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial"]
+    assert sorted(p.name for p in (tmp_path / "x.partial").iterdir()) == ["config.json", "records.jsonl"]
+    assert (tmp_path / "x.partial" / "records.jsonl").read_bytes() == b""
 
 
 def test_bad_requests_fail_before_any_work(tmp_path, data_root):
