@@ -132,7 +132,7 @@ def rsf_batch(
     c0: float = 2.0,
     init: Any = "box",
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str = "float64",
     compile: bool = False,
 ) -> list[LevelSetResult]:
     """Li's region-scalable fitting (RSF, 2008) on a batch of same-size images, evolved together.
@@ -145,8 +145,15 @@ def rsf_batch(
         As in :func:`lsbench.classic.rsf` (same defaults).
     init : str or sequence
         ``"box"``/``"circle"`` for all images, or one init per image (bool mask -> ``+-c0``).
-    device, dtype, compile
+    device, compile
         As in :func:`lsbench.torchclassic.chan_vese_batch`.
+    dtype : {"float64", "float32"}
+        float64 by default (unlike the other batched methods): the curvature regulariser
+        (``1e-10`` under the square root, as in ``RSF.m``) is below float32 resolution for the
+        ``|u| ~ 10^2`` this evolution reaches, so in float32 the curvature of flat regions is
+        rounding noise that the evolution amplifies. Measured on 12 synthetic test images at the
+        default ``sigma = 3``: float32 masks agree with the NumPy method's on 2-87 % of the
+        pixels, float64 on 97.7-99.9 % (at ``sigma = 20`` both on 100 %).
 
     Returns
     -------
