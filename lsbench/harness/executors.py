@@ -42,9 +42,10 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from lsbench.harness.sandbox import Sandbox, worker_environment
@@ -110,8 +111,8 @@ class Executor:
         """Yield one record per unit, in completion order."""
         raise NotImplementedError  # pragma: no cover - abstract
 
-    #: method cache key -> how many samples one work item holds (set by :meth:`seed`)
-    batch_sizes: dict[tuple[str, str, str], int] = {}
+    #: method cache key -> how many samples one work item holds (set by :meth:`seed`; none: 1)
+    batch_sizes: Mapping[tuple[str, str, str], int] = MappingProxyType({})
 
     def seed(self, built: dict[tuple[str, str, str], Any]) -> None:
         """Offer the methods the caller built: every executor learns from them which methods run in

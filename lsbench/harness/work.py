@@ -48,7 +48,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -428,7 +428,7 @@ def harness_batch_size(segmenter: Any) -> int:
     return size if isinstance(size, int) and not isinstance(size, bool) and size > 1 else 1
 
 
-def group_batches(units: list[WorkUnit], sizes: dict[tuple[str, str, str], int]) -> list[WorkItem]:
+def group_batches(units: list[WorkUnit], sizes: Mapping[tuple[str, str, str], int]) -> list[WorkItem]:
     """``units`` as work items: runs of consecutive units of a method with ``sizes[key] > 1`` are cut
     into batches of at most that many; every other unit stays alone. Order is kept."""
     items: list[WorkItem] = []
