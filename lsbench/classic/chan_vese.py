@@ -1,10 +1,12 @@
 """Chan–Vese "active contours without edges", semi-implicit scheme of Getreuer (IPOL 2012).
 
-The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), written with
-preallocated buffers and in-place NumPy operations, and with the same floating-point operations
-in the same order, so that with ``init="checkerboard"``, ``tol=0`` and equal ``mu``/``dt`` the
-masks equal scikit-image's. It adds the area term ``nu`` of the original model and an optional
-energy trace that is only computed when asked for.
+The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), written as one
+cache-blocked pass per iteration over preallocated buffers with in-place NumPy operations (and
+threads for large images), with the same floating-point operations in the same order, so that
+for equal parameters and initial level set phi, the energies and the masks equal scikit-image's
+bit for bit. It adds the area term ``nu`` of the original model and an optional energy trace that
+is only computed when asked for. The batched PyTorch twin is
+:func:`lsbench.torchclassic.chan_vese_batch`.
 """
 
 from __future__ import annotations
