@@ -299,8 +299,10 @@ def _scaling(benches: list[_Bench]) -> list[str]:
     it = next((b.get("iterations") for b in benches if b.get("table") == "scaling"), "")
     return ["## Time against image size", "",
             f"{it} iterations at every size (`tol=0` where the method has a tolerance), 2 images per call "
-            "(torch: one batch of 2), milliseconds per image; *exponent*: least-squares slope of log(time) "
-            "against log(pixels) over 128² to 512² (1 = linear in the pixel count).", "",
+            "(torch: one batch of 2, torch's threads; NumPy: `LSBENCH_NUM_THREADS=1`, so that Chan–Vese's "
+            "switch to threads at 160² stays out of the fit), milliseconds per image; *exponent*: "
+            "least-squares slope of log(time) against log(pixels) over 128² to 512² (1 = linear in the "
+            "pixel count).", "",
             *_table(["method", "backend", *[f"{s}² ms" for s in sides], "exponent"], rows)]
 
 

@@ -178,7 +178,9 @@ def _numpy_self_agreement(method: str, samples, ref) -> list[float]:
 @pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("side", SCALING_SIDES)
 @pytest.mark.parametrize("method", ("cv", *CLASSIC))
-def test_time_against_image_side(benchmark, method, side, backend, classic_samples):
+def test_time_against_image_side(benchmark, method, side, backend, classic_samples, monkeypatch):
+    # one NumPy thread, so that Chan-Vese's switch to threads at 160^2 does not enter the fit
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "1")
     samples = classic_samples(side)[:2]
     params = {"max_iter": SCALING_ITER} | ({"tol": 0.0} if method in ("cv", "l2s") else {})
     seg = METHODS.build(method if backend == "numpy" else f"{method}-torch", **params)
