@@ -40,8 +40,19 @@ def presets_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "baselines" / "presets"
 
 
+#: a method named ``<base>-torch`` (a batched PyTorch backend) shares ``<base>.toml`` unless it has its own
+TORCH_SUFFIX = "-torch"
+
+
 def preset_path(method: str) -> Path:
-    return presets_dir() / f"{method}.toml"
+    """``<presets>/<method>.toml``; for ``<base>-torch`` without its own file, ``<base>.toml`` (the
+    same algorithm with the same parameters, so the NumPy method's tuned values apply)."""
+    own = presets_dir() / f"{method}.toml"
+    if not own.is_file() and method.endswith(TORCH_SUFFIX):
+        base = presets_dir() / f"{method[: -len(TORCH_SUFFIX)]}.toml"
+        if base.is_file():
+            return base
+    return own
 
 
 def read_preset_file(method: str) -> dict[str, Any] | None:
@@ -95,7 +106,7 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
     """
     import tomlkit
 
-    path = preset_path(method)
+    path = presets_dir() / f"{method}.toml"  # a method's own file, even where it reads its base's
     if path.is_file():
         doc = tomlkit.parse(path.read_text())
     else:

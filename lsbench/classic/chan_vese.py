@@ -1,10 +1,12 @@
 """Chan–Vese "active contours without edges", semi-implicit scheme of Getreuer (IPOL 2012).
 
-The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), written with
-preallocated buffers and in-place NumPy operations, and with the same floating-point operations
-in the same order, so that with ``init="checkerboard"``, ``tol=0`` and equal ``mu``/``dt`` the
-masks equal scikit-image's. It adds the area term ``nu`` of the original model and an optional
-energy trace that is only computed when asked for.
+The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), written as one
+cache-blocked pass per iteration over preallocated buffers with in-place NumPy operations (and
+threads for large images), with the same floating-point operations in the same order, so that
+for equal parameters and initial level set phi, the energies and the masks equal scikit-image's
+bit for bit. It adds the area term ``nu`` of the original model and an optional energy trace that
+is only computed when asked for. The batched PyTorch twin is
+:func:`lsbench.torchclassic.chan_vese_batch`.
 """
 
 from __future__ import annotations
@@ -165,17 +167,29 @@ def _check_real(name: str, value: Any) -> float:
 
 
 class _SemiImplicitCV:
-    """One Jacobi sweep of Getreuer's Eq. (22) per :meth:`step`, on preallocated buffers.
+    """One Jacobi sweep of Getreuer's Eq. (22) per :meth:`step`, in one cache-blocked pass.
 
     phi lives in the interior of an edge-padded ``(H+2) x (W+2)`` array that is also viewed
     flat, so that the four neighbours of every pixel are the *contiguous* 1-D slices at offsets
     +-1 and +-(W+2) (the two pad columns are computed too and overwritten by the edge padding,
-    2/W of extra work). The flat range is cut into chunks swept by a small thread pool (NumPy
-    releases the GIL inside its loops): phase 1 computes the curvature coefficients ``C1..C4``,
-    ``K`` and the Dirac per chunk; the region means are reduced over the whole image in the main
-    thread with the same pairwise ``np.sum`` over a contiguous ``H x W`` array as scikit-image;
-    phase 2 applies the update per chunk. Every pixel is computed with the same floating-point
-    operations in the same order as ``skimage.segmentation.chan_vese``, so phi is bit-identical.
+    2/W of extra work). Two such arrays alternate (old -> new).
+
+    The region means ``c1``, ``c2`` of an iteration depend only on the *old* phi, so they are
+    reduced at the end of the previous iteration (and once from phi0) and every pixel of the
+    update can then be computed in one pass. The pass runs over blocks of about
+    :data:`BLOCK_ELEMENTS` pixels (whole rows), so that the dozen scratch arrays of a block stay
+    in the core's L2 cache instead of streaming full images through memory ~55 times per
+    iteration; every slice a block needs is made once, in ``__init__``. Each block also writes its
+    rows of the three full-size arrays that the reductions read (``(new - old)**2`` for the RMS
+    change, ``image * H`` and ``image - image * H`` for the next means). The blocks are split
+    into contiguous ranges swept by a small thread pool (NumPy releases the GIL inside its loops);
+    the reductions are single ``np.sum``/``mean``/``count_nonzero`` calls over contiguous
+    ``H x W`` arrays in the main thread, the same pairwise sums as scikit-image.
+
+    Every pixel goes through the same floating-point operations in the same order as
+    ``skimage.segmentation.chan_vese`` (products are reordered only where multiplication is
+    commutative; ``-1 * a + b`` is written ``b - a`` and ``1 * a`` as ``a``, which IEEE 754
+    makes exact), so phi is bit-identical.
     """
 
     def __init__(self, image: np.ndarray, phi0: np.ndarray, *, mu: float, lambda1: float,
@@ -188,7 +202,6 @@ class _SemiImplicitCV:
         self.mu, self.lambda1, self.lambda2, self.nu, self.dt, self.eta = mu, lambda1, lambda2, nu, dt, eta
         self.mu_dt = mu * dt
         self._pads = [np.empty((h + 2, wp), dt_), np.empty((h + 2, wp), dt_)]
-        self._flats = [p.reshape(-1) for p in self._pads]
         self._cur = 0
         self._pads[0][1:-1, 1:-1] = phi0
         _edge_pad(self._pads[0])
@@ -199,15 +212,49 @@ class _SemiImplicitCV:
         self.img_in = np.empty((h, w), dt_)
         self.img_out = np.empty((h, w), dt_)
         self.diff2 = np.empty((h, w), dt_)
-        n = h * wp
-        n_chunks = _n_threads(h * w)
-        bounds = np.linspace(0, n, n_chunks + 1).round().astype(int)
-        self.chunks = [_Chunk(int(a), int(b), wp, dt_) for a, b in itertools.pairwise(bounds) if b > a]
+        # rows per block, and the rows of each worker thread
+        rows = max(1, min(h, BLOCK_ELEMENTS // wp))
+        n_workers = max(1, min(_n_threads(h * w), -(-h // rows)))
+        bounds = np.linspace(0, h, n_workers + 1).round().astype(int)
+        self._work: list[list[tuple[_Block, _Block]]] = []
+        for r_a, r_b in itertools.pairwise(bounds):
+            if r_b <= r_a:
+                continue
+            scratch = _Scratch(min(rows, int(r_b - r_a)) * wp, wp, dt_)
+            blocks = []
+            for r0 in range(int(r_a), int(r_b), rows):
+                r1 = min(r0 + rows, int(r_b))
+                blocks.append((self._block(r0, r1, scratch, 0), self._block(r0, r1, scratch, 1)))
+            self._work.append(blocks)
         self._pool = None
-        if len(self.chunks) > 1:
+        if len(self._work) > 1:
             from concurrent.futures import ThreadPoolExecutor
 
-            self._pool = ThreadPoolExecutor(max_workers=len(self.chunks), thread_name_prefix="lsbench-cv")
+            self._pool = ThreadPoolExecutor(max_workers=len(self._work) - 1, thread_name_prefix="lsbench-cv")
+        np.greater(self.phi, 0, out=self.inside)
+        np.multiply(self.image, self.inside, out=self.img_in)
+        np.subtract(self.image, self.img_in, out=self.img_out)
+        self._means()
+
+    def _block(self, r0: int, r1: int, s: _Scratch, cur: int) -> _Block:
+        """Every view one block needs when the old phi is ``self._pads[cur]``."""
+        wp = self.wp
+        a, n = r0 * wp, (r1 - r0) * wp
+        o = wp + a  # flat index of the block's first centre pixel
+        p = self._pads[cur].reshape(-1)
+        q = self._pads[1 - cur].reshape(-1)
+        new_rows = self._pads[1 - cur][1 + r0:1 + r1]
+        return _Block(
+            ex=s.ex[:n + 1], ex_r=s.ex[1:n + 1], ex_l=s.ex[:n], ey=s.ey[:n + wp], ey_d=s.ey[wp:n + wp],
+            ey_u=s.ey[:n], ecx=s.ecx[:n], cy2=s.cy2[:n], c1=s.c1[:n], c3=s.c3[:n], csum=s.csum[:n],
+            d=s.d[:n], f=s.f[:n], t=s.t[:n],
+            p_x=p[o:o + n + 1], p_xm=p[o - 1:o + n], p_y=p[o:o + n + wp], p_ym=p[o - wp:o + n],
+            p_r=p[o + 1:o + n + 1], p_l=p[o - 1:o + n - 1], p_d=p[o + wp:o + n + wp],
+            p_u=p[o - wp:o + n - wp], centre=p[o:o + n], img=self.img_flat[a:a + n], new=q[o:o + n],
+            new_rows=new_rows, new_in=new_rows[:, 1:-1], old_in=self._pads[cur][1 + r0:1 + r1, 1:-1],
+            diff2=self.diff2[r0:r1], inside=self.inside[r0:r1], image=self.image[r0:r1],
+            img_in=self.img_in[r0:r1], img_out=self.img_out[r0:r1],
+        )
 
     def close(self) -> None:
         if self._pool is not None:
@@ -218,91 +265,8 @@ class _SemiImplicitCV:
     def phi(self) -> np.ndarray:
         return self._pads[self._cur][1:-1, 1:-1]
 
-    def _map(self, fn: Any) -> None:
-        if self._pool is None:
-            for chunk in self.chunks:
-                fn(chunk)
-        else:
-            for fut in [self._pool.submit(fn, chunk) for chunk in self.chunks]:
-                fut.result()
-
-    def _phase1(self, s: _Chunk) -> None:
-        p = self._flats[self._cur]
-        wp, a, b = self.wp, s.a, s.b
-        o = wp + a  # flat index of the chunk's first centre pixel
-        n = b - a
-        eta = self.eta
-        centre = p[o : o + n]
-        np.subtract(p[o : o + n + 1], p[o - 1 : o + n], out=s.ex)  # ex[k] = phixn, ex[k+1] = phixp
-        np.square(s.ex, out=s.ex)
-        np.add(s.ex, eta, out=s.ex)  # eta + phix{n,p}**2, shared by C2 and C1
-        np.subtract(p[o : o + n + wp], p[o - wp : o + n], out=s.ey)  # ey[k] = phiyn, ey[k+wp] = phiyp
-        np.square(s.ey, out=s.ey)
-        np.subtract(p[o + 1 : o + n + 1], p[o - 1 : o + n - 1], out=s.ecx)
-        s.ecx /= 2.0
-        np.square(s.ecx, out=s.ecx)
-        np.add(s.ecx, eta, out=s.ecx)  # eta + phix0**2, shared by C3 and C4
-        np.subtract(p[o + wp : o + n + wp], p[o - wp : o + n - wp], out=s.cy2)
-        s.cy2 /= 2.0
-        np.square(s.cy2, out=s.cy2)  # phiy0**2
-        C1, C2, C3, C4 = s.c
-        for out, x, y in ((C1, s.ex[1:], s.cy2), (C2, s.ex[:-1], s.cy2), (C3, s.ecx, s.ey[wp:]),
-                          (C4, s.ecx, s.ey[:-wp])):
-            np.add(x, y, out=out)  # (eta + x**2) + y**2, scikit-image's order
-            np.sqrt(out, out=out)
-            np.divide(1.0, out, out=out)
-        K, t = s.k, s.t  # P_r C1 + P_l C2 + P_d C3 + P_u C4
-        np.multiply(p[o + 1 : o + n + 1], C1, out=K)
-        np.multiply(p[o - 1 : o + n - 1], C2, out=t)
-        K += t
-        np.multiply(p[o + wp : o + n + wp], C3, out=t)
-        K += t
-        np.multiply(p[o - wp : o + n - wp], C4, out=t)
-        K += t
-        np.add(C1, C2, out=s.csum)
-        s.csum += C3
-        s.csum += C4
-        np.square(centre, out=s.d)  # delta = 1 / (1 + phi**2)
-        s.d += 1.0
-        np.divide(1.0, s.d, out=s.d)
-
-    def _phase2(self, s: _Chunk) -> None:
-        p = self._flats[self._cur]
-        q = self._flats[1 - self._cur]
-        wp, a, b = self.wp, s.a, s.b
-        o = wp + a
-        n = b - a
-        img = self.img_flat[a:b]
-        F, t = s.f, s.t  # mu K - nu - lambda1 (I - c1)^2 + lambda2 (I - c2)^2
-        np.subtract(img, self._c1, out=F)
-        np.square(F, out=F)
-        F *= -self.lambda1
-        np.subtract(img, self._c2, out=t)
-        np.square(t, out=t)
-        t *= self.lambda2
-        F += t
-        np.multiply(s.k, self.mu, out=s.k)
-        np.add(s.k, F, out=F)
-        if self.nu:
-            F -= self.nu
-        new = q[o : o + n]
-        np.multiply(s.d, self.dt, out=t)
-        t *= F
-        np.add(p[o : o + n], t, out=new)
-        np.multiply(s.d, self.mu_dt, out=s.d)  # 1 + mu dt delta (C1 + C2 + C3 + C4)
-        s.d *= s.csum
-        s.d += 1.0
-        new /= s.d
-
-    def step(self) -> float:
-        """Advance one iteration; return the RMS change of phi."""
-        self._map(self._phase1)
-        # region means with the hard Heaviside (phi > 0), reduced over the contiguous H x W image
-        # exactly as scikit-image does (img * H, then img * (1 - H) == img - img * H)
-        phi = self._pads[self._cur][1:-1, 1:-1]
-        np.greater(phi, 0, out=self.inside)
-        np.multiply(self.image, self.inside, out=self.img_in)
-        np.subtract(self.image, self.img_in, out=self.img_out)
+    def _means(self) -> None:
+        """c1, c2 with the hard Heaviside, as scikit-image reduces them (img * H, img * (1 - H))."""
         n_in = np.count_nonzero(self.inside)
         n_out = self.inside.size - n_in
         c1 = np.sum(self.img_in)
@@ -312,32 +276,126 @@ class _SemiImplicitCV:
         if n_out != 0:
             c2 /= self.image.dtype.type(n_out)
         self._c1, self._c2 = c1, c2
-        self._map(self._phase2)
+
+    def _sweep(self, blocks: list[tuple[_Block, _Block]]) -> None:
+        sub, sq, add, mul, div, sqrt = (np.subtract, np.square, np.add, np.multiply, np.divide, np.sqrt)
+        eta, c1, c2, mu, dt, mu_dt, nu = self.eta, self._c1, self._c2, self.mu, self.dt, self.mu_dt, self.nu
+        lambda1, lambda2 = self.lambda1, self.lambda2
+        cur = self._cur
+        for pair in blocks:
+            b = pair[cur]
+            ex, ey, ecx, cy2, t = b.ex, b.ey, b.ecx, b.cy2, b.t
+            sub(b.p_x, b.p_xm, out=ex)  # ex[k] = phixn, ex[k+1] = phixp
+            sq(ex, out=ex)
+            add(ex, eta, out=ex)  # eta + phix{n,p}**2, shared by C2 and C1
+            sub(b.p_y, b.p_ym, out=ey)  # ey[k] = phiyn, ey[k+wp] = phiyp
+            sq(ey, out=ey)
+            sub(b.p_r, b.p_l, out=ecx)
+            ecx /= 2.0
+            sq(ecx, out=ecx)
+            add(ecx, eta, out=ecx)  # eta + phix0**2, shared by C3 and C4
+            sub(b.p_d, b.p_u, out=cy2)
+            cy2 /= 2.0
+            sq(cy2, out=cy2)  # phiy0**2
+            # C = 1 / sqrt((eta + x**2) + y**2), scikit-image's order; C2 and C4 overwrite the
+            # buffers they are the last to read
+            C1, C2, C3, C4 = b.c1, cy2, b.c3, ecx
+            add(b.ex_r, cy2, out=C1)
+            C2 += b.ex_l
+            add(ecx, b.ey_d, out=C3)
+            C4 += b.ey_u
+            for c in (C1, C2, C3, C4):
+                sqrt(c, out=c)
+                div(1.0, c, out=c)
+            csum = b.csum
+            add(C1, C2, out=csum)
+            csum += C3
+            csum += C4
+            K = C1  # ((P_r C1 + P_l C2) + P_d C3) + P_u C4
+            K *= b.p_r
+            C2 *= b.p_l
+            K += C2
+            C3 *= b.p_d
+            K += C3
+            C4 *= b.p_u
+            K += C4
+            d, F, centre = b.d, b.f, b.centre
+            sq(centre, out=d)  # delta = 1 / (1 + phi**2)
+            d += 1.0
+            div(1.0, d, out=d)
+            sub(b.img, c1, out=F)  # -lambda1 (I - c1)**2 + lambda2 (I - c2)**2
+            sq(F, out=F)
+            sub(b.img, c2, out=t)
+            sq(t, out=t)
+            if lambda2 != 1.0:
+                t *= lambda2
+            if lambda1 == 1.0:
+                sub(t, F, out=F)
+            else:
+                F *= -lambda1
+                F += t
+            mul(K, mu, out=K)
+            add(K, F, out=F)  # mu K + fit
+            if nu:
+                F -= nu
+            new = b.new
+            mul(d, dt, out=t)
+            t *= F
+            add(centre, t, out=new)
+            mul(d, mu_dt, out=d)  # 1 + mu dt delta (C1 + C2 + C3 + C4)
+            d *= csum
+            d += 1.0
+            new /= d
+            rows = b.new_rows  # edge padding of these rows; top/bottom rows after all blocks
+            rows[:, 0] = rows[:, 1]
+            rows[:, -1] = rows[:, -2]
+            sub(b.new_in, b.old_in, out=b.diff2)
+            sq(b.diff2, out=b.diff2)
+            np.greater(b.new_in, 0, out=b.inside)  # next iteration's H, img * H, img * (1 - H)
+            mul(b.image, b.inside, out=b.img_in)
+            sub(b.image, b.img_in, out=b.img_out)
+
+    def step(self) -> float:
+        """Advance one iteration; return the RMS change of phi."""
+        if self._pool is None:
+            self._sweep(self._work[0])
+        else:  # the calling thread sweeps the first range while the pool sweeps the others
+            futures = [self._pool.submit(self._sweep, blocks) for blocks in self._work[1:]]
+            self._sweep(self._work[0])
+            for fut in futures:
+                fut.result()
         new_pad = self._pads[1 - self._cur]
-        _edge_pad(new_pad)
-        np.subtract(new_pad[1:-1, 1:-1], phi, out=self.diff2)
-        np.square(self.diff2, out=self.diff2)
+        new_pad[0] = new_pad[1]
+        new_pad[-1] = new_pad[-2]
         self._cur = 1 - self._cur
+        self._means()
         return float(np.sqrt(self.diff2.mean()))
 
 
-class _Chunk:
-    """Flat positions ``a:b`` of the padded-row grid and the scratch buffers of one worker."""
+class _Scratch:
+    """The scratch buffers of one worker, sized for its largest block of ``n`` padded pixels."""
 
-    def __init__(self, a: int, b: int, wp: int, dtype: Any) -> None:
-        n = b - a
-        self.a, self.b = a, b
+    def __init__(self, n: int, wp: int, dtype: Any) -> None:
         self.ex = np.empty(n + 1, dtype)
         self.ey = np.empty(n + wp, dtype)
-        self.ecx = np.empty(n, dtype)
-        self.cy2 = np.empty(n, dtype)
-        self.c = [np.empty(n, dtype) for _ in range(4)]
-        self.k = np.empty(n, dtype)
-        self.t = np.empty(n, dtype)
-        self.csum = np.empty(n, dtype)
-        self.d = np.empty(n, dtype)
-        self.f = np.empty(n, dtype)
+        self.ecx, self.cy2, self.c1, self.c3, self.csum, self.d, self.f, self.t = (
+            np.empty(n, dtype) for _ in range(8))
 
+
+class _Block:
+    """Named views (scratch, old phi, new phi, image, reduction arrays) of one block of rows."""
+
+    __slots__ = ("c1", "c3", "centre", "csum", "cy2", "d", "diff2", "ecx", "ex", "ex_l", "ex_r", "ey",
+                 "ey_d", "ey_u", "f", "image", "img", "img_in", "img_out", "inside", "new", "new_in",
+                 "new_rows", "old_in", "p_d", "p_l", "p_r", "p_u", "p_x", "p_xm", "p_y", "p_ym", "t")
+
+    def __init__(self, **views: np.ndarray) -> None:
+        for name, view in views.items():
+            setattr(self, name, view)
+
+
+#: pixels per block of the blocked sweep: ~15 scratch arrays of this size fit a 2 MiB L2 cache
+BLOCK_ELEMENTS = 16384
 
 #: images with at least this many pixels are swept by several threads
 PARALLEL_MIN_PIXELS = 160 * 160

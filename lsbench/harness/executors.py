@@ -25,6 +25,12 @@ Timing: each sample is timed alone in its worker (``time.perf_counter`` around t
 call), but with ``process`` and ``dask`` several workers run at once; :meth:`Executor.describe`
 says how many, and the runner writes it into ``config.json`` so per-image seconds measured under
 contention are never mistaken for one-at-a-time timings.
+
+Batches: every executor runs a method whose segmenter takes batches
+(:func:`~lsbench.harness.work.harness_batch_size` > 1, learned from the methods the runner built,
+:meth:`Executor.seed`) in batches of consecutive samples, each batch one work item for one worker
+(:func:`~lsbench.harness.work.group_batches`); a timeout then applies per sample of the batch
+(the timed call of a batch of n samples may take n times ``--timeout-per-sample``).
 """
 
 from __future__ import annotations
@@ -36,9 +42,10 @@ import math
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 from lsbench.harness.sandbox import Sandbox, worker_environment
@@ -46,9 +53,12 @@ from lsbench.harness.work import (
     PROCESS_CACHE,
     MethodSpec,
     WorkerCache,
+    WorkItem,
     WorkUnit,
-    execute_unit,
+    execute_item,
     failure_record,
+    group_batches,
+    harness_batch_size,
 )
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "LocalExecutor", "ProcessExecutor", "make_executor",
@@ -101,8 +111,18 @@ class Executor:
         """Yield one record per unit, in completion order."""
         raise NotImplementedError  # pragma: no cover - abstract
 
+    #: method cache key -> how many samples one work item holds (set by :meth:`seed`; none: 1)
+    batch_sizes: Mapping[tuple[str, str, str], int] = MappingProxyType({})
+
     def seed(self, built: dict[tuple[str, str, str], Any]) -> None:
-        """Offer methods already built by the caller (used by the local executor only)."""
+        """Offer the methods the caller built: every executor learns from them which methods run in
+        batches (and how large); the local executor also reuses them."""
+        self.batch_sizes = {key: harness_batch_size(seg) for key, seg in built.items()
+                            if not isinstance(seg, BaseException)}
+
+    def items(self, units: Iterable[WorkUnit]) -> list[WorkItem]:
+        """``units`` cut into work items: batches for batched methods, single units otherwise."""
+        return group_batches(list(units), self.batch_sizes)
 
     def open(self) -> None:
         """Acquire what the executor needs (a Dask cluster connection); errors here name the problem
@@ -131,14 +151,15 @@ class LocalExecutor(Executor):
         self.cache = WorkerCache()
 
     def seed(self, built: dict[tuple[str, str, str], Any]) -> None:
+        super().seed(built)
         self.cache.methods.update(built)
 
     def describe(self) -> dict[str, Any]:
         return {"executor": self.name, "concurrent_workers": 1, "timeout_per_sample": None, "retries": 0}
 
     def run(self, units: Iterable[WorkUnit]) -> Iterator[dict[str, Any]]:
-        for unit in units:
-            yield execute_unit(unit, self.cache)
+        for item in self.items(units):
+            yield from execute_item(item, self.cache)
 
 
 class ProcessExecutor(Executor):
@@ -173,43 +194,43 @@ class ProcessExecutor(Executor):
                 "logical_cores": os.cpu_count()}
 
     def run(self, units: Iterable[WorkUnit]) -> Iterator[dict[str, Any]]:
-        units = list(units)
-        if not units:
+        items = self.items(units)
+        if not items:
             return
-        n = self._active = min(self.workers, len(units))
+        n = self._active = min(self.workers, len(items))
         env = worker_environment(self.threads_per_worker)
         idle: queue.SimpleQueue[Sandbox] = queue.SimpleQueue()
         sandboxes = [Sandbox(env) for _ in range(n)]
         for s in sandboxes:
             idle.put(s)
 
-        def job(unit: WorkUnit) -> dict[str, Any]:
+        def job(item: WorkItem) -> list[dict[str, Any]]:
             sandbox = idle.get()
             try:
-                return sandbox.run(unit, self.timeout, self.retries)
+                return sandbox.run_item(item, self.timeout, self.retries)
             finally:
                 idle.put(sandbox)
 
         pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="lsbench-sandbox")
-        pending: dict[Future[dict[str, Any]], WorkUnit] = {}
-        todo = iter(units)
+        pending: dict[Future[list[dict[str, Any]]], WorkItem] = {}
+        todo = iter(items)
         try:
-            for unit in todo:  # keep every child busy, and a little more queued
-                pending[pool.submit(job, unit)] = unit
+            for item in todo:  # keep every child busy, and a little more queued
+                pending[pool.submit(job, item)] = item
                 if len(pending) >= 2 * n:
                     break
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
-                    unit = pending.pop(fut)
+                    item = pending.pop(fut)
                     try:
-                        record = fut.result()
-                    except Exception as exc:  # a bug in the sandbox plumbing: still a recorded failure
-                        record = failure_record(unit, f"{type(exc).__name__}: {exc}")
+                        records = fut.result()
+                    except Exception as exc:  # a bug in the sandbox plumbing: still recorded failures
+                        records = [failure_record(u, f"{type(exc).__name__}: {exc}") for u in _units(item)]
                     nxt = next(todo, None)
                     if nxt is not None:
                         pending[pool.submit(job, nxt)] = nxt
-                    yield record
+                    yield from records
         finally:
             for fut in pending:
                 fut.cancel()
@@ -218,19 +239,23 @@ class ProcessExecutor(Executor):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _units(item: WorkItem) -> list[WorkUnit]:
+    return [item] if isinstance(item, WorkUnit) else list(item)
+
+
 # -- Dask ---------------------------------------------------------------------------------------------
 _SANDBOXES: dict[int, Sandbox] = {}
 _SANDBOXES_LOCK = threading.Lock()
 
 
-def _dask_task(unit: WorkUnit, timeout: float | None, retries: int) -> dict[str, Any]:
-    """What a Dask worker runs for one unit: in its own process, or in a killable child (one per
-    worker thread, kept between units) when a timeout is set."""
+def _dask_task(item: WorkItem, timeout: float | None, retries: int) -> list[dict[str, Any]]:
+    """What a Dask worker runs for one work item: in its own process, or in a killable child (one
+    per worker thread, kept between items) when a timeout is set."""
     if timeout is None:
-        return execute_unit(unit, PROCESS_CACHE)
+        return execute_item(item, PROCESS_CACHE)
     with _SANDBOXES_LOCK:
         sandbox = _SANDBOXES.setdefault(threading.get_ident(), Sandbox(worker_environment(1)))
-    return sandbox.run(unit, timeout, retries)
+    return sandbox.run_item(item, timeout, retries)
 
 
 class DaskExecutor(Executor):
@@ -312,39 +337,40 @@ class DaskExecutor(Executor):
                 cluster.close()
 
     def run(self, units: Iterable[WorkUnit]) -> Iterator[dict[str, Any]]:
-        units = list(units)
-        if not units:
+        items = self.items(units)
+        if not items:
             return
         from distributed import as_completed
 
         self.open()
         client = self._client
         window = max(8, 4 * (self._threads or 1))
-        todo = iter(units)
-        in_flight: dict[str, tuple[Any, WorkUnit]] = {}
+        todo = iter(items)
+        in_flight: dict[str, tuple[Any, WorkItem]] = {}
         ac = as_completed()
 
-        def submit(unit: WorkUnit) -> None:
-            fut = client.submit(_dask_task, unit, self.timeout, self.retries, pure=False)
-            in_flight[fut.key] = (fut, unit)
+        def submit(item: WorkItem) -> None:
+            fut = client.submit(_dask_task, item, self.timeout, self.retries, pure=False)
+            in_flight[fut.key] = (fut, item)
             ac.add(fut)
 
-        for unit in todo:
-            submit(unit)
+        for item in todo:
+            submit(item)
             if len(in_flight) >= window:
                 break
         try:
             for fut in ac:
-                _, unit = in_flight.pop(fut.key)
+                _, item = in_flight.pop(fut.key)
                 try:
-                    record = fut.result()
+                    records = fut.result()
                 except Exception as exc:  # KilledWorker after allowed-failures, a lost connection, ...
-                    record = failure_record(unit, f"{type(exc).__name__}: {exc}".replace("\n", " "))
+                    error = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+                    records = [failure_record(u, error) for u in _units(item)]
                 fut.release()
                 nxt = next(todo, None)
                 if nxt is not None:
                     submit(nxt)
-                yield record
+                yield from records
         finally:
             if in_flight:
                 with contextlib.suppress(Exception):

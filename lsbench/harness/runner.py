@@ -12,8 +12,10 @@ prediction (a packed mask, or COCO detections). Every record is appended to the 
 store (:mod:`lsbench.harness.store`) as it arrives; everything the run writes is then computed
 from the store. Its only contract with the reports is the two tidy tables:
 
-* ``per_sample.csv``: method, dataset, split, sample_id, group, height, width, seconds, n_iter,
-  converged, error, then one column per metric;
+* ``per_sample.csv``: method, dataset, split, sample_id, group, height, width, seconds, batch_size,
+  n_iter, converged, error, then one column per metric (methods that take batches, the batched
+  classic backends, run in batches of same-size samples: ``seconds`` is then the batch's wall time
+  divided by ``batch_size``, see :mod:`lsbench.harness.work`);
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
@@ -72,6 +74,7 @@ from lsbench.harness.work import (
     MethodSpec,
     WorkUnit,
     decode_mask,
+    harness_batch_size,
     json_safe,
     params_hash,
 )
@@ -260,11 +263,18 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
                    figure_samples=figure_samples, trace_samples=trace_samples)
 
 
-def _timing(warmup: bool, sessions: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The timing protocol; ``concurrent_workers`` is the most workers any session ran at once."""
+def _timing(warmup: bool, sessions: Sequence[dict[str, Any]], batched: dict[str, int] | None = None
+            ) -> dict[str, Any]:
+    """The timing protocol; ``concurrent_workers`` is the most workers any session ran at once;
+    ``batched`` maps the methods the harness ran in batches to their batch size."""
     n = max([int(x.get("concurrent_workers") or 1) for x in sessions] or [1])
     timing = {"clock": "time.perf_counter", "unit": "seconds per image (batch 1)", "warmup": warmup,
               "includes": "the method call only (not loading or scoring)", "concurrent_workers": n}
+    if batched:
+        timing["batched_methods"] = dict(batched)
+        timing["batch_note"] = ("the methods in batched_methods ran in batches of up to that many same-size "
+                                "images (one predict_batch call per batch): their per-image seconds are the "
+                                "batch's wall time divided by its size (per_sample.csv column batch_size)")
     if n > 1:
         kinds = ", ".join(dict.fromkeys(str(x.get("executor")) for x in sessions))
         timing["note"] = (f"each image was timed alone in its worker, but up to {n} workers ran at once "
@@ -654,8 +664,9 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
 
     recorder.record_traces([(name, seg) for name, seg, _ in plan.built], plan.trace_samples)
     # learned methods: images/s at batch 64 too, measured here in the parent, one method at a time
+    # (methods the harness already ran in batches have their batched timing in per_sample.csv)
     throughput = {name: measure_throughput(seg, plan.dataset) for name, seg, _ in plan.built
-                  if has_predict_batch(seg)}
+                  if has_predict_batch(seg) and harness_batch_size(seg) == 1}
     instance_scores: dict[str, Any] = {}
     if plan.kind == "instance":
         from lsbench.metrics.scoring import score_instances
@@ -671,7 +682,9 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
     sessions = config.get("sessions") or []
     config = {**config, "status": "complete",
               "wall_seconds": round(sum(float(x.get("wall_seconds") or 0) for x in sessions), 3),
-              "timing": _timing(plan.warmup, sessions),
+              "timing": _timing(plan.warmup, sessions,
+                                {name: harness_batch_size(seg) for name, seg, _ in plan.built
+                                 if harness_batch_size(seg) > 1}),
               "throughput": json_safe(throughput),
               "n_failed": int((per_sample["error"].astype(str).str.len() > 0).sum())}
     result = RunResult(per_sample=per_sample, summary=summary, config=config, recorder=recorder,

@@ -39,7 +39,7 @@ import threading
 import time
 from typing import IO, Any
 
-from lsbench.harness.work import WorkUnit, execute_unit, failure_record
+from lsbench.harness.work import WorkItem, WorkUnit, execute_item, failure_record
 
 __all__ = ["Sandbox", "worker_environment"]
 
@@ -158,32 +158,49 @@ class Sandbox:
         again). A child that dies is replaced and the unit retried up to ``retries`` times; after
         that the sample is recorded as failed with the child's exit status.
         """
+        return self.run_item(unit, timeout, retries)[0]
+
+    def run_item(self, item: WorkItem, timeout: float | None = None, retries: int = 2) -> list[dict[str, Any]]:
+        """Run a work item (a unit, or a batch of units of one method) in the child; one record per
+        unit, as :meth:`run`. A batch of n samples gets n times ``timeout`` for its timed call (and
+        for its warm-up call); a timeout or a dead child fails every unit of the batch."""
         import cloudpickle
 
-        request = cloudpickle.dumps(("run", unit))
+        units = [item] if isinstance(item, WorkUnit) else list(item)
+        request = cloudpickle.dumps(("run", item))
+        per_call = None if timeout is None else timeout * len(units)
+        records = self._run_request(request, units, per_call, retries, timeout)
+        return records
+
+    def _run_request(self, request: bytes, units: list[WorkUnit], timeout: float | None, retries: int,
+                     sample_timeout: float | None) -> list[dict[str, Any]]:
         with self._lock:
             attempts = 0
             while True:
                 if self._closed:
                     self._reap()
-                    return failure_record(unit, "Interrupted: the run was stopped while this sample was running",
-                                          attempts=attempts)
+                    return [failure_record(u, "Interrupted: the run was stopped while this sample was running",
+                                           attempts=attempts) for u in units]
                 attempts += 1
                 outcome, value, info, elapsed = self._attempt(request, timeout)
                 if outcome == "done":
-                    value["worker"]["attempts"] = attempts
+                    for record in value:
+                        record["worker"]["attempts"] = attempts
                     return value
                 if outcome == "timeout":
                     self._reap()
-                    return failure_record(unit, _timeout_message(value, timeout),
-                                          seconds=elapsed if value == "timed" else math.nan,
-                                          info=info, attempts=attempts)
+                    return [failure_record(u, _timeout_message(value, sample_timeout, len(units)),
+                                           seconds=elapsed / len(units) if value == "timed" else math.nan,
+                                           info=info if len(units) == 1 else None, attempts=attempts)
+                            for u in units]
                 code = self._reap() if self._proc is not None else value
                 if attempts > retries:
                     how = _describe_exit(code)
-                    return failure_record(unit, f"WorkerDied: the worker process {how} while running this "
-                                                f"sample, on each of {attempts} attempts",
-                                          info=info, attempts=attempts)
+                    return [failure_record(u, f"WorkerDied: the worker process {how} while running this "
+                                              f"sample{'' if len(units) == 1 else f' (in a batch of {len(units)})'}, "
+                                              f"on each of {attempts} attempts",
+                                           info=info if len(units) == 1 else None, attempts=attempts)
+                            for u in units]
 
     def _attempt(self, request: bytes, timeout: float | None
                  ) -> tuple[str, Any, dict[str, Any] | None, float]:
@@ -228,9 +245,10 @@ class Sandbox:
                     return "done", value, info, math.nan
 
 
-def _timeout_message(phase: str, timeout: float | None) -> str:
-    what = {"timed": f"the timed call exceeded --timeout-per-sample {timeout:g} s",
-            "warmup": f"the untimed warm-up call on this sample exceeded --timeout-per-sample {timeout:g} s",
+def _timeout_message(phase: str, timeout: float | None, n: int = 1) -> str:
+    batch = "" if n == 1 else f" x {n} samples in its batch"
+    what = {"timed": f"the timed call exceeded --timeout-per-sample {timeout:g} s{batch}",
+            "warmup": f"the untimed warm-up call on this sample exceeded --timeout-per-sample {timeout:g} s{batch}",
             "setup": f"building the method or loading the sample took over "
                      f"{max(timeout or 0.0, SETUP_SECONDS):g} s"}[phase]
     return f"TimeoutError: {what}; the worker process was killed"
@@ -274,9 +292,8 @@ def main() -> None:
         frame = _read_frame(fd)
         if frame is None:
             return
-        _, unit = pickle.loads(frame)
-        record = execute_unit(unit, on_phase=send)
-        send("done", record)
+        _, item = pickle.loads(frame)
+        send("done", execute_item(item, on_phase=send))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ __all__ = ["FIXED_COLUMNS", "failed_mask", "metric_columns", "summarize"]
 
 #: per_sample columns that are not metrics
 FIXED_COLUMNS = ("method", "dataset", "split", "sample_id", "group", "height", "width", "seconds",
-                 "n_iter", "converged", "error")
+                 "batch_size", "n_iter", "converged", "error")
 _SUMMARISED_EXTRAS = ("seconds", "n_iter")
 
 

@@ -18,7 +18,7 @@ dict, stored by :mod:`lsbench.harness.store`) holds
     the sample's position in the run (after ``--limit``), which orders the tables;
 ``row``
     the ``per_sample.csv`` row (``method, dataset, split, sample_id, group, height, width,
-    seconds, n_iter, converged, error``, then the metrics);
+    seconds, batch_size, n_iter, converged, error``, then the metrics);
 ``prediction``
     single-object runs: ``{"shape": [H, W], "packbits": base64}`` (``np.packbits`` of the
     row-major mask); instance runs: ``{"detections": [...]}`` (COCO results, compressed RLE,
@@ -28,6 +28,13 @@ dict, stored by :mod:`lsbench.harness.store`) holds
     so that the run's ``ground_truth.json`` is rebuilt from the store without reloading data;
 ``worker``
     host and process id of the worker, and how many attempts the sample took.
+
+Batches: a method whose segmenter has ``predict_batch`` and a ``batch_size`` above 1 (the
+batched classic backends, ``cv-torch`` ...) is run in batches: consecutive units of that method
+are grouped (:func:`group_batches`) and a worker runs a group with one ``predict_batch`` call
+(:func:`execute_batch`). Its records say so: ``seconds`` is the batch's wall time divided by
+the number of samples in it and ``batch_size`` that number (1 for a sample run alone), so a
+per-image time is never mistaken for a batch-1 timing.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,8 +57,9 @@ import numpy as np
 from lsbench.datasets.base import Dataset
 from lsbench.types import Prediction, Sample
 
-__all__ = ["DatasetRef", "MethodSpec", "WorkUnit", "WorkerCache", "check_prediction", "decode_mask",
-           "execute_unit", "failure_record", "json_safe", "params_hash"]
+__all__ = ["DatasetRef", "MethodSpec", "WorkItem", "WorkUnit", "WorkerCache", "check_prediction", "decode_mask",
+           "execute_batch", "execute_item", "execute_unit", "failure_record", "group_batches",
+           "harness_batch_size", "json_safe", "params_hash"]
 
 
 def json_safe(value: Any, *, nonfinite: str = "str") -> Any:
@@ -315,7 +323,7 @@ def sample_info(sample: Sample) -> dict[str, Any]:
 
 
 def _row(unit: WorkUnit, info: dict[str, Any], seconds: float, pred: Prediction | None,
-         metrics: dict[str, float], error: str) -> dict[str, Any]:
+         metrics: dict[str, float], error: str, batch_size: int = 1) -> dict[str, Any]:
     return json_safe({
         "method": unit.method.name,
         "dataset": unit.dataset_name,
@@ -325,6 +333,7 @@ def _row(unit: WorkUnit, info: dict[str, Any], seconds: float, pred: Prediction 
         "height": info.get("height", math.nan),
         "width": info.get("width", math.nan),
         "seconds": float(seconds),
+        "batch_size": int(batch_size),
         "n_iter": math.nan if pred is None or pred.n_iter is None else pred.n_iter,
         "converged": None if pred is None else pred.converged,
         "error": error,
@@ -403,3 +412,108 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
     return {"key": unit.key_dict(), "position": unit.position,
             "row": _row(unit, info, seconds, pred, metrics, error),
             "prediction": payload, "ground_truth": ground_truth, "worker": _worker_info()}
+
+
+# -- batches ---------------------------------------------------------------------------------------------
+#: a unit, or a batch of units of one method run with one ``predict_batch`` call
+WorkItem = WorkUnit | list[WorkUnit]
+
+
+def harness_batch_size(segmenter: Any) -> int:
+    """How many samples the harness gives ``segmenter`` at once: its ``batch_size`` when it also has
+    ``predict_batch`` (the batched classic backends), else 1 (one sample per call)."""
+    if not callable(getattr(segmenter, "predict_batch", None)):
+        return 1
+    size = getattr(segmenter, "batch_size", 1)
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 1 else 1
+
+
+def group_batches(units: list[WorkUnit], sizes: Mapping[tuple[str, str, str], int]) -> list[WorkItem]:
+    """``units`` as work items: runs of consecutive units of a method with ``sizes[key] > 1`` are cut
+    into batches of at most that many; every other unit stays alone. Order is kept."""
+    items: list[WorkItem] = []
+    batch: list[WorkUnit] = []
+    for unit in units:
+        size = sizes.get(unit.method.cache_key(), 1)
+        if batch and (batch[0].method.cache_key() != unit.method.cache_key() or len(batch) >= size):
+            items.append(batch)
+            batch = []
+        if size > 1:
+            batch.append(unit)
+        else:
+            items.append(unit)
+    if batch:
+        items.append(batch)
+    return items
+
+
+def execute_item(item: WorkItem, cache: WorkerCache | None = None,
+                 on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """The records of a work item (one unit, or a batch): :func:`execute_unit` or :func:`execute_batch`."""
+    if isinstance(item, WorkUnit):
+        return [execute_unit(item, cache, on_phase)]
+    return execute_batch(item, cache, on_phase)
+
+
+def execute_batch(units: list[WorkUnit], cache: WorkerCache | None = None,
+                  on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run a batch of units of one method with one ``predict_batch`` call; one record per unit.
+
+    The samples are loaded, the method is warmed up once per worker (an untimed
+    ``predict_batch`` of the first sample), and the batch is timed as a whole: every record gets
+    ``seconds`` = wall time / number of samples and ``batch_size`` = number of samples. Never
+    raises for a bad sample: when the batched call fails, every unit is run again on its own
+    (:func:`execute_unit`), so the failing sample gets its own error and the others their
+    results. ``on_phase`` is called as in :func:`execute_unit`, with the first sample's info.
+    """
+    if not units:
+        return []
+    key = units[0].method.cache_key()
+    if any(u.method.cache_key() != key for u in units):
+        raise ValueError("a batch must hold units of one method")
+    cache = PROCESS_CACHE if cache is None else cache
+    try:
+        dataset = cache.dataset(units[0].dataset)
+        segmenter = cache.segmenter(units[0].method)
+        samples = [dataset[u.index] for u in units]
+        for u, sample in zip(units, samples, strict=True):
+            if sample.id != u.sample_id:
+                raise LookupError(f"sample id mismatch at index {u.index}")
+    except Exception:  # let each unit report its own problem
+        return [execute_unit(u, cache, on_phase) for u in units]
+    infos = [sample_info(s) for s in samples]
+    if units[0].warmup and key not in cache.warmed:
+        cache.warmed.add(key)
+        if on_phase is not None:
+            on_phase("warmup", infos[0])
+        with contextlib.suppress(Exception):  # an error here shows in the timed call
+            segmenter.predict_batch(samples[:1])
+    if on_phase is not None:
+        on_phase("timed", infos[0])
+    t0 = time.perf_counter()
+    try:
+        preds = list(segmenter.predict_batch(samples))
+        seconds = (time.perf_counter() - t0) / len(units)
+        if len(preds) != len(units):
+            raise ValueError(f"predict_batch returned {len(preds)} predictions for {len(units)} samples")
+    except Exception:
+        if os.environ.get("LSBENCH_DEBUG"):
+            traceback.print_exc()
+        cache.warmed.add(key)
+        return [execute_unit(u, cache, on_phase) for u in units]
+    records = []
+    for unit, sample, info, pred in zip(units, samples, infos, preds, strict=True):
+        metrics: dict[str, float] = {}
+        payload: dict[str, Any] | None = None
+        error = ""
+        try:
+            pred = check_prediction(pred, sample, unit.kind, unit.n_classes)
+            metrics = cache.metric(unit.metric)(pred, sample)
+            payload = _encode_prediction(pred, unit.kind, unit.position)
+        except Exception as exc:
+            error, pred, metrics, payload = _error_text(exc), None, {}, None
+        ground_truth = _ground_truth(sample, unit.position) if unit.kind == "instance" else None
+        records.append({"key": unit.key_dict(), "position": unit.position,
+                        "row": _row(unit, info, seconds, pred, metrics, error, len(units)),
+                        "prediction": payload, "ground_truth": ground_truth, "worker": _worker_info()})
+    return records

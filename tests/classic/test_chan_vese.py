@@ -212,3 +212,24 @@ def test_bad_thread_setting_is_reported(monkeypatch):
     monkeypatch.setenv("LSBENCH_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="LSBENCH_NUM_THREADS"):
         chan_vese(_real("camera", 200), max_iter=1)
+
+
+@pytest.mark.parametrize(("dtype", "lambdas", "threads"),
+                         [(np.float64, (1.0, 1.0), "1"), (np.float32, (1.0, 1.0), "2"),
+                          (np.float64, (2.0, 0.5), "3")])
+def test_blocked_sweep_is_bit_identical_for_any_block_size(monkeypatch, dtype, lambdas, threads):
+    import importlib
+
+    cv_module = importlib.import_module("lsbench.classic.chan_vese")
+
+    # 7 rows per block and a ragged last block; threads on a 64 x 64 image
+    monkeypatch.setattr(cv_module, "BLOCK_ELEMENTS", 7 * 66)
+    monkeypatch.setattr(cv_module, "PARALLEL_MIN_PIXELS", 1)
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", threads)
+    img = _real("coins", 64).astype(dtype)
+    l1, l2 = lambdas
+    ref_seg, ref_phi, _ = sk_chan_vese(img, lambda1=l1, lambda2=l2, tol=0, max_num_iter=25, extended_output=True)
+    res = chan_vese(img, lambda1=l1, lambda2=l2, tol=0, max_iter=25, return_result=True, track_energy=False)
+    assert res.phi.dtype == dtype
+    np.testing.assert_array_equal(res.phi, ref_phi)
+    np.testing.assert_array_equal(res.mask, ref_seg)

@@ -140,3 +140,38 @@ def test_bad_input_is_rejected_clearly():
         T.region_means(torch.zeros(2, 4, 4), torch.zeros(2, 4, 5))
     with pytest.raises(ValueError, match="width must be"):
         T.neumann_pad(torch.zeros(4, 4), -1)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_compact_heaviside_and_dirac_equal_numpy(dtype):
+    z = np.linspace(-3, 3, 241)
+    for eps in (0.5, 1.5):
+        np.testing.assert_allclose(T.heaviside_compact(torch.tensor(z, dtype=dtype), eps).numpy(),
+                                   ops.heaviside_compact(z, eps), atol=TOL[dtype])
+        np.testing.assert_allclose(T.dirac_compact(torch.tensor(z, dtype=dtype), eps).numpy(),
+                                   ops.dirac_compact(z, eps), atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("shape", [(2, 9, 11), (1, 3, 7), (2, 2, 5), (1, 4, 4)])
+def test_laplacian_del2_equals_numpy_for_every_border_rule(shape):
+    u = _batch(5, shape)
+    np.testing.assert_allclose(T.laplacian_del2(torch.tensor(u)).numpy(), _each(ops.laplacian_del2, u),
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize(("sigma", "size"), [(1.5, 15), (3.0, None), (0.8, None)])
+def test_gaussian_filter_zero_equals_numpy(sigma, size):
+    u = _batch(6, (2, 20, 17))
+    for dtype in (torch.float32, torch.float64):
+        out = T.gaussian_filter_zero(torch.tensor(u, dtype=dtype), sigma, size).numpy()
+        np.testing.assert_allclose(out, _each(lambda a: ops.gaussian_filter_zero(a, sigma, size), u),
+                                   atol=10 * TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sussman_reinit_equals_numpy(dtype):
+    u = _batch(7, (2, 12, 13))
+    u[0, 3, 4] = 0.0  # a pixel exactly on the zero level is left alone
+    out = T.sussman_reinit(torch.tensor(u, dtype=dtype), 0.5).numpy()
+    np.testing.assert_allclose(out, _each(lambda a: ops.sussman_reinit(a, 0.5), u), atol=10 * TOL[dtype])
+    assert out[0, 3, 4] == 0.0

@@ -1,0 +1,374 @@
+"""Write ``reports/performance.md`` from the pytest-benchmark JSON of ``make bench``.
+
+``make bench`` runs the performance suite (``tests/bench/test_performance.py``) with
+``--benchmark-json`` and then ``python -m lsbench.perf BENCH_JSON --out reports/performance.md``.
+Every figure in the report is computed here from that JSON: medians over the timed rounds (wall
+clock), per image where one timed call processes several images (the call's time divided by its
+number of images, said so in each table), ratios of medians, the fitted exponent of time against
+pixel count, and each target of issue 8 with whether it is met. The JSON also records the machine,
+its load average before and after the run, the thread settings and the library versions, which the
+report states first: timings taken on a busy machine are marked as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["build_report", "fit_exponent", "main"]
+
+CLASSIC = ("drlse", "li", "lic", "l2s")
+_NAMES = {"cv": "Chan–Vese", "drlse": "DRLSE", "li": "RSF (li)", "lic": "LIC", "l2s": "L2S"}
+
+
+def fit_exponent(sides: Sequence[int], seconds: Sequence[float]) -> float:
+    """Least-squares slope of ``log(seconds)`` against ``log(pixels)`` (``pixels = side^2``)."""
+    x = np.log(np.asarray(sides, dtype=float) ** 2)
+    y = np.log(np.asarray(seconds, dtype=float))
+    if len(x) < 2 or not np.all(np.isfinite(y)):
+        return math.nan
+    return float(np.polyfit(x, y, 1)[0])
+
+
+class _Bench:
+    """One benchmark of the JSON: median seconds per call, per image, and its extra info."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.name = raw.get("name", "")
+        self.info = raw.get("extra_info") or {}
+        stats = raw.get("stats") or {}
+        self.median = float(stats.get("median", math.nan))
+        self.min = float(stats.get("min", math.nan))
+        self.rounds = int(stats.get("rounds", 0))
+        self.images = int(self.info.get("images") or 1)
+
+    @property
+    def per_image(self) -> float:
+        return self.median / self.images
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.info.get(key, default)
+
+
+def _find(benches: list[_Bench], **match: Any) -> _Bench | None:
+    for b in benches:
+        if all(b.get(k) == v for k, v in match.items()):
+            return b
+    return None
+
+
+def _s(x: float) -> str:
+    if x is None or not math.isfinite(x):
+        return "–"
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 1:
+        return f"{x:.2f}"
+    if x >= 0.01:
+        return f"{x:.3f}"
+    return f"{x * 1e3:.2f} ms".replace(" ms", "e-3")
+
+
+def _ms(x: float) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{x * 1e3:.1f}"
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float:
+    if a is None or b is None or not (math.isfinite(a) and math.isfinite(b)) or b <= 0:
+        return math.nan
+    return a / b
+
+
+def _x(r: float) -> str:
+    return "–" if not math.isfinite(r) else f"{r:.2f}x"
+
+
+def _yes(ok: bool | None) -> str:
+    return "–" if ok is None else ("**yes**" if ok else "**no**")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: str = "") -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---:" if a == "r" else "---" for a in align]
+    return ["| " + " | ".join(header) + " |", "| " + " | ".join(sep) + " |",
+            *["| " + " | ".join(map(str, r)) + " |" for r in rows], ""]
+
+
+def build_report(data: dict[str, Any], source: str = "") -> str:
+    """The markdown of ``reports/performance.md`` for one pytest-benchmark JSON document."""
+    benches = [_Bench(b) for b in data.get("benchmarks", [])]
+    machine = data.get("machine_info") or {}
+    extra = machine.get("lsbench") or {}
+    commit = data.get("commit_info") or {}
+    cpu = (machine.get("cpu") or {}).get("brand_raw", machine.get("processor", ""))
+    load0 = extra.get("load_average_at_start") or []
+    load1 = extra.get("load_average_at_end") or []
+    cores = extra.get("logical_cores") or (machine.get("cpu") or {}).get("count")
+    busy = bool(load0 and cores and max(load0[0], (load1 or [0])[0]) > 0.5 * cores)
+    out = ["# Performance", "",
+           "Written by `python -m lsbench.perf` from the pytest-benchmark results of `make bench` "
+           f"({source or 'benchmark JSON'}); every number below is measured, medians of the timed rounds "
+           "(wall clock, `time.perf_counter`). Regenerate on a quiet machine with `make bench`.", ""]
+    env = extra.get("env") or {}
+    versions = extra.get("versions") or {}
+    out += _table(["", ""], [
+        ["measured", str(data.get("datetime", ""))[:19].replace("T", " ") + " UTC"],
+        ["commit", f"{extra.get('git_commit') or commit.get('id', '')[:7]}" + (" (uncommitted changes)" if commit.get("dirty") else "")],
+        ["machine", f"{cpu}, {cores} logical cores, {machine.get('system', '')} {machine.get('release', '')}"],
+        ["GPU", extra.get("cuda") or "none (CPU only)"],
+        ["load average (1, 5, 15 min)", f"{_loads(load0)} at start, {_loads(load1)} at end"
+         + (" — **the machine was busy: timings are contended**" if busy else "")],
+        ["threads", f"torch {extra.get('torch_threads', '–')}; " + ", ".join(f"{k}={v or 'unset'}" for k, v in env.items())],
+        ["versions", ", ".join(f"{k} {v}" for k, v in versions.items())],
+        ["suite wall time", f"{extra.get('wall_seconds', '–')} s"],
+    ], "ll")
+
+    out += _targets(benches)
+    out += _cv_skimage(benches)
+    out += _cv_batch(benches)
+    out += _classic(benches)
+    out += _scaling(benches)
+    out += _learned(benches)
+    out += _instance(benches)
+    out += _demo(benches)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _loads(values: Sequence[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) if values else "–"
+
+
+# -- the targets of issue 8 --------------------------------------------------------------------------------
+def _targets(benches: list[_Bench]) -> list[str]:
+    rows = []
+    sk = _find(benches, table="cv_skimage", side=256, impl="skimage")
+    np_ = _find(benches, table="cv_skimage", side=256, impl="numpy")
+    np1 = _find(benches, table="cv_skimage", side=256, impl="numpy-1-thread")
+    if sk and np_:
+        r = _ratio(sk.median, np_.median)
+        same = bool(np_.get("identical_masks"))
+        r1 = _ratio(sk.median, np1.median) if np1 else math.nan
+        rows.append(["NumPy Chan–Vese >= 3x scikit-image at 256², identical masks",
+                     f"{_x(r)} (one thread: {_x(r1)}), masks identical: {same}", _yes(r >= 3 and same)])
+    skl = _find(benches, table="cv_batch", impl="skimage-loop")
+    tc = _find(benches, table="cv_batch", impl="torch-compiled")
+    if skl and tc:
+        r = _ratio(skl.per_image, tc.per_image)
+        rows.append(["torch-batched Chan–Vese (32 x 128²) >= 20x scikit-image's per-image throughput",
+                     f"{_x(r)} ({tc.get('device', 'cpu')})", _yes(r >= 20)])
+    for m in CLASSIC:
+        n = _find(benches, table="classic", method=m, backend="numpy", side=256)
+        t = _find(benches, table="classic", method=m, backend="torch", side=256)
+        if not (n or t):
+            continue
+        best = min(x.per_image for x in (n, t) if x is not None)
+        which = "torch" if t is not None and (n is None or t.per_image <= n.per_image) else "numpy"
+        rows.append([f"{_NAMES[m]}: < 1 s per 256² image, faster backend", f"{_s(best)} s ({which})", _yes(best < 1.0)])
+        if t is not None and t.get("agreement_mean") is not None:
+            a, lo = t.get("agreement_mean"), t.get("agreement_min")
+            floor = t.get("numpy_self_agreement_mean")
+            txt = f"mean {_pct(a)} %, min {_pct(lo)} %" + (
+                f" (NumPy against itself from phi0 + 1e-12 noise: mean {_pct(floor)} %)" if floor is not None else "")
+            rows.append([f"{_NAMES[m]}: NumPy and torch masks agree on >= 99.9 % of pixels (256²)", txt,
+                         _yes(a >= 0.999)])
+    for method in ("cv", *CLASSIC):
+        for backend in ("numpy", "torch"):
+            e = _exponent(benches, method, backend)
+            if math.isfinite(e):
+                rows.append([f"{_NAMES[method]} ({backend}): time exponent on pixel count <= 1.1 (128²..512²)",
+                             f"{e:.2f}", _yes(e <= 1.1)])
+    if not rows:
+        return []
+    return ["## Targets (issue 8)", "", *_table(["target", "measured", "met"], rows, "lll")]
+
+
+def _exponent(benches: list[_Bench], method: str, backend: str, sides: Sequence[int] = (128, 256, 512)) -> float:
+    pts = [(s, b.per_image) for s in sides
+           if (b := _find(benches, table="scaling", method=method, backend=backend, side=s)) is not None]
+    if len(pts) < 2:
+        return math.nan
+    return fit_exponent([p[0] for p in pts], [p[1] for p in pts])
+
+
+# -- sections ------------------------------------------------------------------------------------------------
+def _cv_skimage(benches: list[_Bench]) -> list[str]:
+    rows = []
+    for side in (128, 256, 512):
+        sk = _find(benches, table="cv_skimage", side=side, impl="skimage")
+        if sk is None:
+            continue
+        cells = [f"{side}²", _ms(sk.median)]
+        for impl in ("numpy", "numpy-1-thread"):
+            b = _find(benches, table="cv_skimage", side=side, impl=impl)
+            cells += [_ms(b.median) if b else "–", _x(_ratio(sk.median, b.median)) if b else "–"]
+        b = _find(benches, table="cv_skimage", side=side, impl="numpy")
+        cells.append(str(bool(b.get("identical_masks"))) if b else "–")
+        rows.append(cells)
+    if not rows:
+        return []
+    return ["## Chan–Vese: NumPy against scikit-image", "",
+            f"`lsbench.classic.chan_vese` and `skimage.segmentation.chan_vese` on `skimage.data.camera()` resized "
+            f"(float64), {CV_ITER_TEXT}; milliseconds per image (median). *numpy* uses the default worker threads "
+            "(`LSBENCH_NUM_THREADS`, else min(4, cores)), *1 thread* sets `LSBENCH_NUM_THREADS=1`; "
+            "*identical* compares the masks element by element.", "",
+            *_table(["side", "scikit-image ms", "numpy ms", "speed-up", "numpy 1 thread ms", "speed-up",
+                     "identical masks"], rows)]
+
+
+CV_ITER_TEXT = "200 iterations, `tol=0`, `mu=0.25`, `dt=0.5`"
+
+
+def _cv_batch(benches: list[_Bench]) -> list[str]:
+    base = _find(benches, table="cv_batch", impl="skimage-loop")
+    rows = []
+    for impl, label in (("skimage-loop", "scikit-image, one image at a time"),
+                        ("numpy-loop", "lsbench NumPy, one image at a time"),
+                        ("torch-compiled", "lsbench torch, batch of 32, torch.compile"),
+                        ("torch-eager", "lsbench torch, batch of 32, eager")):
+        b = _find(benches, table="cv_batch", impl=impl)
+        if b is None:
+            continue
+        rows.append([label, b.get("device", "cpu"), _ms(b.per_image), f"{1.0 / b.per_image:.1f}",
+                     _x(_ratio(base.per_image, b.per_image)) if base else "–",
+                     _pct(b.get("agreement_mean")), _pct(b.get("agreement_min")), str(b.get("polarity_flips", "–"))])
+    if not rows:
+        return []
+    return ["## Chan–Vese: batched torch against the scikit-image loop", "",
+            f"32 synthetic test images (128², float32), {CV_ITER_TEXT}; per image = time of the whole "
+            "batch (or loop) / 32. Agreement with scikit-image's masks is per pixel, of the partition (a mask or "
+            "its complement: with `lambda1 == lambda2` the model does not know which phase is the object, and "
+            "from the checkerboard which one ends up `phi > 0` is decided by rounding; *flips* counts them).", "",
+            *_table(["implementation", "device", "ms / image", "images / s", "vs scikit-image", "agree mean %",
+                     "agree min %", "flips"], rows)]
+
+
+def _classic(benches: list[_Bench]) -> list[str]:
+    rows = []
+    for m in CLASSIC:
+        for side in (128, 256):
+            n = _find(benches, table="classic", method=m, backend="numpy", side=side)
+            t = _find(benches, table="classic", method=m, backend="torch", side=side)
+            if n is None and t is None:
+                continue
+            rows.append([_NAMES[m], f"{side}²", _s(n.per_image) if n else "–", _s(t.per_image) if t else "–",
+                         _x(_ratio(n.per_image, t.per_image)) if n and t else "–",
+                         f"{t.get('dtype', '')}, {t.get('device', '')}" if t else "–",
+                         _pct(t.get("agreement_mean")) if t else "–", _pct(t.get("agreement_min")) if t else "–",
+                         _pct(t.get("numpy_self_agreement_mean")) if t else "–"])
+    if not rows:
+        return []
+    return ["## DRLSE, RSF, LIC, L2S: seconds per image", "",
+            "Registered default parameters, the 8 synthetic test images of the suite (one every 45) from their "
+            "initial regions, upsampled bilinearly to 256². NumPy: one image at a time; torch: the 8 images as "
+            "one batch (`predict_batch`, `torch.compile`), per image = batch time / 8. *agree*: share of pixels "
+            "on which the torch and NumPy masks agree; *NumPy self* (256², where agreement < 99.9 %): the NumPy "
+            "method against itself started from its initial level set plus 1e-12 Gaussian noise, i.e. how much "
+            "rounding alone moves that method's masks.", "",
+            *_table(["method", "side", "numpy s / image", "torch s / image", "torch speed-up", "torch precision",
+                     "agree mean %", "agree min %", "NumPy self %"], rows)]
+
+
+def _scaling(benches: list[_Bench]) -> list[str]:
+    rows = []
+    sides = sorted({int(b.get("side")) for b in benches if b.get("table") == "scaling"})
+    for m in ("cv", *CLASSIC):
+        for backend in ("numpy", "torch"):
+            cells = []
+            for s in sides:
+                b = _find(benches, table="scaling", method=m, backend=backend, side=s)
+                cells.append(_ms(b.per_image) if b else "–")
+            if all(c == "–" for c in cells):
+                continue
+            e = _exponent(benches, m, backend)
+            rows.append([_NAMES[m], backend, *cells, "–" if not math.isfinite(e) else f"{e:.2f}"])
+    if not rows:
+        return []
+    it = next((b.get("iterations") for b in benches if b.get("table") == "scaling"), "")
+    return ["## Time against image size", "",
+            f"{it} iterations at every size (`tol=0` where the method has a tolerance), 2 images per call "
+            "(torch: one batch of 2, torch's threads; NumPy: `LSBENCH_NUM_THREADS=1`, so that Chan–Vese's "
+            "switch to threads at 160² stays out of the fit), milliseconds per image; *exponent*: "
+            "least-squares slope of log(time) against log(pixels) over 128² to 512² (1 = linear in the "
+            "pixel count).", "",
+            *_table(["method", "backend", *[f"{s}² ms" for s in sides], "exponent"], rows)]
+
+
+def _learned(benches: list[_Bench]) -> list[str]:
+    rows = []
+    for m in ("rls", "rls-conv", "fconnet"):
+        cells = [m]
+        for batch in (1, 64):
+            b = _find(benches, table="learned", method=m, batch=batch)
+            cells.append(f"{1.0 / b.per_image:.0f}" if b else "–")
+        if cells[1:] != ["–", "–"]:
+            rows.append(cells)
+    if not rows:
+        return []
+    dev = next((b.get("device") for b in benches if b.get("table") == "learned"), "cpu")
+    return ["## Learned methods: images per second", "",
+            f"`predict_batch` of freshly initialised models (throughput does not depend on the weights) on "
+            f"128² synthetic images, everything the harness times included (grey conversion, resizing, the "
+            f"network, masks back to 128²), device {dev}; images/s = batch size / median time.", "",
+            *_table(["method", "batch 1", "batch 64"], rows)]
+
+
+def _instance(benches: list[_Bench]) -> list[str]:
+    rows = [[b.get("method"), _s(b.get("seconds_per_image_median", math.nan)), str(b.get("images")),
+             str(b.get("n_failed"))] for b in benches if b.get("table") == "instance"]
+    head = ["## Instance methods (CRLS, Mask R-CNN) on shapes", ""]
+    if not rows:
+        return [*head, "No instance-segmentation method was registered when the suite ran (CRLS and Mask R-CNN "
+                       "are measured automatically once they are registered).", ""]
+    return [*head, "`lsbench run` on the first 16 images of the shapes test split, registered defaults; median "
+                   "seconds per image (batch 1; building the method and any training excluded).", "",
+            *_table(["method", "s / image", "images", "failed"], rows)]
+
+
+def _demo(benches: list[_Bench]) -> list[str]:
+    b = _find(benches, table="demo")
+    if b is None:
+        return []
+    return ["## `make demo`", "",
+            f"`{b.get('command')}`: {b.median:.1f} s wall time for the whole command (a fresh dataset root, "
+            f"so it includes building the synthetic set; {b.get('images')} images, Table 2 and the figures).", ""]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lsbench.perf", description=__doc__.splitlines()[0])
+    parser.add_argument("json", help="pytest-benchmark JSON written by make bench (--benchmark-json)")
+    parser.add_argument("--out", default="reports/performance.md", help="markdown file to write")
+    args = parser.parse_args(argv)
+    path = Path(args.json)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"Error: cannot read the benchmark results {path}: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(data, dict) or not data.get("benchmarks"):
+        print(f"Error: {path} holds no benchmarks (was make bench interrupted?)", file=sys.stderr)
+        return 1
+    text = build_report(data, source=path.name)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, out)
+    print(f"wrote {out} ({len(data['benchmarks'])} benchmarks, {_dt.datetime.now():%Y-%m-%d %H:%M})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

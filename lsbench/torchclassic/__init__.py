@@ -1,0 +1,16 @@
+"""The classic level-set methods in PyTorch, batched: B same-size images in one evolution.
+
+Each function mirrors its NumPy reference in :mod:`lsbench.classic` (same parameters, same
+defaults, same discretisation) and adds ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``),
+``dtype`` (``"float32"`` by default, ``"float64"``) and ``compile`` (``torch.compile`` the
+per-iteration update). Every image stops on its own (its stopping rule, then it leaves the
+batch). The registered methods ``cv-torch``, ``drlse-torch``, ``li-torch``, ``lic-torch`` and
+``l2s-torch`` (:mod:`lsbench.methods`) are built on them. Importing this package imports torch.
+"""
+
+from lsbench.torchclassic.chan_vese import chan_vese_batch
+from lsbench.torchclassic.drlse import drlse_batch
+from lsbench.torchclassic.l2s import l2s_batch
+from lsbench.torchclassic.rsf import lic_batch, rsf_batch
+
+__all__ = ["chan_vese_batch", "drlse_batch", "l2s_batch", "lic_batch", "rsf_batch"]

@@ -1,0 +1,261 @@
+"""The performance suite of issue 8 (`make bench`): every figure of reports/performance.md.
+
+Each benchmark records what the report needs in ``benchmark.extra_info`` (``table``, the image
+side, the implementation, how many images one timed call processes, mask agreement); the report
+is written from the pytest-benchmark JSON by ``python -m lsbench.perf`` (see the Makefile). All
+timings are wall-clock (``time.perf_counter``); per-image figures of batched calls are the call's
+time divided by its number of images, and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from skimage import data, transform
+from skimage.segmentation import chan_vese as sk_chan_vese
+
+from lsbench.classic.chan_vese import chan_vese
+from lsbench.registry import METHODS
+
+pytestmark = pytest.mark.bench
+
+CV_ITER = 200  # the issue's Chan-Vese protocol: 200 iterations, tol 0
+CLASSIC = ("drlse", "li", "lic", "l2s")
+SCALING_SIDES = (64, 128, 256, 512)
+SCALING_ITER = 20
+_PREDS: dict[tuple[str, str, int], list] = {}
+
+
+def _record(benchmark, **info):
+    benchmark.extra_info.update(info)
+
+
+# -- Chan-Vese (NumPy) against scikit-image -------------------------------------------------------------
+_CAMERA: dict[int, np.ndarray] = {}
+_SK_MASKS: dict[int, np.ndarray] = {}
+
+
+def _camera(side: int) -> np.ndarray:
+    if side not in _CAMERA:
+        _CAMERA[side] = transform.resize(data.camera(), (side, side), anti_aliasing=True)  # float64 in [0, 1]
+    return _CAMERA[side]
+
+
+def _skimage_mask(side: int) -> np.ndarray:
+    if side not in _SK_MASKS:
+        _SK_MASKS[side] = sk_chan_vese(_camera(side), mu=0.25, dt=0.5, tol=0, max_num_iter=CV_ITER)
+    return _SK_MASKS[side]
+
+
+@pytest.mark.parametrize("impl", ["skimage", "numpy", "numpy-1-thread"])
+@pytest.mark.parametrize("side", [128, 256, 512])
+def test_chan_vese_numpy_against_scikit_image(benchmark, side, impl, monkeypatch):
+    img = _camera(side)
+    if impl == "skimage":
+        def fn():
+            return sk_chan_vese(img, mu=0.25, dt=0.5, tol=0, max_num_iter=CV_ITER)
+    else:
+        if impl == "numpy-1-thread":
+            monkeypatch.setenv("LSBENCH_NUM_THREADS", "1")
+
+        def fn():
+            return chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER)
+    benchmark.group = f"chan_vese {side}x{side}, {CV_ITER} iterations"
+    mask = benchmark.pedantic(fn, rounds={128: 7, 256: 5, 512: 3}[side], warmup_rounds=1, iterations=1)
+    identical = bool(np.array_equal(mask, _skimage_mask(side)))
+    _record(benchmark, table="cv_skimage", side=side, impl=impl, images=1, iterations=CV_ITER, dtype="float64",
+            input="skimage.data.camera() resized", identical_masks=identical,
+            threads=1 if impl != "numpy" else None)
+    assert identical
+
+
+# -- batched Chan-Vese (torch) against the scikit-image loop, 32 images of 128 x 128 -------------------------
+_BATCH_SK: list[np.ndarray] = []
+
+
+def _batch_images(synthetic_test) -> list[np.ndarray]:
+    return [synthetic_test[i].image for i in range(0, 352, 11)][:32]
+
+
+@pytest.mark.parametrize("impl", ["skimage-loop", "numpy-loop", "torch-compiled", "torch-eager"])
+def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
+    from lsbench.torchclassic import chan_vese_batch
+
+    images = _batch_images(synthetic_test)
+    if not _BATCH_SK:
+        _BATCH_SK.extend(sk_chan_vese(im, tol=0, max_num_iter=CV_ITER) for im in images)
+    if impl == "skimage-loop":
+        def fn():
+            return [sk_chan_vese(im, tol=0, max_num_iter=CV_ITER) for im in images]
+    elif impl == "numpy-loop":
+        def fn():
+            return [chan_vese(im, tol=0, max_iter=CV_ITER) for im in images]
+    else:
+        compiled = impl == "torch-compiled"
+        chan_vese_batch(images[:2], tol=0, max_iter=3, compile=compiled)  # compile outside the timing
+
+        def fn():
+            return [r.mask for r in chan_vese_batch(images, tol=0, max_iter=CV_ITER, compile=compiled)]
+    benchmark.group = "chan_vese, 32 images of 128x128, per batch"
+    rounds = {"skimage-loop": 2, "numpy-loop": 3, "torch-compiled": 5, "torch-eager": 1}[impl]
+    masks = benchmark.pedantic(fn, rounds=rounds, iterations=1)
+    # with lambda1 == lambda2 the model cannot tell a partition from its complement, and from the
+    # checkerboard which phase ends up phi > 0 is decided by rounding: compare partitions
+    agree = [float((m == r).mean()) for m, r in zip(masks, _BATCH_SK, strict=True)]
+    partition = [max(a, 1.0 - a) for a in agree]
+    _record(benchmark, table="cv_batch", impl=impl, images=len(images), side=128, iterations=CV_ITER,
+            dtype="float32", input="32 synthetic test images (float32)",
+            agreement_mean=float(np.mean(partition)), agreement_min=float(np.min(partition)),
+            agreement_note="partition agreement (a mask or its complement)",
+            polarity_flips=int(sum(a < 0.5 for a in agree)),
+            device=_device() if impl.startswith("torch") else "cpu")
+    assert np.mean(partition) >= 0.99
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# -- DRLSE, RSF, LIC, L2S: seconds per image, NumPy and torch, 128 and 256 ---------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("side", [128, 256])
+@pytest.mark.parametrize("method", CLASSIC)
+def test_classic_seconds_per_image(benchmark, method, side, backend, classic_samples):
+    samples = classic_samples(side)
+    name = method if backend == "numpy" else f"{method}-torch"
+    seg = METHODS.build(name)
+    if backend == "numpy":
+        def fn():
+            return [seg(s).mask for s in samples]
+    else:
+        seg.predict_batch(samples[:1])  # compile outside the timing
+
+        def fn():
+            return [p.mask for p in seg.predict_batch(samples)]
+    benchmark.group = f"{method} {side}x{side}, {len(samples)} images, registered defaults"
+    masks = benchmark.pedantic(fn, rounds=1 if (side == 256 and method == "l2s") else 2, iterations=1)
+    _PREDS[(method, backend, side)] = masks
+    info = {"table": "classic", "method": method, "backend": backend, "side": side, "images": len(samples),
+            "input": "8 synthetic test images, sample initial regions", "params": "registered defaults"}
+    if backend == "torch":
+        info.update(device=_device(), dtype=seg.params["dtype"], batch=len(samples))
+        ref = _PREDS.get((method, "numpy", side))
+        if ref is not None:
+            agree = [float((a == b).mean()) for a, b in zip(ref, masks, strict=True)]
+            info.update(agreement_mean=float(np.mean(agree)), agreement_min=float(np.min(agree)))
+            if side == 256 and np.min(agree) < 0.999:
+                floor = _numpy_self_agreement(method, samples, ref)
+                info.update(numpy_self_agreement_mean=float(np.mean(floor)),
+                            numpy_self_agreement_min=float(np.min(floor)))
+    _record(benchmark, **info)
+
+
+def _numpy_self_agreement(method: str, samples, ref) -> list[float]:
+    """Agreement of the NumPy method with itself started from phi0 + 1e-12 noise: how far rounding
+    alone moves its masks (the floor any other implementation can be held to)."""
+    from lsbench import classic
+    from lsbench.levelset.init import binary_step, signed_distance
+
+    fn = {"drlse": classic.drlse, "li": classic.rsf, "lic": classic.lic, "l2s": classic.l2s}[method]
+    params = {k: v for k, v in METHODS.get(method).defaults().items() if k != "init"}
+    rng = np.random.default_rng(0)
+    out = []
+    for s, r in zip(samples, ref, strict=True):
+        phi0 = signed_distance(s.init) if method == "l2s" else binary_step(s.init, params["c0"])
+        mask = fn(s.image, **params, init=phi0 + 1e-12 * rng.standard_normal(phi0.shape))
+        out.append(float((mask == r).mean()))
+    return out
+
+
+# -- time against image size, fixed iterations -------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("side", SCALING_SIDES)
+@pytest.mark.parametrize("method", ("cv", *CLASSIC))
+def test_time_against_image_side(benchmark, method, side, backend, classic_samples, monkeypatch):
+    # one NumPy thread, so that Chan-Vese's switch to threads at 160^2 does not enter the fit
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "1")
+    samples = classic_samples(side)[:2]
+    params = {"max_iter": SCALING_ITER} | ({"tol": 0.0} if method in ("cv", "l2s") else {})
+    seg = METHODS.build(method if backend == "numpy" else f"{method}-torch", **params)
+    if backend == "numpy":
+        def fn():
+            return [seg(s) for s in samples]
+    else:
+        def fn():
+            return seg.predict_batch(samples)
+    benchmark.group = f"{method} {backend}, {SCALING_ITER} iterations, by side"
+    benchmark.pedantic(fn, rounds=2 if side == 512 else 3, warmup_rounds=1, iterations=1)
+    _record(benchmark, table="scaling", method=method, backend=backend, side=side, images=len(samples),
+            iterations=SCALING_ITER)
+
+
+# -- learned methods: images per second at batch 1 and 64 -----------------------------------------------------
+@pytest.mark.parametrize("batch", [1, 64])
+@pytest.mark.parametrize("method", ["rls", "rls-conv", "fconnet"])
+def test_learned_images_per_second(benchmark, method, batch, synthetic_test):
+    import torch
+
+    from lsbench.learned.models import build_model
+    from lsbench.learned.segmenter import LEARNED_METHODS, LearnedSegmenter, configs_from_params
+
+    config, _ = configs_from_params(method, METHODS.get(method).defaults())
+    torch.manual_seed(0)  # throughput does not depend on the weights' values: freshly initialised
+    seg = LearnedSegmenter(method, build_model(config), config, {}, torch.device(_device()))
+    samples = [synthetic_test[i % len(synthetic_test)] for i in range(batch)]
+    benchmark.group = f"learned, batch {batch}"
+    benchmark.pedantic(seg.predict_batch, args=(samples,), rounds=20 if batch == 1 else 5, warmup_rounds=2,
+                       iterations=1)
+    assert method in LEARNED_METHODS
+    _record(benchmark, table="learned", method=method, batch=batch, images=batch, side=128,
+            input="synthetic test images (128x128, resized by the method as it does)", device=_device())
+
+
+# -- instance methods (CRLS, Mask R-CNN) on shapes, when registered ----------------------------------------------
+_INSTANCE = sorted(n for n in METHODS.names() if METHODS.get(n).kind == "instance")
+
+
+@pytest.mark.parametrize("name", _INSTANCE or [pytest.param("none", marks=pytest.mark.skip(
+    reason="no instance-segmentation method (CRLS, Mask R-CNN) is registered on this branch"))])
+def test_instance_methods_seconds_per_image(benchmark, name, data_root):
+    from lsbench.datasets import load
+    from lsbench.datasets.shapes import build_shapes
+    from lsbench.harness.runner import MethodRequest, run_benchmark
+
+    if not (data_root / "shapes").exists():
+        build_shapes(data_root)
+    dataset = load("shapes", root=data_root, split="test")
+    result = benchmark.pedantic(lambda: run_benchmark([MethodRequest(name)], dataset, limit=16, progress=False,
+                                                      executor="local", trace_samples=0), rounds=1, iterations=1)
+    per = result.per_sample
+    ok = per[per["error"].fillna("") == ""]
+    _record(benchmark, table="instance", method=name, images=len(per), n_failed=int(len(per) - len(ok)),
+            seconds_per_image_median=float(ok["seconds"].median()) if len(ok) else float("nan"),
+            input="shapes test split, first 16 images, registered defaults (build and training excluded)")
+
+
+# -- the whole `make demo` -----------------------------------------------------------------------------------
+def test_make_demo_wall_time(benchmark, tmp_path):
+    """`make demo`'s command from a fresh dataset root (so it builds the synthetic set, as a fresh
+    clone does), in a child process: Chan-Vese on the 360 synthetic test images, Table 2, figures."""
+    env = {**os.environ, "LSBENCH_DATA": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "lsbench.cli", "run", "--methods", "cv", "--dataset", "synthetic", "--split",
+           "test", "--out", str(tmp_path / "reports"), "--run-id", "demo", "--no-progress"]
+
+    def run():
+        started = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return time.perf_counter() - started
+
+    benchmark.group = "make demo"
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    assert (tmp_path / "reports" / "demo" / "table2.md").is_file()
+    _record(benchmark, table="demo", images=360, command="lsbench run --methods cv --dataset synthetic --split test "
+                                                         "(make demo), fresh dataset root")

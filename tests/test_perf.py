@@ -1,0 +1,61 @@
+"""reports/performance.md is computed from the pytest-benchmark JSON (lsbench.perf)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from lsbench.perf import build_report, fit_exponent, main
+
+
+def _bench(median, **info):
+    return {"name": "t", "extra_info": info, "stats": {"median": median, "min": median, "rounds": 3}}
+
+
+def _data():
+    benches = [
+        _bench(1.0, table="cv_skimage", side=256, impl="skimage", images=1),
+        _bench(0.25, table="cv_skimage", side=256, impl="numpy", images=1, identical_masks=True),
+        _bench(0.5, table="cv_skimage", side=256, impl="numpy-1-thread", images=1, identical_masks=True),
+        _bench(3.2, table="cv_batch", impl="skimage-loop", images=32),
+        _bench(0.32, table="cv_batch", impl="torch-compiled", images=32, device="cpu", agreement_mean=0.9995),
+        _bench(8.0, table="classic", method="l2s", backend="numpy", side=256, images=8),
+        _bench(4.0, table="classic", method="l2s", backend="torch", side=256, images=8, agreement_mean=1.0,
+               agreement_min=1.0, dtype="float32", device="cpu"),
+        *[_bench(1e-3 * (s / 128) ** 2, table="scaling", method="cv", backend="numpy", side=s, images=2)
+          for s in (64, 128, 256, 512)],
+        _bench(0.5, table="learned", method="rls", batch=64, images=64),
+        _bench(60.0, table="demo", images=360, command="lsbench run --methods cv"),
+    ]
+    return {"benchmarks": benches, "datetime": "2026-11-24T20:00:00",
+            "machine_info": {"lsbench": {"load_average_at_start": [3.0, 3, 3], "load_average_at_end": [0.1, 0, 0],
+                                         "logical_cores": 2}}}
+
+
+def test_exponent_of_a_linear_cost_is_one():
+    sides = [128, 256, 512]
+    assert fit_exponent(sides, [2e-6 * s * s for s in sides]) == pytest.approx(1.0)
+    assert fit_exponent(sides, [s ** 3 for s in sides]) == pytest.approx(1.5)
+    assert np.isnan(fit_exponent([128], [1.0]))
+
+
+def test_report_states_targets_ratios_and_load():
+    text = build_report(_data())
+    assert "4.00x (one thread: 2.00x), masks identical: True | **yes**" in text  # 1.0 / 0.25
+    assert "10.00x (cpu) | **no**" in text  # (3.2 / 32) / (0.32 / 32) = 10 < 20
+    assert "| L2S: < 1 s per 256² image, faster backend | 0.500 s (torch) | **yes** |" in text
+    assert "| Chan–Vese (numpy): time exponent on pixel count <= 1.1 (128²..512²) | 1.00 | **yes** |" in text
+    assert "the machine was busy" in text and "| rls | – | 128 |" in text
+    assert "60.0 s wall time" in text and "No instance-segmentation method" in text
+
+
+def test_main_writes_the_report_and_refuses_bad_input(tmp_path, capsys):
+    src = tmp_path / "bench.json"
+    src.write_text(json.dumps(_data()))
+    out = tmp_path / "perf.md"
+    assert main([str(src), "--out", str(out)]) == 0
+    assert out.read_text().startswith("# Performance")
+    assert main([str(tmp_path / "missing.json"), "--out", str(out)]) == 1
+    src.write_text("{}")
+    assert main([str(src), "--out", str(out)]) == 1
+    assert "holds no benchmarks" in capsys.readouterr().err
