@@ -306,10 +306,13 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
               help="Checkpoint file to write (default: the cache entry that `lsbench run` looks up).")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="Any other parameter of the method, e.g. -p lr=0.0005 -p steps=3 (repeatable).")
+@click.option("--nproc", type=int, default=1, show_default=True,
+              help="Train data-parallel on N processes (DDP: gloo on the CPU, one GPU per process on CUDA); "
+                   "the batch size stays the global one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
 def train(method: str, dataset: str, split: str, root: Path | None, epochs: int | None, seed: int | None,
-          out: Path | None, params: tuple[str, ...], no_progress: bool) -> None:
+          out: Path | None, params: tuple[str, ...], nproc: int, no_progress: bool) -> None:
     """Train METHOD (rls, rls-conv or fconnet) and write a checkpoint."""
     from lsbench.params import parse_value
 
@@ -338,6 +341,8 @@ def train(method: str, dataset: str, split: str, root: Path | None, epochs: int 
                   weights=None)
     if out is not None and out.exists() and out.is_dir():
         raise click.BadParameter(f"{out} is a directory; give a checkpoint file name", param_hint="--out")
+    if nproc < 1:
+        raise click.BadParameter(f"must be a positive integer, got {nproc}", param_hint="--nproc")
 
     from lsbench.datasets import load
     from lsbench.learned.segmenter import configs_from_params, resolve_device, train_and_save
@@ -348,9 +353,11 @@ def train(method: str, dataset: str, split: str, root: Path | None, epochs: int 
     data = load(dataset, root=root, split=split)
     target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
                                                                 data.fingerprint())
+    where = f"{device}" if nproc == 1 else f"{nproc} processes ({device})"
     click.echo(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {train_config.epochs} "
-               f"epochs on {device}", err=True)
-    _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=not no_progress)
+               f"epochs on {where}", err=True)
+    _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=not no_progress,
+                             nproc=nproc)
     val = ckpt["val_metrics"]
     click.echo(f"checkpoint: {target}")
     click.echo(f"training time: {ckpt['train_seconds']:.1f} s; held-out scenes: "

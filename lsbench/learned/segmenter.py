@@ -25,13 +25,12 @@ from torch import nn
 from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
-from lsbench.learned.train import TrainConfig, train_model
+from lsbench.learned.train import TrainConfig, save_trained, train_distributed, train_model
 from lsbench.learned.weights import (
     CheckpointError,
     cached_checkpoint_path,
     load_checkpoint,
     load_state,
-    save_checkpoint,
 )
 from lsbench.methods import Segmenter
 from lsbench.types import Prediction, Sample
@@ -135,19 +134,25 @@ class LearnedSegmenter(Segmenter):
 
 
 def train_and_save(method: str, model_config: dict[str, Any], train_config: TrainConfig, dataset: Any,
-                   out: str | Path, *, device: torch.device, progress: bool = True) -> tuple[nn.Module, dict[str, Any]]:
-    """Train on ``dataset`` and write the checkpoint to ``out``; return the model and the checkpoint dict."""
-    result = train_model(model_config, train_config, dataset, device=device, progress=progress,
-                         desc=f"train {method}")
-    data = {"name": getattr(dataset, "name", ""), "split": getattr(dataset, "split", ""),
-            "spec": dataset.spec() if hasattr(dataset, "spec") else {},
-            "fingerprint": dataset.fingerprint() if hasattr(dataset, "fingerprint") else None,
-            "n_train": result.n_train, "n_val": result.n_val, "val_groups": result.val_groups}
-    path = save_checkpoint(out, method=method, model_config=model_config, train_config=train_config.as_dict(),
-                           state_dict=result.model.state_dict(), data=data, val_metrics=result.val_metrics,
-                           history=result.history, train_seconds=result.seconds)
+                   out: str | Path, *, device: torch.device, progress: bool = True,
+                   nproc: int = 1) -> tuple[nn.Module, dict[str, Any]]:
+    """Train on ``dataset`` and write the checkpoint to ``out``; return the model and the checkpoint dict.
+
+    ``nproc > 1`` trains data-parallel on that many processes (:func:`~lsbench.learned.train.train_distributed`)
+    and reads the model back from the checkpoint rank 0 wrote.
+    """
+    desc = f"train {method}"
+    if nproc == 1:
+        result = train_model(model_config, train_config, dataset, device=device, progress=progress, desc=desc)
+        path = save_trained(out, method, model_config, train_config, dataset, result)
+        ckpt = load_checkpoint(path, method=method, model_config=model_config)
+        return result.model, ckpt
+    path = train_distributed(method, model_config, train_config, dataset, out, nproc=nproc, device=device,
+                             progress=progress, desc=f"{desc} ({nproc} processes)")
     ckpt = load_checkpoint(path, method=method, model_config=model_config)
-    return result.model, ckpt
+    model = build_model(model_config)
+    load_state(model, ckpt, path)
+    return model.to(device).eval(), ckpt
 
 
 def configs_from_params(method: str, params: dict[str, Any]) -> tuple[dict[str, Any], TrainConfig]:

@@ -17,7 +17,11 @@ output against the ground truth, back-propagate, update. lsbench's protocol arou
 * Adam (the chapter used SGD; Adam needs no schedule tuning), optional gradient clipping,
   optional deep supervision (the loss averaged over the outputs of every step) and optional
   dihedral augmentation (random flips and 90-degree rotations, applied alike to image, target
-  and phi_0).
+  and phi_0);
+* **data parallelism** (:func:`train_distributed`, ``lsbench train --nproc N``): N processes of
+  :mod:`lsbench.learned.distributed` (DDP) each draw the same shuffled, augmented *global* batch
+  and train on their contiguous part of it, so the trajectory is the single-process one up to
+  floating-point summation order.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,14 +41,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lsbench.datasets.base import Dataset
+from lsbench.datasets.base import Dataset, Subset
 from lsbench.learned.data import image_tensor, mask_tensor, phi0_tensor, restore_masks
+from lsbench.learned.distributed import DistContext, launch
 from lsbench.learned.models import build_model
 from lsbench.learned.rls import initial_phi
+from lsbench.learned.weights import save_checkpoint
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
-__all__ = ["TrainConfig", "TrainResult", "split_by_scene", "train_model"]
+__all__ = ["TrainConfig", "TrainResult", "save_trained", "split_by_scene", "train_distributed", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,8 @@ def evaluate(model: nn.Module, data: _Prepared, batch_size: int = 64) -> dict[st
 
 
 def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Dataset | Sequence[Sample], *,
-                device: str | torch.device = "cpu", progress: bool = True, desc: str = "train") -> TrainResult:
+                device: str | torch.device = "cpu", progress: bool = True, desc: str = "train",
+                dist: DistContext | None = None) -> TrainResult:
     """Train a freshly initialised model of ``model_config`` on ``dataset``.
 
     Parameters
@@ -259,6 +267,10 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
     device : str or torch.device
     progress : bool
         Show a tqdm progress bar on stderr with the running loss and the validation F-measure.
+    dist : DistContext, optional
+        This process's rank in a data-parallel run (:func:`train_distributed`): the model is
+        wrapped in DDP and each step trains on this rank's part of the global batch. ``None``:
+        one process.
 
     Returns
     -------
@@ -277,9 +289,11 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
     train = _Prepared([samples[i] for i in train_idx], model_config, device)
     val = _Prepared([samples[i] for i in val_idx], model_config, device) if val_idx else None
 
+    dist = DistContext(device=device) if dist is None else dist
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = build_model(model_config).to(device)
+    net = dist.wrap(model)  # DDP averages the gradients over ranks (unchanged for one process)
     gen = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
@@ -295,11 +309,12 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
     try:
         with _deterministic():
             for epoch in range(1, config.epochs + 1):
-                model.train()
+                net.train()
                 t0 = time.perf_counter()
                 perm = torch.randperm(len(train), generator=gen)
                 total, count = 0.0, 0
                 for b in range(steps_per_epoch):
+                    # the global batch, shuffled and augmented alike on every rank
                     idx = perm[b * config.batch_size:(b + 1) * config.batch_size].to(device)
                     x, y = train.images[idx], train.targets[idx]
                     phi0 = None if train.phi0 is None else train.phi0[idx]
@@ -310,24 +325,27 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
                     if config.invert:
                         flip = torch.rand(x.shape[0], generator=gen).to(x.device) < 0.5
                         x = torch.where(flip[:, None, None], 1.0 - x, x)
-                    outputs = model(x, phi0, all_steps=config.deep_supervision)
-                    loss = _loss(outputs, y)
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {loss.item()}); "
-                                                 "lower lr or enable grad_clip")
+                    (xs, ys, phis), weight = dist.shard(x, y, phi0)
+                    if weight == 0:  # fewer samples than ranks: join the gradient all-reduce with a zero loss
+                        xs, ys, phis, weight = x[:1], y[:1], None if phi0 is None else phi0[:1], 0.0
+                    loss = _loss(net(xs, phis, all_steps=config.deep_supervision), ys) * weight
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    batch_loss = dist.mean(loss.detach())  # the global batch's mean loss, alike on every rank
+                    if not math.isfinite(batch_loss):
+                        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {batch_loss}); "
+                                                 "lower lr or enable grad_clip")
                     if config.grad_clip > 0:
                         nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
                     optimizer.step()
-                    total += loss.item() * len(idx)
+                    total += batch_loss * len(idx)
                     count += len(idx)
                     if bar is not None:
                         bar.update(1)
                         bar.set_postfix(epoch=epoch, loss=f"{total / count:.4f}",
                                         val_f=f"{best[3]['f_measure']:.3f}" if best else "-")
                 row: dict[str, Any] = {"epoch": epoch, "loss": total / count}
-                if val is not None:
+                if val is not None:  # every rank validates (the same model), so all keep the same best epoch
                     metrics = evaluate(model, val)
                     row.update(val_loss=metrics["loss"], val_f_measure=metrics["f_measure"])
                     if best is None or metrics["f_measure"] > best[0]:
@@ -348,3 +366,75 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
     return TrainResult(model=model, val_metrics=val_metrics, history=copy.deepcopy(history),
                        seconds=time.perf_counter() - started, n_train=len(train),
                        n_val=0 if val is None else len(val), val_groups=val_groups)
+
+
+def save_trained(path: str | Path, method: str, model_config: dict[str, Any], train_config: TrainConfig,
+                 dataset: Dataset | Sequence[Sample], result: TrainResult, **extra_data: Any) -> Path:
+    """Write ``result`` as an lsbench checkpoint (:mod:`lsbench.learned.weights`) and return its path.
+
+    The checkpoint's ``data`` entry records the training set (name, split, spec, fingerprint),
+    the train/validation sizes, the held-out scenes and ``extra_data`` (e.g. ``nproc``).
+    """
+    data = {"name": getattr(dataset, "name", ""), "split": getattr(dataset, "split", ""),
+            "spec": dataset.spec() if hasattr(dataset, "spec") else {},
+            "fingerprint": dataset.fingerprint() if hasattr(dataset, "fingerprint") else None,
+            "n_train": result.n_train, "n_val": result.n_val, "val_groups": result.val_groups, **extra_data}
+    return save_checkpoint(path, method=method, model_config=model_config, train_config=train_config.as_dict(),
+                           state_dict=result.model.state_dict(), data=data, val_metrics=result.val_metrics,
+                           history=result.history, train_seconds=result.seconds)
+
+
+def _dataset_from(data: tuple[dict[str, Any], list[str]] | Sequence[Sample]) -> Dataset | Sequence[Sample]:
+    """A registered dataset rebuilt from ``(spec, ids)`` (checked to hold those ids), or the samples themselves."""
+    if not isinstance(data, tuple):
+        return data
+    from lsbench.datasets import load
+
+    spec, ids = dict(data[0]), data[1]
+    dataset = load(spec.pop("name"), root=spec.pop("root", None), split=spec.pop("split", None), **spec)
+    if list(dataset.ids()) != ids:
+        raise ValueError(f"{dataset!r} as read by this training process holds other samples than the parent's "
+                         "(is the dataset root shared?)")
+    return dataset
+
+
+def _train_ranks(ctx: DistContext, method: str, model_config: dict[str, Any], config: TrainConfig,
+                 data: tuple[dict[str, Any], list[str]] | Sequence[Sample], out: str, desc: str,
+                 progress: bool) -> dict[str, Any]:
+    """One rank of :func:`train_distributed` (module level: spawned processes import it by name)."""
+    dataset = _dataset_from(data)  # each rank reads the data itself
+    result = train_model(model_config, config, dataset, device=ctx.device, progress=progress and ctx.is_main,
+                         desc=desc, dist=ctx)
+    if ctx.is_main:
+        save_trained(out, method, model_config, config, dataset, result, nproc=ctx.world_size)
+    ctx.barrier()  # the checkpoint exists before any rank returns
+    return {"path": out, "seconds": result.seconds, "val_metrics": result.val_metrics}
+
+
+def train_distributed(method: str, model_config: dict[str, Any], config: TrainConfig,
+                      dataset: Dataset | Sequence[Sample], out: str | Path, *, nproc: int,
+                      device: str | torch.device = "cpu", progress: bool = True, desc: str = "train") -> Path:
+    """Train on ``nproc`` processes (DDP, :func:`lsbench.learned.distributed.launch`); rank 0 writes ``out``.
+
+    A registered dataset travels as its spec and each rank loads it (and checks that it holds the
+    same sample ids); samples given as a sequence, a subset or an unregistered dataset are pickled
+    to the ranks. ``config.batch_size`` is the *global* batch, so the result does not depend on
+    ``nproc`` beyond floating-point summation order. ``nproc=1`` trains in this process.
+    Returns the checkpoint path.
+    """
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    data: tuple[dict[str, Any], list[str]] | Sequence[Sample]
+    if isinstance(dataset, Dataset) and not isinstance(dataset, Subset) and _is_registered(dataset.name):
+        data = (dataset.spec(), list(dataset.ids()))
+    else:
+        data = [dataset[i] for i in range(len(dataset))]
+    launch(_train_ranks, nproc, method, model_config, config, data, str(out), desc, progress,
+           device=torch.device(device))
+    return Path(out)
+
+
+def _is_registered(name: str) -> bool:
+    from lsbench.registry import DATASETS
+
+    return name in DATASETS.names()

@@ -78,3 +78,30 @@ def test_checkpoint_of_another_config_or_corrupt_file(trained, data_root, tmp_pa
     res = CliRunner().invoke(main, [*base, *RUN_SMALL, "--weights", f"rls={bad}"])
     assert res.exit_code == 1 and "corrupt" in res.output and "Traceback" not in res.output
     assert [p.name for p in tmp_path.iterdir()] == ["bad.pt"]  # no run directory written
+
+
+def test_process_run_trains_once_in_the_parent_and_workers_load_the_cache(data_root, tmp_path, monkeypatch, capfd):
+    """No checkpoint cached: the parent trains (while it builds the methods), the worker processes load it.
+
+    The workers' stderr is the inherited file descriptor 2 (the sandbox does not redirect it), which
+    ``capfd`` captures, as it captures the child of the control below; a worker that trained would
+    print the same "training one now" line there."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    subprocess.run([sys.executable, "-c", "import sys; sys.stderr.write('child stderr is captured')"], check=True)
+    res = CliRunner().invoke(main, ["run", "--methods", "fconnet", "--root", str(data_root), "--limit", "4",
+                                    "-p", "fconnet.size=8", "-p", "fconnet.epochs=1", "-p", "fconnet.device=cpu",
+                                    "--executor", "process", "--workers", "2", "--out", str(tmp_path / "runs"),
+                                    "--run-id", "p", "--no-progress", "--no-figures"])
+    children = capfd.readouterr().err
+    assert res.exit_code == 0, res.output
+    assert "child stderr is captured" in children
+    assert res.stderr.count("training one now") == 1  # the parent trained
+    assert "training" not in children  # no worker did
+    assert len(list((tmp_path / "cache" / "checkpoints").glob("fconnet-*.pt"))) == 1
+    import json
+
+    config = json.loads((tmp_path / "runs" / "p" / "config.json").read_text())
+    assert config["executor"]["executor"] == "process" and config["timing"]["concurrent_workers"] == 2
