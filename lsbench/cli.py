@@ -75,7 +75,7 @@ def main() -> None:
               help="Draw the figures into the run directory (lsbench report can draw them later).")
 @click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
 @click.option("--weights", "weights", multiple=True, metavar="[METHOD=]PATH",
-              help="Checkpoint of a learned method (rls, rls-conv, fconnet), e.g. --weights rls=rls.pt; "
+              help="Checkpoint of a learned method (rls, rls-conv, fconnet, crls, maskrcnn), e.g. --weights rls=rls.pt; "
                    "METHOD= may be left out when one listed method takes weights (repeatable).")
 @click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="process", show_default=True,
               help="Where samples run: this process (local), a pool of child processes (process), or a Dask "
@@ -112,7 +112,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         resume_benchmark,
         run_benchmark,
     )
-    from lsbench.params import parse_method_list, parse_param_assignments, parse_value
+    from lsbench.params import parse_method_list, parse_param_assignments
     from lsbench.presets import load_preset
 
     executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
@@ -137,20 +137,10 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
     DATASETS.get(dataset)
-    ds_entry = DATASETS.get(dataset)
-    ds_defaults = ds_entry.defaults()
-    ds_kwargs: dict[str, Any] = {}
-    for raw in dataset_params:
-        if "=" not in raw:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
-        k, v = raw.split("=", 1)
-        if k not in ds_defaults or k in ("root", "split"):
-            raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
-                                     f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
-                                     param_hint="--dataset-param")
-        ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
+    ds_kwargs = _parse_dataset_params(dataset, dataset_params)
     if limit is not None and limit <= 0:
         raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
+    _default_training_data(names, overrides, dataset, root, ds_kwargs)
     check_output_dir(out)  # fail before loading data or building methods
     data = load(dataset, root=root, split=split, **ds_kwargs)
     requests = [MethodRequest(n, overrides[n]) for n in names]
@@ -293,10 +283,50 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
         overrides[method]["weights"] = path
 
 
+def _parse_dataset_params(dataset: str, dataset_params: tuple[str, ...]) -> dict[str, Any]:
+    """``--dataset-param NAME=VALUE`` options as keywords of the dataset's factory."""
+    from lsbench.params import parse_value
+
+    ds_defaults = DATASETS.get(dataset).defaults()
+    ds_kwargs: dict[str, Any] = {}
+    for raw in dataset_params:
+        if "=" not in raw:
+            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
+        k, v = raw.split("=", 1)
+        if k not in ds_defaults or k in ("root", "split"):
+            raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
+                                     f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
+                                     param_hint="--dataset-param")
+        ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
+    return ds_kwargs
+
+
+def _default_training_data(names: list[str], overrides: dict[str, dict[str, Any]], dataset: str,
+                           root: Path | None, dataset_params: dict[str, Any]) -> None:
+    """Instance methods that train on demand (crls, maskrcnn) train on the run's dataset unless told otherwise.
+
+    Their ``train_dataset`` becomes ``--dataset`` (with ``--root`` and ``--dataset-param``), so
+    ``lsbench run --methods crls --dataset sbd`` trains on (or checks its checkpoint against)
+    SBD's training split and classes.
+    """
+    for n in names:
+        entry = METHODS.get(n)
+        if entry.kind != "instance" or "train_dataset" not in entry.defaults():
+            continue
+        if "train_dataset" not in overrides[n]:
+            overrides[n]["train_dataset"] = dataset
+            if root is not None and "train_root" not in overrides[n]:
+                overrides[n]["train_root"] = str(root)
+            if dataset_params and "train_dataset_params" not in overrides[n]:
+                overrides[n]["train_dataset_params"] = dict(dataset_params)
+
+
 # -- train (learned methods) -----------------------------------------------------------------------
 @main.command()
 @click.argument("method")
-@click.option("--dataset", "-d", default="synthetic", show_default=True, help="Registered dataset to train on.")
+@click.option("--dataset", "-d", default=None,
+              help="Registered dataset to train on (default: the method's, synthetic for rls/rls-conv/fconnet, "
+                   "shapes for crls/maskrcnn).")
 @click.option("--split", "-s", default="train", show_default=True, help="Dataset split to train on.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (as for `lsbench run`).")
@@ -306,30 +336,54 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
               help="Checkpoint file to write (default: the cache entry that `lsbench run` looks up).")
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="Any other parameter of the method, e.g. -p lr=0.0005 -p steps=3 (repeatable).")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (default: the method's, auto).")
+@click.option("--backbone", default=None,
+              help="crls/maskrcnn: small (CPU default), vgg16 (the chapter's) or any torchvision classifier, "
+                   "e.g. resnet18.")
+@click.option("--backbone-weights", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="crls/maskrcnn: a local state dict (e.g. torchvision's vgg16-397923af.pth) the backbone "
+                   "starts from; nothing is downloaded. Default: from scratch.")
+@click.option("--dataset-param", "dataset_params", multiple=True, metavar="NAME=VALUE",
+              help="crls/maskrcnn: dataset option, e.g. --dataset-param train_images=500 for a smaller shapes "
+                   "set (repeatable).")
+@click.option("--resume", is_flag=True,
+              help="crls/maskrcnn: continue an interrupted training of the same settings from its state file "
+                   "(<checkpoint>.state); without it an old state file is overwritten.")
 @click.option("--nproc", type=int, default=1, show_default=True,
-              help="Train data-parallel on N processes (DDP: gloo on the CPU, one GPU per process on CUDA); "
+              help="rls/rls-conv/fconnet: train data-parallel on N processes (DDP: gloo on the CPU, one GPU per process on CUDA); "
                    "the batch size stays the global one.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
-def train(method: str, dataset: str, split: str, root: Path | None, epochs: int | None, seed: int | None,
-          out: Path | None, params: tuple[str, ...], nproc: int, no_progress: bool) -> None:
-    """Train METHOD (rls, rls-conv or fconnet) and write a checkpoint."""
+def train(method: str, dataset: str | None, split: str, root: Path | None, epochs: int | None, seed: int | None,
+          out: Path | None, params: tuple[str, ...], device: str | None, backbone: str | None,
+          backbone_weights: Path | None, dataset_params: tuple[str, ...], resume: bool, nproc: int,
+          no_progress: bool) -> None:
+    """Train METHOD (rls, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint."""
     from lsbench.params import parse_value
 
     learned = [n for n in METHODS.names() if "learned" in METHODS.get(n).tags]
     if method not in learned:
         raise click.BadParameter(f"{method!r} is not a learned method; choose from: {', '.join(learned)}",
                                  param_hint="METHOD")
+    entry = METHODS.get(method)
+    dataset = dataset or entry.defaults().get("train_dataset", "synthetic")
     DATASETS.get(dataset)
-    defaults = METHODS.get(method).defaults()
+    instance = entry.kind == "instance"
+    if not instance:
+        for flag, given in (("--backbone", backbone is not None), ("--backbone-weights", backbone_weights is not None),
+                            ("--dataset-param", bool(dataset_params)), ("--resume", resume)):
+            if given:
+                raise click.BadParameter(f"{flag} applies to crls and maskrcnn only, not {method!r}", param_hint=flag)
+    defaults = entry.defaults()
+    fixed = {"weights", "train_dataset", "train_split", "train_root", "backbone_weights", "train_dataset_params"}
     values = dict(defaults)
     for raw in params:
         name, sep, value = raw.partition("=")
         name = name.strip()
         if not sep or not name:
             raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
-        if name not in defaults or name in ("weights", "train_dataset", "train_split", "train_root"):
-            valid = sorted(set(defaults) - {"weights", "train_dataset", "train_split", "train_root"})
+        if name not in defaults or name in fixed:
+            valid = sorted(set(defaults) - fixed)
             raise click.BadParameter(f"{method} has no trainable parameter {name!r}; valid: {', '.join(valid)}",
                                      param_hint="--param")
         values[name] = parse_value(value, defaults[name], f"--param {raw!r}")
@@ -337,12 +391,28 @@ def train(method: str, dataset: str, split: str, root: Path | None, epochs: int 
         values["epochs"] = epochs
     if seed is not None:
         values["seed"] = seed
+    if device is not None:
+        values["device"] = device
+    if backbone is not None:
+        values["backbone"] = backbone
+    if backbone_weights is not None:
+        if not backbone_weights.expanduser().is_file():
+            raise click.BadParameter(f"{backbone_weights} does not exist", param_hint="--backbone-weights")
+        values["backbone_weights"] = str(backbone_weights)
     values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
                   weights=None)
+    if dataset_params:
+        values["train_dataset_params"] = _parse_dataset_params(dataset, dataset_params)
     if out is not None and out.exists() and out.is_dir():
         raise click.BadParameter(f"{out} is a directory; give a checkpoint file name", param_hint="--out")
     if nproc < 1:
         raise click.BadParameter(f"must be a positive integer, got {nproc}", param_hint="--nproc")
+    if instance:
+        if nproc != 1:
+            raise click.BadParameter(f"data-parallel training is for rls, rls-conv and fconnet, not {method!r}",
+                                     param_hint="--nproc")
+        _train_detector(method, values, out, resume=resume, progress=not no_progress)
+        return
 
     from lsbench.datasets import load
     from lsbench.learned.segmenter import configs_from_params, resolve_device, train_and_save
@@ -369,6 +439,49 @@ def train(method: str, dataset: str, split: str, root: Path | None, epochs: int 
         click.echo(f"`lsbench run --methods {method}` with the same parameters uses it from the cache")
     else:
         click.echo(f"use it with: lsbench run --methods {method} --weights {method}={target}")
+
+
+def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, resume: bool, progress: bool) -> None:
+    """``lsbench train crls|maskrcnn``: train, write the checkpoint, report validation mAPr and times."""
+    from lsbench.crls.segmenter import (
+        configs_from_params,
+        state_path_for,
+        train_and_save,
+        training_data,
+    )
+    from lsbench.learned.segmenter import resolve_device
+    from lsbench.learned.weights import cached_checkpoint_path
+
+    device = resolve_device(values["device"])
+    train_set, val_set = training_data(values["train_dataset"], values["train_split"], values["train_root"],
+                                       values.get("train_dataset_params"))
+    config, train_config = configs_from_params(method, values, train_set)
+    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
+                                                                train_set.fingerprint())
+    state = state_path_for(target)
+    if state.is_file() and not resume:
+        click.echo(f"note: {state} holds an interrupted training; starting over (pass --resume to continue it)",
+                   err=True)
+        state.unlink()
+    val_desc = f"{val_set.name}/{val_set.split}" if val_set is not None else \
+        f"{100 * train_config.val_fraction:g}% of the training split"
+    click.echo(f"training {method} ({config['backbone']} backbone, {config['num_classes']} classes) on "
+               f"{train_set.name}/{train_set.split} ({len(train_set)} images) for {train_config.epochs} epochs on "
+               f"{device}; model selection on {val_desc}; state saved to {state}", err=True)
+    _, ckpt = train_and_save(method, config, train_config, train_set, val_set, target, device=device,
+                             progress=progress, resume=resume, backbone_weights=values.get("backbone_weights"))
+    val = ckpt["val_metrics"]
+    click.echo(f"checkpoint: {target}")
+    click.echo(f"training time: {ckpt['train_seconds']:.1f} s wall, {ckpt['cpu_seconds']:.1f} s CPU")
+    if val.get("mAPr@0.5") is not None:
+        click.echo(f"validation mAPr@0.5: {100 * val['mAPr@0.5']:.2f}%, mAPr@0.7: {100 * val['mAPr@0.7']:.2f}% "
+                   f"(epoch {val['epoch']}, {val['n_images']} images)")
+    if out is None:
+        click.echo(f"`lsbench run --methods {method} --dataset {train_set.name}` with the same parameters uses it "
+                   "from the cache")
+    else:
+        click.echo(f"use it with: lsbench run --methods {method} --dataset {train_set.name} "
+                   f"--weights {method}={target}")
 
 
 # -- report ------------------------------------------------------------------------------------------

@@ -405,3 +405,47 @@ def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: i
 
 
 # -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------
+# Parameters: the model's (backbone, RoI warping, RLS, sizes; None = chosen from the backbone and
+# the training images, lsbench.crls.model.detector_config), training (epochs ... patience:
+# lsbench.crls.train.DetectorTrainConfig), where weights and data come from (weights: a checkpoint;
+# else the cache; else train now on train_dataset/train_split; backbone_weights: a local file the
+# backbone starts from), the device and the mask threshold. lsbench.crls.segmenter sorts them.
+def _detector(method: str, params: dict[str, Any]) -> Segmenter:
+    from lsbench.crls.segmenter import build_from_params
+
+    return build_from_params(method, params)
+
+
+@METHODS.register("crls", kind="instance", tags=("learned", "instance"),
+                  summary="CRLS (Le et al.): RPN -> RoI warp -> RLS mask (21x21, T=5) -> masked classifier, "
+                          "torchvision parts")
+def _crls(backbone: str = "small", roi_op: str = "warp", detach_proposals: bool = True, roi_size: int = 14,
+          sampling_ratio: int = 2, mask_size: int = 21, mask_channels: Any = None, rls_steps: int = 5,
+          rls_init: str = "disks", rls_tie_weights: bool = True, rls_gru: str = "rls",
+          representation_size: Any = None, min_size: Any = None, max_size: Any = None, anchor_sizes: Any = None,
+          box_batch_size: Any = None, box_positive_fraction: float = 0.25, rpn_post_nms_test: int = 300,
+          box_nms: float = 0.3, box_score_thresh: float = 0.05, detections_per_img: int = 100,
+          epochs: int = 5, batch_size: int = 8, optimizer: str = "adamw", lr: float = 0.001, momentum: float = 0.9,
+          weight_decay: float = 1e-4,
+          warmup_iters: int = 100, lr_schedule: str = "cosine", grad_clip: float = 10.0, seed: int = 0,
+          hflip: bool = True, val_fraction: float = 0.1, val_limit: int = 0, patience: int = 0,
+          weights: Any = None, backbone_weights: Any = None, device: str = "auto", train_dataset: str = "shapes",
+          train_split: str = "train", train_root: Any = None, train_dataset_params: Any = None,
+          mask_threshold: float = 0.5, inference_batch: int = 8) -> Segmenter:
+    return _detector("crls", locals())
+
+
+@METHODS.register("maskrcnn", kind="instance", tags=("learned", "instance"),
+                  summary="Mask R-CNN baseline: torchvision MaskRCNN on CRLS's backbone, anchors, RPN and sampling")
+def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_layers: Any = None,
+              mask_dim: Any = None, min_size: Any = None, max_size: Any = None, anchor_sizes: Any = None,
+              box_batch_size: Any = None, box_positive_fraction: float = 0.25, rpn_post_nms_test: int = 300,
+              box_nms: float = 0.3, box_score_thresh: float = 0.05, detections_per_img: int = 100,
+              epochs: int = 5, batch_size: int = 8, optimizer: str = "adamw", lr: float = 0.001,
+              momentum: float = 0.9, weight_decay: float = 1e-4, warmup_iters: int = 100, lr_schedule: str = "cosine",
+              grad_clip: float = 10.0, seed: int = 0, hflip: bool = True, val_fraction: float = 0.1,
+              val_limit: int = 0, patience: int = 0, weights: Any = None, backbone_weights: Any = None,
+              device: str = "auto", train_dataset: str = "shapes", train_split: str = "train",
+              train_root: Any = None, train_dataset_params: Any = None, mask_threshold: float = 0.5,
+              inference_batch: int = 8) -> Segmenter:
+    return _detector("maskrcnn", locals())

@@ -1,0 +1,207 @@
+"""CRLS and Mask R-CNN as registered instance methods: weights given, cached, or trained now.
+
+:func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` in
+:mod:`lsbench.methods` call. It resolves the weights like the single-object learned methods
+(:mod:`lsbench.learned.segmenter`) and with the same checkpoint format and cache
+(:mod:`lsbench.learned.weights`):
+
+1. ``weights=PATH``: that checkpoint; it must hold the same method and an equal model config
+   (backbone, class count, ... : a mismatch is a :class:`~lsbench.learned.weights.CheckpointError`
+   listing the differing keys);
+2. the cache: a checkpoint whose method, model config, training config and training-set
+   fingerprint all match;
+3. none: train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a
+   progress bar), resuming an interrupted run of the same configuration from its state file
+   (``<checkpoint>.state``), and store it in the cache.
+
+The model's class count and names come from the training dataset (shapes: 6 classes). Nothing
+is downloaded on any path; ``backbone_weights`` is a local file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lsbench.crls.model import build_detector, detector_config
+from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
+from lsbench.learned.segmenter import resolve_device
+from lsbench.learned.weights import (
+    CheckpointError,
+    cached_checkpoint_path,
+    load_checkpoint,
+    load_state,
+    save_checkpoint,
+)
+from lsbench.methods import Segmenter
+from lsbench.types import Prediction, Sample
+
+__all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
+           "train_and_save", "training_data"]
+
+DETECTOR_METHODS = ("crls", "maskrcnn")
+#: factory parameters that configure training (DetectorTrainConfig)
+TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "warmup_iters", "lr_schedule", "grad_clip",
+              "seed", "hflip", "val_fraction", "val_limit", "patience")
+#: factory parameters that say where weights and data come from, where to run and how to threshold
+SOURCE_KEYS = ("weights", "backbone_weights", "device", "train_dataset", "train_split", "train_root",
+               "train_dataset_params", "mask_threshold", "inference_batch")
+
+
+def _sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(Path(path).expanduser(), "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def training_data(name: str, split: str, root: str | None,
+                  params: dict[str, Any] | None = None) -> tuple[Any, Any | None]:
+    """``(train set, validation set or None)`` for a registered instance dataset (``params``: its options).
+
+    The validation set is the dataset's ``val`` split when the dataset evaluates on another split
+    (shapes: ``test``) and ``split`` is not ``val`` itself; otherwise None, and the trainer holds
+    out part of the training split (SBD and COCO evaluate on ``val``).
+    """
+    from lsbench.datasets import load
+    from lsbench.registry import DATASETS
+
+    entry = DATASETS.get(name)
+    if entry.kind != "instance":
+        raise ValueError(f"dataset {name!r} is a {entry.kind} dataset; CRLS and Mask R-CNN train on instance "
+                         f"datasets ({', '.join(n for n in DATASETS.names() if DATASETS.get(n).kind == 'instance')})")
+    if params is not None and not isinstance(params, dict):
+        raise TypeError(f"train_dataset_params must be a dict of dataset options, got {params!r}")
+    train = load(name, root=root, split=split, **(params or {}))
+    val = None
+    if entry.defaults().get("split") not in ("val", split) and split != "val":
+        try:
+            val = load(name, root=root, split="val", **(params or {}))
+        except (ValueError, LookupError, OSError):
+            val = None
+    return train, val
+
+
+def configs_from_params(method: str, params: dict[str, Any], train_set: Any) -> tuple[dict[str, Any], DetectorTrainConfig]:
+    """Sort a detector method's factory parameters into its model config and training config."""
+    if method not in DETECTOR_METHODS:
+        raise ValueError(f"{method!r} is not a detector method; valid: {', '.join(DETECTOR_METHODS)}")
+    class_names = list(getattr(train_set, "class_names", ()) or ())
+    if not class_names:
+        raise ValueError(f"training dataset {getattr(train_set, 'name', '?')!r} does not name its classes")
+    first = train_set[0]
+    bw = params.get("backbone_weights")
+    model_keys = {k: v for k, v in params.items() if k not in (*TRAIN_KEYS, *SOURCE_KEYS)}
+    if bw:
+        model_keys["backbone_pretrained"] = True
+    config = detector_config(method, len(class_names), class_names, image_shape=first.shape, **model_keys)
+    train = DetectorTrainConfig(**{k: params[k] for k in TRAIN_KEYS if k in params},
+                                backbone_weights_sha256=_sha256(bw) if bw else None)
+    return config, train
+
+
+def state_path_for(checkpoint: str | Path) -> Path:
+    """The resumable training-state file that goes with a checkpoint path."""
+    p = Path(checkpoint)
+    return p.with_name(p.name + ".state")
+
+
+class DetectorSegmenter(Segmenter):
+    """A trained CRLS / Mask R-CNN as an instance :class:`~lsbench.methods.Segmenter`.
+
+    ``segmenter(sample)`` predicts one image; :meth:`predict_batch` predicts many, ``inference_batch``
+    images per forward pass (the harness's throughput measurement).
+    """
+
+    kind = "instance"
+
+    def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
+                 device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.model = model.to(device).eval()
+        self.model_config = dict(model_config)
+        self.params = dict(params)
+        self.device = device
+        self.mask_threshold = float(params.get("mask_threshold", 0.5))
+        self.inference_batch = int(params.get("inference_batch", 8))
+        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
+
+    def __call__(self, sample: Sample) -> Prediction:
+        return self.predict_batch([sample])[0]
+
+    def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
+        return predict(self.model, list(samples), device=self.device, batch_size=self.inference_batch,
+                       mask_threshold=self.mask_threshold)
+
+
+def train_and_save(method: str, model_config: dict[str, Any], train_config: DetectorTrainConfig, train_set: Any,
+                   val_set: Any | None, out: str | Path, *, device: torch.device, progress: bool = True,
+                   resume: bool = True, backbone_weights: str | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train (resuming ``<out>.state`` when it matches), write the checkpoint to ``out``, remove the state."""
+    state = state_path_for(out)
+    result = train_detector(model_config, train_config, train_set, val_set, method=method, device=device,
+                            progress=progress, state_path=state, resume=resume, backbone_weights=backbone_weights)
+    data = {"name": getattr(train_set, "name", ""), "split": getattr(train_set, "split", ""),
+            "spec": train_set.spec() if hasattr(train_set, "spec") else {},
+            "fingerprint": train_set.fingerprint() if hasattr(train_set, "fingerprint") else None,
+            "n_train": result.n_train, "n_val": result.n_val,
+            "val_split": getattr(val_set, "split", None) if val_set is not None else "held out from train",
+            "val_groups": []}
+    history = [{**row, "cpu_seconds_total": result.cpu_seconds} if i == len(result.history) - 1 else row
+               for i, row in enumerate(result.history)]
+    path = save_checkpoint(out, method=method, model_config=model_config, train_config=train_config.as_dict(),
+                           state_dict=result.model.state_dict(), data=data, val_metrics=result.val_metrics,
+                           history=history, train_seconds=result.seconds)
+    state.unlink(missing_ok=True)
+    ckpt = load_checkpoint(path, method=method, model_config=model_config)
+    ckpt["cpu_seconds"] = result.cpu_seconds
+    return result.model, ckpt
+
+
+def _load(method: str, path: str | Path, model_config: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
+    ckpt = load_checkpoint(path, method=method, model_config=model_config)
+    model = build_detector(model_config)
+    load_state(model, ckpt, path)
+    return model, ckpt
+
+
+def build_from_params(method: str, params: dict[str, Any], *, progress: bool = True) -> DetectorSegmenter:
+    """What the registered factory of ``method`` returns for its (complete) parameters."""
+    dev = resolve_device(params.get("device", "auto"))
+    train_set, val_set = training_data(params.get("train_dataset", "shapes"), params.get("train_split", "train"),
+                                       params.get("train_root"), params.get("train_dataset_params"))
+    config, train_config = configs_from_params(method, params, train_set)
+    weights = params.get("weights")
+    if weights is not None and weights != "":
+        if not isinstance(weights, (str, Path)):
+            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
+        model, ckpt = _load(method, weights, config)
+        return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(weights)})
+
+    fingerprint = train_set.fingerprint()
+    path = cached_checkpoint_path(method, config, train_config.as_dict(), fingerprint)
+    if path.is_file():
+        try:
+            model, ckpt = _load(method, path, config)
+            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
+                raise CheckpointError(f"checkpoint {path} was trained on other data")
+            return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(path)})
+        except CheckpointError as exc:
+            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
+    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
+          f"{train_set.name}/{train_set.split} ({len(train_set)} images, {train_config.epochs} epochs, backbone "
+          f"{config['backbone']}) -> {path}", file=sys.stderr)
+    model, ckpt = train_and_save(method, config, train_config, train_set, val_set, path, device=dev,
+                                 progress=progress, backbone_weights=params.get("backbone_weights") or None)
+    val = ckpt.get("val_metrics", {})
+    if val.get("mAPr@0.5") is not None:
+        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation mAPr@0.5 "
+              f"{100 * val['mAPr@0.5']:.1f}% (epoch {val['epoch']})", file=sys.stderr)
+    return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(path)})
