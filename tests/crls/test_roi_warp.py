@@ -22,12 +22,29 @@ ROIS = torch.tensor([[1, 20.3, 16.1, 90.7, 70.2], [0, 33.5, 41.2, 60.9, 99.4], [
 def test_equals_roi_align_inside_the_map(impl, sampling_ratio):
     f = torch.randn(2, 3, 16, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     ref = roi_align(f, ROIS, 7, 1 / 8, sampling_ratio=sampling_ratio, aligned=True)
-    out = roi_warp(f, ROIS, 7, 1 / 8, sampling_ratio, impl)
+    out = roi_warp(f, ROIS.clone().requires_grad_(), 7, 1 / 8, sampling_ratio, impl)  # the differentiable path
     assert out.shape == (3, 3, 7, 7)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
     # per-image lists give the same RoIs, in image order
-    per_image = [ROIS[ROIS[:, 0] == b, 1:] for b in range(2)]
+    per_image = [ROIS[ROIS[:, 0] == b, 1:].clone().requires_grad_() for b in range(2)]
     torch.testing.assert_close(roi_warp(f, per_image, 7, 1 / 8, sampling_ratio, impl), ref[[1, 0, 2]], atol=1e-5, rtol=0)
+
+
+def test_without_box_gradients_the_fast_path_gives_the_same_warp():
+    """Boxes that need no gradient go through RoIAlign's kernel: the same numbers, features still
+    get their gradient; a box reaching beyond the map keeps the warp's border replication."""
+    f = torch.randn(2, 3, 16, 20, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    exact = roi_warp(f, ROIS.clone().requires_grad_(), 7, 1 / 8, 2).detach()
+    feats = f.clone().requires_grad_()
+    fast = roi_warp(feats, ROIS, 7, 1 / 8, 2)
+    torch.testing.assert_close(fast, exact, atol=1e-12, rtol=0)
+    fast.sum().backward()
+    assert feats.grad is not None and feats.grad.abs().sum() > 0
+    with torch.no_grad():
+        torch.testing.assert_close(roi_warp(f, ROIS.clone().requires_grad_(), 7, 1 / 8, 2), exact, atol=1e-12, rtol=0)
+    outside = torch.tensor([[0, -40.0, 8.0, 60.0, 200.0]], dtype=torch.float64)
+    torch.testing.assert_close(roi_warp(f, outside, 5, 1 / 8, 2),
+                               roi_warp(f, outside, 5, 1 / 8, 2, "grid_sample"), atol=1e-12, rtol=0)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
