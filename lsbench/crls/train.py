@@ -105,7 +105,7 @@ class DetectorTrainConfig:
         The sha256 of the ``--backbone-weights`` file the backbone started from (None: from scratch).
     """
 
-    epochs: int = 5
+    epochs: int = 7
     batch_size: int = 8
     optimizer: str = "adamw"
     lr: float = 0.001

@@ -1,4 +1,4 @@
-"""Training to accuracy on shapes (slow: about 25 CPU-minutes per method; `pytest -m slow`).
+"""Training to accuracy on shapes (slow: 20-30 CPU-minutes per method; `pytest -m slow`).
 
 The issue's claim: trained from scratch on this CPU within 30 minutes each, with the same backbone,
 data and budget, CRLS reaches mAPr@0.5 >= 0.70 (MNC protocol) on the shapes test split and is at
