@@ -218,12 +218,13 @@ def test_learned_images_per_second(benchmark, method, batch, synthetic_test):
 
 
 # -- instance methods (CRLS, Mask R-CNN) on shapes, when registered ----------------------------------------------
+_USER_CACHE = os.environ.get("LSBENCH_CACHE")  # read at import, before the tests' autouse fixture replaces it
 _INSTANCE = sorted(n for n in METHODS.names() if METHODS.get(n).kind == "instance")
 
 
 @pytest.mark.parametrize("name", _INSTANCE or [pytest.param("none", marks=pytest.mark.skip(
     reason="no instance-segmentation method (CRLS, Mask R-CNN) is registered on this branch"))])
-def test_instance_methods_seconds_per_image(benchmark, name, data_root):
+def test_instance_methods_seconds_per_image(benchmark, name, data_root, monkeypatch):
     from lsbench.datasets import load
     from lsbench.datasets.shapes import build_shapes
     from lsbench.harness.runner import MethodRequest, run_benchmark
@@ -231,7 +232,12 @@ def test_instance_methods_seconds_per_image(benchmark, name, data_root):
     if not (data_root / "shapes").exists():
         build_shapes(data_root)
     dataset = load("shapes", root=data_root, split="test")
-    if _cached_detector(name, data_root) is None:  # training it here would take about 25 minutes
+    # the user's checkpoint cache, not the session's empty one (tests/conftest.py isolates the tests from it)
+    if _USER_CACHE is None:
+        monkeypatch.delenv("LSBENCH_CACHE", raising=False)
+    else:
+        monkeypatch.setenv("LSBENCH_CACHE", _USER_CACHE)
+    if _cached_detector(name, data_root) is None:  # training it here would take 20-30 minutes
         pytest.skip(f"no cached {name} checkpoint for its defaults; `lsbench train {name} --dataset shapes` first")
     request = MethodRequest(name, {"train_root": str(data_root)})
     result = benchmark.pedantic(lambda: run_benchmark([request], dataset, limit=16, progress=False,
