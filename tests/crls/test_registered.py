@@ -144,6 +144,7 @@ def test_cli_train_then_run_with_weights(root, tmp_path):
     (["train", "crls", "--dataset", "synthetic"], "is a binary dataset; CRLS and Mask R-CNN train on instance"),
     (["train", "crls", "-p", "backbone_weights=x"], "no trainable parameter 'backbone_weights'"),
     (["train", "maskrcnn", "--dataset-param", "colour=1"], "dataset 'shapes' has no option 'colour'"),
+    (["train", "crls", "--nproc", "2"], "data-parallel training is for rls, rls-conv and fconnet, not 'crls'"),
 ])
 def test_cli_errors(args, needle):
     res = CliRunner().invoke(main, args)
