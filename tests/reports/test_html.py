@@ -102,4 +102,7 @@ def test_committed_reference_page_renders(chromium, tmp_path):
     shutil.copy(REFERENCE / "index.html", page)
     _assert_self_contained(page)
     n_png = len(list((REFERENCE / "figures").glob("*.png")))
-    assert _render(chromium, page) == {"images": n_png, "images_ok": n_png, "tables": 2, "tables_ok": 2}
+    n_tables = page.read_text().count("<table")  # Table 2, its per-family table, learned throughput
+    assert n_tables >= 2
+    assert _render(chromium, page) == {"images": n_png, "images_ok": n_png, "tables": n_tables,
+                                       "tables_ok": n_tables}
