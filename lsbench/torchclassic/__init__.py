@@ -2,7 +2,8 @@
 
 Each function mirrors its NumPy reference in :mod:`lsbench.classic` (same parameters, same
 defaults, same discretisation) and adds ``device`` (``"auto"``, ``"cpu"``, ``"cuda"``),
-``dtype`` (``"float32"`` by default, ``"float64"``) and ``compile`` (``torch.compile`` the
+``dtype`` (``"float32"`` by default; ``"float64"`` for RSF and LIC, whose float32 evolutions
+drift from the NumPy references) and ``compile`` (``torch.compile`` the
 per-iteration update). Every image stops on its own (its stopping rule, then it leaves the
 batch). The registered methods ``cv-torch``, ``drlse-torch``, ``li-torch``, ``lic-torch`` and
 ``l2s-torch`` (:mod:`lsbench.methods`) are built on them. Importing this package imports torch.

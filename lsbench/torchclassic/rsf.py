@@ -227,7 +227,7 @@ def lic_batch(
     c0: float = 1.0,
     init: Any = "box",
     device: str = "auto",
-    dtype: str = "float32",
+    dtype: str = "float64",
     compile: bool = False,
 ) -> list[LevelSetResult]:
     """LIC (level set with bias-field estimation, Li et al. 2011) on a batch of same-size images.
@@ -240,8 +240,13 @@ def lic_batch(
         As in :func:`lsbench.classic.lic` (same defaults).
     init : str or sequence
         ``"box"``/``"circle"`` for all images, or one init per image.
-    device, dtype, compile
+    device, compile
         As in :func:`lsbench.torchclassic.chan_vese_batch`.
+    dtype : {"float64", "float32"}
+        float64 by default, like :func:`rsf_batch`: in float32 the joint bias/constants
+        alternation drifted from NumPy's float64 on 1 of the 8 benchmark images at 256² (42 % of its
+        pixels agreed; mean 92.8 %), in float64 all 8 agree on >= 99.99 % (0.53 s per image against
+        0.26 s in float32, batch of 8 on 2 CPU cores).
 
     Returns
     -------

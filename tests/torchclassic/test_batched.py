@@ -39,7 +39,7 @@ def test_masks_agree_with_numpy_at_default_settings(name):
     out = torch_fn(images, init=init, device="cpu", compile=False)
     for r, o in zip(ref, out, strict=True):
         assert (r == o.mask).mean() >= 0.999
-        assert o.phi.dtype == (np.float64 if name == "li" else np.float32)  # li-torch computes in float64
+        assert o.phi.dtype == (np.float64 if name in ("li", "lic") else np.float32)  # RSF and LIC: float64
 
 
 @pytest.mark.parametrize("name", ["cv", "l2s", "drlse"])
@@ -123,7 +123,7 @@ def test_registered_torch_methods_mirror_the_numpy_defaults():
     for name in PAIRS:
         torch_defaults = METHODS.get(f"{name}-torch").defaults()
         expected = {**METHODS.get(name).defaults(), **extra}
-        if name == "li":
+        if name in ("li", "lic"):
             expected["dtype"] = "float64"
         assert torch_defaults == expected
     with pytest.raises(ValueError, match="batch_size"):
