@@ -11,6 +11,8 @@ restored at the boundary.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from lsbench.classic._common import (
@@ -58,6 +60,29 @@ def edge_indicator(image255: np.ndarray, sigma: float, size: int = 15) -> np.nda
     gy, gx = np.gradient(smooth)
     return 1.0 / (1.0 + gx * gx + gy * gy)
 
+
+
+def check_drlse_params(*, lambda_: float, mu: float, alpha: float, epsilon: float, sigma: float, dt: float,
+                       potential: str, max_iter: int, iter_inner: int, iter_refine: int, tol: float,
+                       c0: float) -> tuple[Any, ...]:
+    """:func:`drlse`'s parameters checked (a ``ValueError`` naming the bad one), in signature order;
+    shared with the batched backend :func:`lsbench.torchclassic.drlse_batch`."""
+    lambda_ = check_nonnegative("lambda_", lambda_)
+    mu = check_nonnegative("mu", mu)
+    alpha = check_finite("alpha", alpha)
+    epsilon = check_positive("epsilon", epsilon)
+    sigma = check_positive("sigma", sigma)
+    dt = check_positive("dt", dt)
+    if mu * dt >= 0.25:
+        raise ValueError(f"dt={dt!r} with mu={mu!r} is unstable: DRLSE needs mu*dt < 1/4 "
+                         f"(got {mu * dt:g}); the demos use mu = 0.2/dt")
+    potential = check_choice("potential", potential, POTENTIALS)
+    max_iter = check_positive_int("max_iter", max_iter)
+    iter_inner = check_positive_int("iter_inner", iter_inner)
+    iter_refine = check_nonnegative_int("iter_refine", iter_refine)
+    tol = check_nonnegative("tol", tol)
+    c0 = check_positive("c0", c0)
+    return lambda_, mu, alpha, epsilon, sigma, dt, potential, max_iter, iter_inner, iter_refine, tol, c0
 
 def drlse(
     image: np.ndarray,
@@ -159,21 +184,10 @@ def drlse(
        doi:10.1109/TIP.2010.2069690.
     """
     img = check_image_2d(image)
-    lambda_ = check_nonnegative("lambda_", lambda_)
-    mu = check_nonnegative("mu", mu)
-    alpha = check_finite("alpha", alpha)
-    epsilon = check_positive("epsilon", epsilon)
-    sigma = check_positive("sigma", sigma)
-    dt = check_positive("dt", dt)
-    if mu * dt >= 0.25:
-        raise ValueError(f"dt={dt!r} with mu={mu!r} is unstable: DRLSE needs mu*dt < 1/4 "
-                         f"(got {mu * dt:g}); the demos use mu = 0.2/dt")
-    potential = check_choice("potential", potential, POTENTIALS)
-    max_iter = check_positive_int("max_iter", max_iter)
-    iter_inner = check_positive_int("iter_inner", iter_inner)
-    iter_refine = check_nonnegative_int("iter_refine", iter_refine)
-    tol = check_nonnegative("tol", tol)
-    c0 = check_positive("c0", c0)
+    lambda_, mu, alpha, epsilon, sigma, dt, potential, max_iter, iter_inner, iter_refine, tol, c0 = \
+        check_drlse_params(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt,
+                           potential=potential, max_iter=max_iter, iter_inner=iter_inner,
+                           iter_refine=iter_refine, tol=tol, c0=c0)
     check_callback(iter_callback)
 
     phi0 = li_init(init, img.shape, c0)

@@ -11,6 +11,8 @@ inside, as lsbench does.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.polynomial import legendre
 from threadpoolctl import threadpool_limits
@@ -98,6 +100,24 @@ class _SeparableLegendre:
     def fit(self, image: np.ndarray, weight: np.ndarray, ridge: np.ndarray) -> np.ndarray:
         return np.linalg.solve(self.gram(weight) + ridge, self.moment(weight * image))
 
+
+
+def check_l2s_params(*, degree: int, nu: float, rho: float, lambda1: float, lambda2: float, epsilon: float,
+                     cfl: float, reinit_dt: float, max_iter: int, tol: float, patience: int) -> tuple[Any, ...]:
+    """:func:`l2s`'s parameters checked (a ``ValueError`` naming the bad one), in signature order;
+    shared with the batched backend :func:`lsbench.torchclassic.l2s_batch`."""
+    degree = check_nonnegative_int("degree", degree)
+    nu = check_nonnegative("nu", nu)
+    rho = check_nonnegative("rho", rho)
+    lambda1 = check_nonnegative("lambda1", lambda1)
+    lambda2 = check_nonnegative("lambda2", lambda2)
+    epsilon = check_positive("epsilon", epsilon)
+    cfl = check_positive("cfl", cfl)
+    reinit_dt = check_positive("reinit_dt", reinit_dt)
+    max_iter = check_positive_int("max_iter", max_iter)
+    tol = check_nonnegative("tol", tol)
+    patience = check_nonnegative_int("patience", patience)
+    return degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience
 
 def l2s(
     image: np.ndarray,
@@ -187,17 +207,9 @@ def l2s(
        doi:10.1006/jcph.1994.1155.
     """
     img = check_image_2d(image)
-    degree = check_nonnegative_int("degree", degree)
-    nu = check_nonnegative("nu", nu)
-    rho = check_nonnegative("rho", rho)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    epsilon = check_positive("epsilon", epsilon)
-    cfl = check_positive("cfl", cfl)
-    reinit_dt = check_positive("reinit_dt", reinit_dt)
-    max_iter = check_positive_int("max_iter", max_iter)
-    tol = check_nonnegative("tol", tol)
-    patience = check_nonnegative_int("patience", patience)
+    degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience = check_l2s_params(
+        degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
+        reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience)
     check_callback(iter_callback)
 
     phi = resolve_init(init, img.shape, mask_to_phi=signed_distance, dtype=np.float64)

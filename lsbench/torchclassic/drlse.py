@@ -17,16 +17,8 @@ import numpy as np
 import torch
 
 from lsbench.classic._common import li_init, to_255
-from lsbench.classic.drlse import POTENTIALS
+from lsbench.classic.drlse import check_drlse_params
 from lsbench.levelset.init import binary_step
-from lsbench.levelset.validate import (
-    check_choice,
-    check_finite,
-    check_nonnegative,
-    check_nonnegative_int,
-    check_positive,
-    check_positive_int,
-)
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
@@ -130,21 +122,10 @@ def drlse_batch(
        doi:10.1109/TIP.2010.2069690.
     """
     imgs = check_batch(images)
-    lambda_ = check_nonnegative("lambda_", lambda_)
-    mu = check_nonnegative("mu", mu)
-    alpha = check_finite("alpha", alpha)
-    epsilon = check_positive("epsilon", epsilon)
-    sigma = check_positive("sigma", sigma)
-    dt = check_positive("dt", dt)
-    if mu * dt >= 0.25:
-        raise ValueError(f"dt={dt!r} with mu={mu!r} is unstable: DRLSE needs mu*dt < 1/4 "
-                         f"(got {mu * dt:g}); the demos use mu = 0.2/dt")
-    potential = check_choice("potential", potential, POTENTIALS)
-    max_iter = check_positive_int("max_iter", max_iter)
-    iter_inner = check_positive_int("iter_inner", iter_inner)
-    iter_refine = check_nonnegative_int("iter_refine", iter_refine)
-    tol = check_nonnegative("tol", tol)
-    c0 = check_positive("c0", c0)
+    lambda_, mu, alpha, epsilon, sigma, dt, potential, max_iter, iter_inner, iter_refine, tol, c0 = \
+        check_drlse_params(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt,
+                           potential=potential, max_iter=max_iter, iter_inner=iter_inner,
+                           iter_refine=iter_refine, tol=tol, c0=c0)
     dev, tdtype = resolve_device(device), resolve_dtype(dtype)
     shape = imgs[0].shape
     if isinstance(init, str):

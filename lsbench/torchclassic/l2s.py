@@ -19,13 +19,8 @@ import torch
 from numpy.polynomial import legendre
 
 from lsbench.classic._common import to_255
+from lsbench.classic.l2s import check_l2s_params
 from lsbench.levelset.init import signed_distance
-from lsbench.levelset.validate import (
-    check_nonnegative,
-    check_nonnegative_int,
-    check_positive,
-    check_positive_int,
-)
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
@@ -148,17 +143,9 @@ def l2s_batch(
        22(3):298-302, 2015, doi:10.1109/LSP.2014.2346538.
     """
     imgs = check_batch(images)
-    degree = check_nonnegative_int("degree", degree)
-    nu = check_nonnegative("nu", nu)
-    rho = check_nonnegative("rho", rho)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    epsilon = check_positive("epsilon", epsilon)
-    cfl = check_positive("cfl", cfl)
-    reinit_dt = check_positive("reinit_dt", reinit_dt)
-    max_iter = check_positive_int("max_iter", max_iter)
-    tol = check_nonnegative("tol", tol)
-    patience = check_nonnegative_int("patience", patience)
+    degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience = check_l2s_params(
+        degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
+        reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience)
     dev, tdtype = resolve_device(device), resolve_dtype(dtype)
     shape = imgs[0].shape
     phi0 = resolve_inits(init, len(imgs), shape, signed_distance)
