@@ -35,6 +35,7 @@ Batches: every executor runs a method whose segmenter takes batches
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import logging
@@ -98,18 +99,18 @@ def shippable(spec: MethodSpec) -> MethodSpec:
     return replace(spec, token=hashlib.sha256(blob).hexdigest()[:16])
 
 
-class Executor:
+class Executor(abc.ABC):
     """Runs work units and yields their records as they finish (see the module docstring)."""
 
     name = ""
 
+    @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """What ``config.json`` records: executor, concurrent workers, timeout, retries."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
+    @abc.abstractmethod
     def run(self, units: Iterable[WorkUnit]) -> Iterator[dict[str, Any]]:
         """Yield one record per unit, in completion order."""
-        raise NotImplementedError  # pragma: no cover - abstract
 
     #: method cache key -> how many samples one work item holds (set by :meth:`seed`; none: 1)
     batch_sizes: Mapping[tuple[str, str, str], int] = MappingProxyType({})
@@ -124,11 +125,11 @@ class Executor:
         """``units`` cut into work items: batches for batched methods, single units otherwise."""
         return group_batches(list(units), self.batch_sizes)
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Acquire what the executor needs (a Dask cluster connection); errors here name the problem
         before the run writes anything. Idempotent; :meth:`run` opens when needed."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - an optional hook, a no-op by default
         """Release it (close the Dask client and any ``LocalCluster`` this executor started)."""
 
     def __enter__(self) -> Executor:
