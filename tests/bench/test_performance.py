@@ -222,8 +222,7 @@ _USER_CACHE = os.environ.get("LSBENCH_CACHE")  # read at import, before the test
 _INSTANCE = sorted(n for n in METHODS.names() if METHODS.get(n).kind == "instance")
 
 
-@pytest.mark.parametrize("name", _INSTANCE or [pytest.param("none", marks=pytest.mark.skip(
-    reason="no instance-segmentation method (CRLS, Mask R-CNN) is registered on this branch"))])
+@pytest.mark.parametrize("name", _INSTANCE)
 def test_instance_methods_seconds_per_image(benchmark, name, data_root, monkeypatch):
     from lsbench.datasets import load
     from lsbench.datasets.shapes import build_shapes
