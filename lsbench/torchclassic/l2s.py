@@ -19,7 +19,7 @@ import torch
 from numpy.polynomial import legendre
 
 from lsbench.classic._common import to_255
-from lsbench.classic.l2s import check_l2s_params
+from lsbench.classic.l2s import check_l2s_params, degree_stages
 from lsbench.levelset.init import signed_distance
 from lsbench.torchclassic._batch import (
     Retirer,
@@ -105,6 +105,7 @@ def l2s_batch(
     max_iter: int = 1200,
     tol: float = 1.0,
     patience: int = 20,
+    start_degree: int | None = None,
     init: Any = "box",
     device: str = "auto",
     dtype: str = "float32",
@@ -116,8 +117,9 @@ def l2s_batch(
     ----------
     images : sequence of (H, W) arrays, or a (B, H, W) array
         Greyscale images of one size, any range; each is min-max rescaled to ``[0, 255]``.
-    degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience
-        As in :func:`lsbench.classic.l2s` (same defaults).
+    degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience, start_degree
+        As in :func:`lsbench.classic.l2s` (same defaults); with ``start_degree`` every stage of the
+        degree continuation is one batched evolution, started from the previous stage's phi.
     init : str or sequence
         A preset (``"box"``, ``"circle"``, ``"disk"``, ``"small disk"``, ``"checkerboard"``) for all
         images, or one init per image (bool mask -> signed distance, or a float phi0).
@@ -146,19 +148,35 @@ def l2s_batch(
     degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience = check_l2s_params(
         degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
         reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience)
+    stages = degree_stages(degree, start_degree)
     dev, tdtype = resolve_device(device), resolve_dtype(dtype)
-    shape = imgs[0].shape
-    phi0 = resolve_inits(init, len(imgs), shape, signed_distance)
+    phi0 = resolve_inits(init, len(imgs), imgs[0].shape, signed_distance)
 
     I = torch.stack([torch.from_numpy(to_255(img)) for img in imgs]).to(dev, tdtype)  # noqa: E741
-    basis = _Basis(shape, degree, tdtype, dev)
-    ridge = rho * torch.eye(basis.m * basis.m, dtype=tdtype, device=dev)
     phi = torch.from_numpy(phi0).to(dev, tdtype)
+    total = np.zeros(len(imgs), dtype=int)
+    for stage_degree in stages:
+        results = _evolve(phi, I, degree=stage_degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2,
+                          epsilon=epsilon, cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol,
+                          patience=patience, compile=bool(compile))
+        total += [r.n_iter for r in results]
+        phi = torch.from_numpy(np.stack([r.phi for r in results])).to(dev, tdtype)
+    return [LevelSetResult(mask=r.mask, phi=r.phi, energies=r.energies, n_iter=int(n), converged=r.converged,
+                           extras=r.extras) for r, n in zip(results, total, strict=True)]
+
+
+def _evolve(phi: torch.Tensor, I: torch.Tensor, *, degree: int, nu: float, rho: float, lambda1: float,  # noqa: E741
+            lambda2: float, epsilon: float, cfl: float, reinit_dt: float, max_iter: int, tol: float,
+            patience: int, compile: bool) -> list[LevelSetResult]:
+    """One degree's batched evolution of :func:`l2s_batch` from ``phi`` ``(B, H, W)``."""
+    tdtype, dev = phi.dtype, phi.device
+    basis = _Basis(tuple(I.shape[1:]), degree, tdtype, dev)
+    ridge = rho * torch.eye(basis.m * basis.m, dtype=tdtype, device=dev)
+    done = Retirer(phi.shape[0])
     equations = maybe_compiled(_normal_equations, bool(compile))
     update = maybe_compiled(_l2s_update, bool(compile))
-    done = Retirer(len(imgs))
     side = (phi >= 0).to(tdtype)
-    count = torch.zeros(len(imgs), dtype=torch.long, device=dev)
+    count = torch.zeros(phi.shape[0], dtype=torch.long, device=dev)
     n_iter = 0
     while done.active and n_iter < max_iter:
         A, rhs = equations(phi, I, basis.py, basis.px, basis.pyy, basis.pxx, ridge, basis.m, epsilon)

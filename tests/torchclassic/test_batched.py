@@ -90,6 +90,24 @@ def test_l2s_patience_and_drlse_tolerance_are_per_image():
     assert [(r.n_iter, r.converged) for r in res] == [(r.n_iter, r.converged) for r in ref]
 
 
+def test_l2s_degree_continuation_follows_numpy_per_image():
+    from lsbench.datasets.scenes import _star
+
+    n = 40
+    star = _star(n, n / 2, n / 2, 0.36 * n, 0.16 * n, 5, 0.3)
+    img = np.where(star, 0.7, 0.3) + np.random.default_rng(0).normal(0, 0.03, (n, n))
+    box, small = np.zeros((n, n), bool), np.zeros((n, n), bool)
+    box[4:-4, 4:-4] = True
+    small[14:26, 14:26] = True
+    out = l2s_batch([img, img], init=[box, small], degree=2, start_degree=0, device="cpu", dtype="float64")
+    for o, i in zip(out, (box, small), strict=True):
+        ref = l2s(img, init=i, degree=2, start_degree=0, return_result=True)
+        assert (o.n_iter, o.converged) == (ref.n_iter, ref.converged)
+        np.testing.assert_allclose(o.phi, ref.phi, atol=1e-8)
+    with pytest.raises(ValueError, match="start_degree"):
+        l2s_batch([img], init="box", degree=1, start_degree=2, device="cpu")
+
+
 def test_lic_returns_its_bias_field_and_constants():
     images, boxes = _scenes(32)
     res = lic_batch(images[:2], init=boxes[:2], max_iter=30, device="cpu")
