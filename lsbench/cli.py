@@ -218,9 +218,13 @@ def _print_run(result: Any, html: bool) -> None:
 @click.option("--stride", type=int, default=1, show_default=True, help="Use every N-th sample of the split.")
 @click.option("--write/--no-write", default=True, show_default=True,
               help="Write the winner into baselines/presets/METHOD.toml [datasets.DATASET].")
+@click.option("--executor", type=click.Choice(["local", "process"]), default="process", show_default=True,
+              help="How each combination's samples run: in this process, or in child processes.")
+@click.option("--workers", type=int, default=None,
+              help="process: child processes (default: the CPU count).")
 @_friendly
 def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tuple[str, ...],
-             params: tuple[str, ...], stride: int, write: bool) -> None:
+             params: tuple[str, ...], stride: int, write: bool, executor: str, workers: int | None) -> None:
     """Grid-search METHOD's parameters on a training split and store the winner as its tuned preset."""
     import datetime as _dt
 
@@ -233,6 +237,7 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
     if split in FORBIDDEN_SPLITS:
         raise click.BadParameter(f"refusing to tune on {split!r}: presets must be chosen on training data",
                                  param_hint="--split")
+    executing = _executor_options(executor, workers, None, None, 2)
     grid_values = parse_grid(grid, method)
     defaults = entry.defaults()
     fixed: dict[str, Any] = {}
@@ -246,7 +251,8 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
         fixed[k] = parse_value(v, defaults[k], f"--param {raw!r}")
     data = load(dataset, root=root, split=split)
     result = tune(method, data, grid_values, fixed=fixed, stride=stride,
-                  progress=lambda line: click.echo(line, err=True))
+                  progress=lambda line: click.echo(line, err=True), executor=executing["executor"],
+                  workers=executing["workers"])
     click.echo(result.table.to_string(index=False, float_format=lambda x: f"{x:.4g}"))
     chosen = {**fixed, **result.best}
     shown = ", ".join(f"{k}={v!r}" for k, v in chosen.items())

@@ -102,7 +102,8 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
 
     The file is created with a ``[defaults]`` table of the registered defaults if missing; the
     dataset table is replaced as a whole, headed by ``comment`` lines (the tuning command and
-    its score). Written atomically.
+    its score). A ``None`` value is left out (TOML has no null), so it loads as the registered
+    default, which must then be ``None`` too. Written atomically.
     """
     import tomlkit
 
@@ -123,6 +124,11 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
     for line in comment:
         table.add(tomlkit.comment(line))
     for k, v in params.items():
+        if v is None:  # TOML has no null: left out, the key loads as its registered default (None)
+            if k in doc.get("defaults", {}):
+                raise ValueError(f"{path}: cannot store {k} = None for {dataset!r}: [defaults] sets {k}, and "
+                                 "TOML has no null to override it with")
+            continue
         table[k] = v
     datasets = doc["datasets"]
     if dataset in datasets:

@@ -71,8 +71,13 @@ def tune(
     fixed: dict[str, Any] | None = None,
     stride: int = 1,
     progress: Callable[[str], None] | None = None,
+    executor: str = "local",
+    workers: int | None = None,
 ) -> TuneResult:
-    """Evaluate every combination of ``grid`` (plus ``fixed``) on every ``stride``-th sample."""
+    """Evaluate every combination of ``grid`` (plus ``fixed``) on every ``stride``-th sample.
+
+    ``executor`` and ``workers`` are :func:`lsbench.harness.runner.run_benchmark`'s: how the
+    samples of one combination are spread over processes (the scores do not depend on it)."""
     if dataset.split in FORBIDDEN_SPLITS:
         raise ValueError(f"refusing to tune on the {dataset.split!r} split of {dataset.name!r}: "
                          "presets must be chosen on training data (use --split train)")
@@ -95,7 +100,7 @@ def tune(
     rows = []
     for k, combo in enumerate(combos, 1):
         result = run_benchmark([MethodRequest(method, {**fixed, **combo})], subset, out=None,
-                               progress=False, warmup=False)
+                               progress=False, warmup=False, executor=executor, workers=workers)
         per = result.per_sample
         ok = per[per["error"].astype(str).str.len() == 0]
         row: dict[str, Any] = dict(combo)

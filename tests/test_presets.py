@@ -26,7 +26,9 @@ def test_the_classic_methods_ship_presets():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_defaults_are_the_registered_defaults(path):
     data = read_preset_file(path.stem)  # also validates every table against the registry
-    assert data["defaults"] == METHODS.get(path.stem).defaults()
+    registered = METHODS.get(path.stem).defaults()
+    # TOML has no null: a None default (l2s's start_degree) is what an absent key loads as
+    assert data["defaults"] == {k: v for k, v in registered.items() if v is not None}
     for dataset, table in data.get("datasets", {}).items():
         assert table, f"[datasets.{dataset}] is empty"
         assert "tuned by: lsbench tune" in path.read_text()  # the reproducing command is recorded
@@ -116,9 +118,30 @@ def test_tune_writes_the_winner_with_its_command(preset_root, data_root):
     assert table["max_iter"] == 20 and table["mu"] in (0.25, 0.1)
 
 
+def test_a_none_winner_is_left_out_of_the_table(preset_root):
+    path = write_tuned("l2s", "synthetic", {"degree": 1, "start_degree": None}, ["tuned by: lsbench tune l2s ..."])
+    assert tomllib.loads(path.read_text())["datasets"]["synthetic"] == {"degree": 1}
+    assert "start_degree" not in load_preset("l2s", dataset="synthetic", which="tuned")
+    path.write_text(path.read_text().replace("[defaults]", "[defaults]\nstart_degree = 1"))
+    with pytest.raises(ValueError, match="cannot store start_degree = None"):
+        write_tuned("l2s", "synthetic", {"start_degree": None}, ["again"])
+
+
+def test_tune_scores_do_not_depend_on_the_executor(preset_root, data_root):
+    tables = []
+    for extra in (["--executor", "local"], ["--executor", "process", "--workers", "2"]):
+        out = CliRunner().invoke(main, ["tune", "cv", "--root", str(data_root), "--stride", "120", "--no-write",
+                                        "--grid", "mu=0.25,0.1", "-p", "max_iter=20", *extra], catch_exceptions=False)
+        assert out.exit_code == 0, out.output
+        tables.append([line.split()[:2] for line in out.output.splitlines() if line.startswith(" ")])
+    assert tables[0] == tables[1] and len(tables[0]) == 2  # (mu, mean F) of both combinations
+    assert list(preset_root.glob("*")) == []  # --no-write
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
+        (["tune", "cv", "--grid", "mu=0.1", "--workers", "0"], "must be a positive integer"),
         (["tune", "cv", "--split", "test", "--grid", "mu=0.1"], "refusing to tune on 'test'"),
         (["tune", "cv", "--grid", "bogus=1,2"], "no parameter 'bogus'"),
         (["tune", "cv", "--grid", "mu=abc"], "expected a number"),
