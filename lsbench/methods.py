@@ -210,7 +210,10 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
 # The contour methods start from the sample's initial region (the ground-truth box grown by 8 %,
 # i.e. outside the object: DRLSE's alpha > 0 shrinks it, per the paper's sign rule); a sample
-# without one starts from a centred box. The harness never asks for the energy trace.
+# without one starts from a centred box. The harness never asks for the energy trace. l2s, the
+# Legendre generalisation of Chan–Vese, also takes cv's polarity option, so that it can start like
+# cv from the checkerboard (-p l2s.init=checkerboard -p l2s.polarity=sample); its default "phi" keeps
+# phi > 0 as the object, as the reference code does.
 @METHODS.register("drlse", kind="binary", tags=("classic",),
                   summary="DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy")
 def _drlse(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, epsilon: float = 1.5,
@@ -253,12 +256,15 @@ def _lic(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float 
                   summary="L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy")
 def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
          epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
-         tol: float = 1.0, patience: int = 20, init: Any = "sample") -> Segmenter:
+         tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
+         polarity: str = "phi") -> Segmenter:
     from lsbench.classic.l2s import l2s
 
     params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon,
-                  cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, init=init)
-    return ClassicSegmenter("l2s", l2s, params, fallback_init="box", extra_call={"track_energy": False})
+                  cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience,
+                  start_degree=start_degree, init=init)
+    return ClassicSegmenter("l2s", l2s, params, fallback_init="box", extra_call={"track_energy": False},
+                            polarity=polarity)
 
 
 # -- batched PyTorch backends of the classic methods (cv-torch, drlse-torch, li-torch, lic-torch,
@@ -336,12 +342,14 @@ def _lic_torch(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: 
                   summary="L2S (l2s), batched PyTorch backend: B images per evolution, CPU or CUDA")
 def _l2s_torch(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
                epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
-               tol: float = 1.0, patience: int = 20, init: Any = "sample", device: str = "auto",
-               dtype: str = "float32", compile: bool = True, batch_size: int = 32) -> Segmenter:
+               tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
+               polarity: str = "phi", device: str = "auto", dtype: str = "float32", compile: bool = True,
+               batch_size: int = 32) -> Segmenter:
     params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
-                  reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, init=init, device=device,
-                  dtype=dtype, compile=compile, batch_size=batch_size)
-    return _torch_classic("l2s-torch", "lsbench.torchclassic.l2s", "l2s_batch", params, fallback_init="box")
+                  reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, start_degree=start_degree,
+                  init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
+    return _torch_classic("l2s-torch", "lsbench.torchclassic.l2s", "l2s_batch", params, fallback_init="box",
+                          polarity=polarity)
 
 
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------

@@ -25,6 +25,7 @@ def test_registered_defaults_are_the_function_defaults(name):
     reg = METHODS.get(name).defaults()
     assert reg["init"] == "sample" and fn_defaults.pop("init") == "box"
     reg.pop("init")
+    assert reg.pop("polarity", "phi") == "phi"  # the adapter's option (l2s): phi > 0 as is
     assert reg == fn_defaults
 
 
@@ -71,3 +72,26 @@ def test_building_and_running_them_never_imports_torch():
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_l2s_from_the_checkerboard_takes_the_phase_in_the_samples_region():
+    # like cv: a checkerboard start has no inside, so polarity="sample" takes as the object the
+    # phase concentrated in the sample's initial region; polarity="phi" keeps phi > 0 as it is
+    from lsbench.types import Sample
+
+    yy, xx = np.mgrid[0:40, 0:40]
+    disk = (yy - 22) ** 2 + (xx - 22) ** 2 <= 10**2
+    img = np.where(disk, 0.8, 0.2).astype(np.float32)
+    plain = l2s(img, init="checkerboard", degree=0)
+    assert max(f_measure(plain, disk), f_measure(~plain, disk)) > 0.95  # two phases: disk and ground
+    around, corner = np.zeros((40, 40), bool), np.zeros((40, 40), bool)
+    around[10:35, 10:35] = True
+    corner[:8, :8] = True
+    sample = lambda region: Sample("x", img, disk, init=region)  # noqa: E731
+    as_is = METHODS.build("l2s", degree=0, init="checkerboard", polarity="phi")
+    oriented = METHODS.build("l2s", degree=0, init="checkerboard", polarity="sample")
+    np.testing.assert_array_equal(as_is(sample(around)).mask, plain)
+    assert f_measure(oriented(sample(around)).mask, disk) > 0.95
+    assert f_measure(oriented(sample(corner)).mask, ~disk) > 0.95  # the ground is what lies in the corner
+    with pytest.raises(ValueError, match="polarity must be 'phi' or 'sample'"):
+        METHODS.build("l2s", polarity="inside")
