@@ -35,7 +35,6 @@ import copy
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,8 @@ from torch import nn
 
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
+from lsbench.learned.weights import atomic_torch_save
+from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.types import Prediction, Sample
 
 __all__ = [
@@ -123,13 +124,9 @@ class DetectorTrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("warmup_iters", "seed", "val_limit", "patience"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+            check_nonnegative_int(name, getattr(self, name))
         for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False), ("grad_clip", False)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
@@ -221,18 +218,6 @@ def evaluate_detector(model: nn.Module, samples: Sequence[Sample], class_names: 
 
 
 # -- state file ----------------------------------------------------------------------------------------
-def _atomic_save(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_train_state(path: str | os.PathLike[str], *, method: str, model_config: dict[str, Any],
                      train_config: dict[str, Any], fingerprint: str | None) -> dict[str, Any]:
     """Read a training-state file and check it belongs to this run (method, configs, data)."""
@@ -370,7 +355,7 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
         def save_state() -> None:
             if state_file is None:
                 return
-            _atomic_save({
+            atomic_torch_save({
                 "format": STATE_FORMAT, "method": method, "model_config": model_config,
                 "train_config": config.as_dict(), "fingerprint": fingerprint, "epoch": epoch, "batch": batch_pos,
                 "perm": perm_t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),

@@ -47,6 +47,7 @@ from lsbench.learned.distributed import DistContext, launch
 from lsbench.learned.models import build_model
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.weights import save_checkpoint
+from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
@@ -99,13 +100,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("seed", "shift"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {v!r}")
+            check_nonnegative_int(name, getattr(self, name))
         for name, lo_open in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
