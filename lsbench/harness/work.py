@@ -385,6 +385,19 @@ def failure_record(unit: WorkUnit, error: str, *, seconds: float = math.nan,
             "prediction": None, "ground_truth": None, "worker": _worker_info(attempts)}
 
 
+def _load_unit(unit: WorkUnit, cache: WorkerCache) -> tuple[Any, Sample]:
+    """The unit's segmenter and sample, built and loaded through ``cache``; a ``LookupError`` when the
+    worker's dataset holds another sample at the unit's index."""
+    dataset = cache.dataset(unit.dataset)
+    segmenter = cache.segmenter(unit.method)
+    sample = dataset[unit.index]
+    if sample.id != unit.sample_id:
+        raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
+                          f"expects {unit.sample_id!r}: the worker reads different data (check --root "
+                          "and that every worker sees the same dataset files)")
+    return segmenter, sample
+
+
 def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
                  on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run one work unit and return its record (module docstring); never raises for a bad sample.
@@ -409,13 +422,7 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
     ground_truth: dict[str, Any] | None = None
     seconds = math.nan
     try:
-        dataset = cache.dataset(unit.dataset)
-        segmenter = cache.segmenter(unit.method)
-        sample = dataset[unit.index]
-        if sample.id != unit.sample_id:
-            raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
-                              f"expects {unit.sample_id!r}: the worker reads different data (check --root "
-                              "and that every worker sees the same dataset files)")
+        segmenter, sample = _load_unit(unit, cache)
         info = sample_info(sample)
         if unit.kind == "instance":
             ground_truth = _ground_truth(sample, unit.position)
@@ -463,12 +470,7 @@ def execute_trace(unit: WorkUnit, cache: WorkerCache | None = None,
 
     cache = PROCESS_CACHE if cache is None else cache
     try:
-        dataset = cache.dataset(unit.dataset)
-        segmenter = cache.segmenter(unit.method)
-        sample = dataset[unit.index]
-        if sample.id != unit.sample_id:
-            raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
-                              f"expects {unit.sample_id!r}")
+        segmenter, sample = _load_unit(unit, cache)
         if on_phase is not None:
             on_phase("trace", sample_info(sample))
         rows = [[int(i), float(e), float(f)] for i, e, f in trace_rows(segmenter, sample)]
