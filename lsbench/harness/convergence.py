@@ -84,7 +84,7 @@ def trace(segmenter: Any, sample: Sample, method: str | None = None) -> pd.DataF
         method's own energy after the iteration (NaN where the method defines none).
     """
     rows = trace_rows(segmenter, sample)
-    return trace_frame(method or getattr(segmenter, "name", "") or type(segmenter).__name__, sample.id, rows)
+    return trace_frame(method or segmenter.name or type(segmenter).__name__, sample.id, rows)
 
 
 def trace_method(name: str, sample: Sample, **params: Any) -> pd.DataFrame:

@@ -19,11 +19,18 @@ from the store. Its only contract with the reports is the two tidy tables:
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, and the batched throughput of methods that have ``predict_batch``,
+git commit, machine, and the batched throughput of methods that declare a native ``predict_batch``,
 :mod:`lsbench.harness.throughput`), the tables (``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
-samples and the convergence traces.
+samples and the convergence traces. Every file's format is :mod:`lsbench.rundir`'s.
+
+Stages: (1) the sample units, on the executor; (2) the figure samples, loaded here; (3) the trace
+units (each traceable method on the first figure samples, :mod:`lsbench.harness.convergence`), on
+the executor; (4) the batch-64 throughput, measured here (``throughput=False`` leaves it out).
+Stages 2-4 keep their results as side records in ``extras.jsonl`` (the store's format), so a
+resumed run skips what is there, and finishing (the tables and files) only reads the two stores:
+no method runs again after its results are stored.
 
 Run directory lifecycle: while it runs, a run lives in ``<out>/<run-id>.partial/`` holding
 ``config.json`` (with the plan a resume needs) and ``records.jsonl`` (the store). When every unit
