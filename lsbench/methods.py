@@ -1,9 +1,13 @@
-"""The only place methods are registered: thin adapters ``name -> Segmenter``.
+"""The only place methods are registered: ``name -> factory``, each factory returning a Segmenter.
 
 A registered factory takes the method's parameters as keywords (their defaults are the
 method's defaults, shown by ``lsbench list methods -v``), does the expensive work once and
-returns a :class:`Segmenter`: a callable ``Sample -> Prediction``. Heavy libraries (torch) are
-imported inside factories only, so ``lsbench run --methods cv`` never imports torch.
+returns a :class:`~lsbench.segmenter.Segmenter`: a callable ``Sample -> Prediction``
+(:mod:`lsbench.segmenter` holds the protocol and the classic adapters). A classic method's
+parameters and defaults are those of its function's signature (:class:`SignatureFactory`), so
+each default is written once, in the function; the few registered defaults that differ are the
+``overrides`` below. Heavy libraries (torch) are imported on first use only, so ``lsbench run
+--methods cv`` never imports torch.
 
 Initialisation: the contour-based classic methods default to ``init="sample"``, the
 dataset-chosen initial region carried by each :class:`~lsbench.types.Sample` (so every method
@@ -18,193 +22,105 @@ only to decide which phase is the object (``polarity="sample"``,
 
 from __future__ import annotations
 
+import functools
+import importlib
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from lsbench.levelset.init import signed_distance
-from lsbench.levelset.ops import to_gray
-from lsbench.levelset.polarity import orient_by_region
 from lsbench.registry import METHODS
-from lsbench.types import Prediction, Sample
+from lsbench.segmenter import BatchedClassicSegmenter, ClassicSegmenter, Segmenter, SkimageChanVese
 
-__all__ = ["BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter"]
+__all__: list[str] = []
 
-
-class Segmenter:
-    """Base class of what a registered factory returns: ``segmenter(sample) -> Prediction``."""
-
-    name: str = ""
-    kind: str = "binary"
-    params: dict[str, Any]
-
-    def __call__(self, sample: Sample) -> Prediction:  # pragma: no cover - abstract
-        raise NotImplementedError
+#: parameters of a classic function that its adapter sets on every call (never registered)
+ADAPTER_PARAMETERS = ("image", "images", "return_result", "iter_callback", "track_energy")
+#: parameters of a function that choose how it computes (listed after the method's own parameters)
+BACKEND_PARAMETERS = ("backend", "device", "dtype", "compile")
 
 
-class ClassicSegmenter(Segmenter):
-    """Adapter from a classic level-set function ``fn(image, *, ..., init, return_result)``.
+class SignatureFactory:
+    """A registered factory whose parameters are those of a classic function, read from its signature.
 
-    Colour images are converted to grey (BT.601 luma). Parameter values are checked once at
-    construction by a dry run on a tiny image, so a bad ``--param`` fails before the benchmark.
+    The function (``"module:name"``) is imported on first use, so that registering ``cv-torch``
+    does not import torch. Its keyword parameters, less :data:`ADAPTER_PARAMETERS`, are the
+    method's parameters with the function's defaults, in the function's order; then come
+    ``options`` (registration-only parameters, e.g. ``polarity``), the function's
+    :data:`BACKEND_PARAMETERS` and ``backend_options`` (e.g. ``batch_size``). ``overrides``
+    gives a parameter a registered default other than the function's (e.g. ``init="sample"``);
+    ``rename`` registers a parameter under another name. ``build(fn, params)`` makes the
+    segmenter from the function and every resolved parameter.
+
+    Examples
+    --------
+    >>> from lsbench.registry import METHODS
+    >>> defaults = METHODS.get("drlse").defaults()
+    >>> defaults["alpha"], defaults["init"]  # the function's default, and the registered override
+    (1.5, 'sample')
     """
 
-    def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *,
-                 fallback_init: str = "checkerboard", extra_call: dict[str, Any] | None = None,
-                 polarity: str = "phi") -> None:
-        if polarity not in ("phi", "sample"):
-            raise ValueError(f"{name}: polarity must be 'phi' or 'sample', got {polarity!r}")
-        self.name = name
-        self.fn = fn
-        self.polarity = polarity
-        self.params = dict(params)
-        self.fallback_init = fallback_init
-        self.extra_call = dict(extra_call or {})
-        init = self.params.get("init")
-        if isinstance(init, str) and init == "sample":
-            dry_init: Any = fallback_init
-        else:
-            dry_init = init
-        dry = {**self.params, "init": dry_init}
-        if isinstance(dry_init, np.ndarray):
-            dry.pop("init")
-        fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), **dry, **self.extra_call)
+    def __init__(self, target: str, build: Callable[[Callable[..., Any], dict[str, Any]], Segmenter], *,
+                 overrides: dict[str, Any] | None = None, options: dict[str, Any] | None = None,
+                 backend_options: dict[str, Any] | None = None, rename: dict[str, str] | None = None,
+                 skip: tuple[str, ...] = ()) -> None:
+        self.target = target
+        self.build = build
+        self.overrides = dict(overrides or {})
+        self.options = dict(options or {})
+        self.backend_options = dict(backend_options or {})
+        self.rename = dict(rename or {})
+        self.skip = ADAPTER_PARAMETERS + tuple(skip)
 
-    def _init_for(self, sample: Sample) -> Any:
-        init = self.params.get("init", "sample")
-        if isinstance(init, str) and init == "sample":
-            return sample.init if sample.init is not None else self.fallback_init
-        return init
+    def function(self) -> Callable[..., Any]:
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
 
-    def __call__(self, sample: Sample) -> Prediction:
-        image = to_gray(sample.image)
-        params = {**self.params, "init": self._init_for(sample)}
-        result = self.fn(image, **params, return_result=True, **self.extra_call)
-        if not np.all(np.isfinite(result.phi)):  # mask = phi > 0 would silently hide a diverged run
-            raise FloatingPointError(f"{self.name}: the level set phi is NaN or infinite after {result.n_iter} "
-                                     "iterations (the scheme diverged; try a smaller time step)")
-        mask = result.mask
-        if self.polarity == "sample":
-            mask = orient_by_region(mask, sample.init)
-        return Prediction(mask=mask, n_iter=result.n_iter, converged=result.converged)
+    @functools.cached_property
+    def __signature__(self) -> inspect.Signature:  # read by inspect.signature, hence Entry.defaults
+        own, backend = [], []
+        for p in inspect.signature(self.function()).parameters.values():
+            if p.name in self.skip or p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+                continue
+            (backend if p.name in BACKEND_PARAMETERS else own).append((self.rename.get(p.name, p.name), p.default))
+        names = {n for n, _ in own + backend}
+        unknown = sorted((set(self.overrides) - names) | (names & (set(self.options) | set(self.backend_options))))
+        if unknown:
+            raise ValueError(f"{self.target}: overrides name no parameter of the function, or options repeat "
+                             f"one: {', '.join(unknown)}")
+        listed = [*own, *self.options.items(), *backend, *self.backend_options.items()]
+        return inspect.Signature([inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY,
+                                                    default=self.overrides.get(n, d)) for n, d in listed])
+
+    def __call__(self, **params: Any) -> Segmenter:
+        defaults = {n: p.default for n, p in self.__signature__.parameters.items()}
+        unknown = sorted(set(params) - set(defaults))
+        if unknown:
+            raise TypeError(f"{self.target}: unexpected parameter(s) {', '.join(unknown)}")
+        return self.build(self.function(), {**defaults, **params})
 
 
-class BatchedClassicSegmenter(Segmenter):
-    """Adapter from a batched classic function ``fn(images, *, ..., init) -> list[LevelSetResult]``.
+def _register(name: str, summary: str, factory: SignatureFactory, tags: tuple[str, ...] = ("classic",)) -> None:
+    METHODS.add(name, factory, kind="binary", summary=summary, tags=tags)
 
-    The batched PyTorch backends (:mod:`lsbench.torchclassic`) behind ``cv-torch``,
-    ``drlse-torch``, ``li-torch``, ``lic-torch`` and ``l2s-torch``. ``segmenter(sample)`` runs a
-    batch of one; :meth:`predict_batch` groups the samples by image size and evolves each group in
-    batches of up to :attr:`batch_size` images, which is how the harness runs these methods (the
-    per-image time it records is then the batch's wall time divided by its size). Parameters are
-    checked once at construction by a dry run on two tiny images (uncompiled), so a bad
-    ``--param``, a missing CUDA device included, fails before the benchmark.
-    """
 
-    def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *, batch_size: int = 32,
-                 fallback_init: str = "box", polarity: str = "phi") -> None:
-        if polarity not in ("phi", "sample"):
-            raise ValueError(f"{name}: polarity must be 'phi' or 'sample', got {polarity!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"{name}: batch_size must be a positive integer, got {batch_size!r}")
-        self.name = name
-        self.fn = fn
-        self.params = dict(params)
-        self.batch_size = batch_size
-        self.fallback_init = fallback_init
-        self.polarity = polarity
-        init = self.params.get("init")
-        dry = {**self.params, "compile": False, "max_iter": 2}
-        if isinstance(init, str) and init == "sample":
-            dry["init"] = fallback_init
-        ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)
-        fn([ramp, ramp.T], **dry)
-
-    def _init_for(self, sample: Sample) -> Any:
-        init = self.params.get("init", "sample")
-        if isinstance(init, str) and init == "sample":
-            return sample.init if sample.init is not None else self.fallback_init
-        return init
-
-    def __call__(self, sample: Sample) -> Prediction:
-        return self.predict_batch([sample])[0]
-
-    def predict_batch(self, samples: Any) -> list[Prediction]:
-        """Predictions for ``samples``, in order (same-size samples are evolved together)."""
-        samples = list(samples)
-        groups: dict[tuple[int, int], list[int]] = {}
-        for i, s in enumerate(samples):
-            groups.setdefault(s.shape, []).append(i)
-        out: list[Prediction | None] = [None] * len(samples)
-        for idx in groups.values():
-            for k in range(0, len(idx), self.batch_size):
-                part = [samples[i] for i in idx[k:k + self.batch_size]]
-                inits = [self._init_for(s) for s in part]
-                init: Any = inits[0] if all(isinstance(v, str) and v == inits[0] for v in inits) else inits
-                results = self.fn([to_gray(s.image) for s in part], **{**self.params, "init": init})
-                for i, s, res in zip(idx[k:k + self.batch_size], part, results, strict=True):
-                    mask = orient_by_region(res.mask, s.init) if self.polarity == "sample" else res.mask
-                    out[i] = Prediction(mask=mask, n_iter=res.n_iter, converged=res.converged)
-        return [p for p in out if p is not None]
+def _classic(name: str, fallback_init: str, fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
+    """``build`` of a NumPy classic method (with ``functools.partial``): a :class:`ClassicSegmenter`."""
+    polarity = params.pop("polarity", "phi")
+    return ClassicSegmenter(name, fn, params, fallback_init=fallback_init, extra_call={"track_energy": False},
+                            polarity=polarity)
 
 
 # -- Chan–Vese --------------------------------------------------------------------------------------
-@METHODS.register("cv", kind="binary", tags=("classic",),
-                  summary="Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy")
-def _cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.0, dt: float = 0.5,
-        tol: float = 1e-3, max_iter: int = 500, init: Any = "checkerboard", eta: float = 1e-16,
-        polarity: str = "sample") -> Segmenter:
-    from lsbench.classic.chan_vese import chan_vese
-
-    params = dict(mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter,
-                  init=init, eta=eta)
-    return ClassicSegmenter("cv", chan_vese, params, extra_call={"track_energy": False}, polarity=polarity)
+_register("cv", "Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy",
+          SignatureFactory("lsbench.classic.chan_vese:chan_vese", functools.partial(_classic, "cv", "checkerboard"),
+                           options={"polarity": "sample"}))
 
 
-class _SkimageChanVese(Segmenter):
-    """``skimage.segmentation.chan_vese`` as a peer, with lsbench's init and grey conversion."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        from skimage.segmentation import chan_vese
-
-        self.name = "skimage-cv"
-        self.params = dict(params)
-        self.polarity = self.params.pop("polarity")
-        if self.polarity not in ("phi", "sample"):
-            raise ValueError(f"skimage-cv: polarity must be 'phi' or 'sample', got {self.polarity!r}")
-        self._fn = chan_vese
-        for key in ("mu", "lambda1", "lambda2", "dt", "tol"):
-            value = self.params[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not np.isfinite(value):
-                raise ValueError(f"skimage-cv: {key} must be a finite number, got {value!r}")
-        if not isinstance(self.params["max_iter"], int) or self.params["max_iter"] <= 0:
-            raise ValueError(f"skimage-cv: max_iter must be a positive integer, got {self.params['max_iter']!r}")
-
-    def __call__(self, sample: Sample) -> Prediction:
-        image = to_gray(sample.image)
-        init = self.params["init"]
-        if isinstance(init, str) and init == "sample":
-            init = sample.init if sample.init is not None else "checkerboard"
-        if isinstance(init, np.ndarray) and init.dtype == bool:
-            init = signed_distance(init)
-        seg, _phi, energies = self._fn(
-            image, mu=self.params["mu"], lambda1=self.params["lambda1"], lambda2=self.params["lambda2"],
-            tol=self.params["tol"], max_num_iter=self.params["max_iter"], dt=self.params["dt"],
-            init_level_set=init, extended_output=True)
-        n_iter = len(energies)
-        if self.polarity == "sample":
-            seg = orient_by_region(seg, sample.init)
-        return Prediction(mask=seg, n_iter=n_iter, converged=n_iter < self.params["max_iter"])
-
-
-@METHODS.register("skimage-cv", kind="binary", tags=("classic", "peer"),
-                  summary="scikit-image's chan_vese, the reference peer for cv (same scheme)")
-def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt: float = 0.5,
-                tol: float = 1e-3, max_iter: int = 500, init: Any = "checkerboard",
-                polarity: str = "sample") -> Segmenter:
-    return _SkimageChanVese(dict(mu=mu, lambda1=lambda1, lambda2=lambda2, dt=dt, tol=tol,
-                                 max_iter=max_iter, init=init, polarity=polarity))
+# scikit-image's own defaults, under cv's names (max_iter, init); extended_output is the adapter's
+_register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (same scheme)",
+          SignatureFactory("skimage.segmentation:chan_vese", SkimageChanVese, options={"polarity": "sample"},
+                           rename={"max_num_iter": "max_iter", "init_level_set": "init"}, skip=("extended_output",)),
+          tags=("classic", "peer"))
 
 
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
@@ -214,63 +130,24 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
 # Legendre generalisation of Chan–Vese, also takes cv's polarity option, so that it can start like
 # cv from the checkerboard (-p l2s.init=checkerboard -p l2s.polarity=sample); its default "phi" keeps
 # phi > 0 as the object, as the reference code does.
-@METHODS.register("drlse", kind="binary", tags=("classic",),
-                  summary="DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy")
-def _drlse(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, epsilon: float = 1.5,
-           sigma: float = 1.5, dt: float = 5.0, potential: str = "double-well", max_iter: int = 200,
-           iter_inner: int = 5, iter_refine: int = 5, tol: float = 0.0, c0: float = 2.0,
-           init: Any = "sample") -> Segmenter:
-    from lsbench.classic.drlse import drlse
-
-    params = dict(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt,
-                  potential=potential, max_iter=max_iter, iter_inner=iter_inner,
-                  iter_refine=iter_refine, tol=tol, c0=c0, init=init)
-    return ClassicSegmenter("drlse", drlse, params, fallback_init="box", extra_call={"track_energy": False})
-
-
-@METHODS.register("li", kind="binary", tags=("classic",),
-                  summary="Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy")
-def _li(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu: float = 1.0, sigma: float = 3.0,
-        epsilon: float = 1.0, dt: float = 0.1, max_iter: int = 300, tol: float = 0.0, c0: float = 2.0,
-        init: Any = "sample") -> Segmenter:
-    from lsbench.classic.rsf import rsf
-
-    params = dict(lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt,
-                  max_iter=max_iter, tol=tol, c0=c0, init=init)
-    return ClassicSegmenter("li", rsf, params, fallback_init="box", extra_call={"track_energy": False})
-
-
-@METHODS.register("lic", kind="binary", tags=("classic",),
-                  summary="LIC: level set with bias-field estimation (Li et al. 2011), NumPy")
-def _lic(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, dt: float = 0.1,
-         max_iter: int = 500, iter_inner: int = 10, tol: float = 0.0, c0: float = 1.0,
-         init: Any = "sample") -> Segmenter:
-    from lsbench.classic.rsf import lic
-
-    params = dict(nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt, max_iter=max_iter,
-                  iter_inner=iter_inner, tol=tol, c0=c0, init=init)
-    return ClassicSegmenter("lic", lic, params, fallback_init="box", extra_call={"track_energy": False})
-
-
-@METHODS.register("l2s", kind="binary", tags=("classic",),
-                  summary="L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy")
-def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
-         epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
-         tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
-         polarity: str = "phi") -> Segmenter:
-    from lsbench.classic.l2s import l2s
-
-    params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon,
-                  cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience,
-                  start_degree=start_degree, init=init)
-    return ClassicSegmenter("l2s", l2s, params, fallback_init="box", extra_call={"track_energy": False},
-                            polarity=polarity)
+_FROM_SAMPLE = {"init": "sample"}
+_register("drlse", "DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy",
+          SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", "box"),
+                           overrides=_FROM_SAMPLE))
+_register("li", "Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy",
+          SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", "box"), overrides=_FROM_SAMPLE))
+_register("lic", "LIC: level set with bias-field estimation (Li et al. 2011), NumPy",
+          SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", "box"), overrides=_FROM_SAMPLE))
+_register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy",
+          SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", "box"), overrides=_FROM_SAMPLE,
+                           options={"polarity": "phi"}))
 
 
 # -- batched PyTorch backends of the classic methods (cv-torch, drlse-torch, li-torch, lic-torch,
-# l2s-torch): registered below. Each takes its NumPy method's parameters (same defaults) plus
-# device ("auto", "cpu", "cuda"), dtype ("float32", "float64"), compile (torch.compile the update)
-# and batch_size (images per evolution in predict_batch, which the harness uses). They are separate
+# l2s-torch): registered below. Each takes its batched function's parameters (the NumPy method's,
+# same defaults) with device ("auto", "cpu", "cuda"), dtype ("float32", "float64") and compile
+# (torch.compile the update; registered on, the function's default is off), plus batch_size (images
+# per evolution in predict_batch, which the harness uses). They are separate
 # names rather than a backend parameter so that one run can time both backends side by side (a run
 # lists each method once) and the NumPy methods never see torch options. li-torch defaults to float64:
 # RSF's curvature regulariser (1e-10 under the square root, as in RSF.m) is below float32 resolution
@@ -279,77 +156,38 @@ def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.
 # 12 synthetic test images, float64 on 97.7-99.9 % (sigma = 20: both 100 %). lic-torch too: in
 # float32 one of the bench's 8 images at 256^2 agreed with NumPy on 42 % of its pixels, in float64
 # all 8 on >= 99.99 % (lsbench.torchclassic.rsf.lic_batch).
-def _torch_classic(name: str, module: str, fn: str, params: dict[str, Any], *, fallback_init: str,
-                   polarity: str = "phi") -> Segmenter:
-    import importlib
-
-    batched = getattr(importlib.import_module(module), fn)
-    params = dict(params)
+def _batched(name: str, fallback_init: str, fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
+    """``build`` of a batched backend (with ``functools.partial``): a :class:`BatchedClassicSegmenter`."""
+    polarity = params.pop("polarity", "phi")
     batch_size = params.pop("batch_size")
-    return BatchedClassicSegmenter(name, batched, params, batch_size=batch_size, fallback_init=fallback_init,
+    return BatchedClassicSegmenter(name, fn, params, batch_size=batch_size, fallback_init=fallback_init,
                                    polarity=polarity)
 
 
-@METHODS.register("cv-torch", kind="binary", tags=("classic", "torch"),
-                  summary="Chan-Vese (cv), batched PyTorch backend: B images per evolution, CPU or CUDA")
-def _cv_torch(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.0, dt: float = 0.5,
-              tol: float = 1e-3, max_iter: int = 500, init: Any = "checkerboard", eta: float = 1e-16,
-              polarity: str = "sample", device: str = "auto", dtype: str = "float32", compile: bool = True,
-              batch_size: int = 32) -> Segmenter:
-    params = dict(mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter, init=init,
-                  eta=eta, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
-    return _torch_classic("cv-torch", "lsbench.torchclassic.chan_vese", "chan_vese_batch", params,
-                          fallback_init="checkerboard", polarity=polarity)
+def _register_torch(name: str, target: str, *, summary: str, fallback_init: str, overrides: dict[str, Any],
+                    options: dict[str, Any] | None = None) -> None:
+    _register(name, summary,
+              SignatureFactory(target, functools.partial(_batched, name, fallback_init),
+                               overrides={"compile": True, **overrides}, options=options,
+                               backend_options={"batch_size": 32}),
+              tags=("classic", "torch"))
 
 
-@METHODS.register("drlse-torch", kind="binary", tags=("classic", "torch"),
-                  summary="DRLSE (drlse), batched PyTorch backend: B images per evolution, CPU or CUDA")
-def _drlse_torch(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, epsilon: float = 1.5,
-                 sigma: float = 1.5, dt: float = 5.0, potential: str = "double-well", max_iter: int = 200,
-                 iter_inner: int = 5, iter_refine: int = 5, tol: float = 0.0, c0: float = 2.0,
-                 init: Any = "sample", device: str = "auto", dtype: str = "float32", compile: bool = True,
-                 batch_size: int = 32) -> Segmenter:
-    params = dict(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt, potential=potential,
-                  max_iter=max_iter, iter_inner=iter_inner, iter_refine=iter_refine, tol=tol, c0=c0, init=init,
-                  device=device, dtype=dtype, compile=compile, batch_size=batch_size)
-    return _torch_classic("drlse-torch", "lsbench.torchclassic.drlse", "drlse_batch", params, fallback_init="box")
-
-
-@METHODS.register("li-torch", kind="binary", tags=("classic", "torch"),
-                  summary="Li's RSF (li), batched PyTorch backend: B images per evolution, CPU or CUDA")
-def _li_torch(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu: float = 1.0, sigma: float = 3.0,
-              epsilon: float = 1.0, dt: float = 0.1, max_iter: int = 300, tol: float = 0.0, c0: float = 2.0,
-              init: Any = "sample", device: str = "auto", dtype: str = "float64", compile: bool = True,
-              batch_size: int = 32) -> Segmenter:
-    params = dict(lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt,
-                  max_iter=max_iter, tol=tol, c0=c0, init=init, device=device, dtype=dtype, compile=compile,
-                  batch_size=batch_size)
-    return _torch_classic("li-torch", "lsbench.torchclassic.rsf", "rsf_batch", params, fallback_init="box")
-
-
-@METHODS.register("lic-torch", kind="binary", tags=("classic", "torch"),
-                  summary="LIC (lic), batched PyTorch backend: B images per evolution, CPU or CUDA")
-def _lic_torch(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, dt: float = 0.1,
-               max_iter: int = 500, iter_inner: int = 10, tol: float = 0.0, c0: float = 1.0, init: Any = "sample",
-               device: str = "auto", dtype: str = "float64", compile: bool = True,
-               batch_size: int = 32) -> Segmenter:
-    params = dict(nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt, max_iter=max_iter, iter_inner=iter_inner,
-                  tol=tol, c0=c0, init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
-    return _torch_classic("lic-torch", "lsbench.torchclassic.rsf", "lic_batch", params, fallback_init="box")
-
-
-@METHODS.register("l2s-torch", kind="binary", tags=("classic", "torch"),
-                  summary="L2S (l2s), batched PyTorch backend: B images per evolution, CPU or CUDA")
-def _l2s_torch(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
-               epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
-               tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
-               polarity: str = "phi", device: str = "auto", dtype: str = "float32", compile: bool = True,
-               batch_size: int = 32) -> Segmenter:
-    params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
-                  reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, start_degree=start_degree,
-                  init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
-    return _torch_classic("l2s-torch", "lsbench.torchclassic.l2s", "l2s_batch", params, fallback_init="box",
-                          polarity=polarity)
+_register_torch("cv-torch", "lsbench.torchclassic.chan_vese:chan_vese_batch", fallback_init="checkerboard",
+                summary="Chan-Vese (cv), batched PyTorch backend: B images per evolution, CPU or CUDA",
+                overrides={}, options={"polarity": "sample"})
+_register_torch("drlse-torch", "lsbench.torchclassic.drlse:drlse_batch", fallback_init="box",
+                summary="DRLSE (drlse), batched PyTorch backend: B images per evolution, CPU or CUDA",
+                overrides=_FROM_SAMPLE)
+_register_torch("li-torch", "lsbench.torchclassic.rsf:rsf_batch", fallback_init="box",
+                summary="Li's RSF (li), batched PyTorch backend: B images per evolution, CPU or CUDA",
+                overrides=_FROM_SAMPLE)
+_register_torch("lic-torch", "lsbench.torchclassic.rsf:lic_batch", fallback_init="box",
+                summary="LIC (lic), batched PyTorch backend: B images per evolution, CPU or CUDA",
+                overrides=_FROM_SAMPLE)
+_register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init="box",
+                summary="L2S (l2s), batched PyTorch backend: B images per evolution, CPU or CUDA",
+                overrides=_FROM_SAMPLE, options={"polarity": "phi"})
 
 
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------

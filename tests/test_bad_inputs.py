@@ -24,9 +24,9 @@ from lsbench.datasets.base import Dataset
 from lsbench.harness.runner import MethodRequest, resume_benchmark, run_benchmark
 from lsbench.harness.store import StoreError
 from lsbench.learned.distributed import CheckpointError, load_checkpoint, save_checkpoint
-from lsbench.methods import ClassicSegmenter
 from lsbench.metrics.binary import f_measure
 from lsbench.registry import METHODS
+from lsbench.segmenter import ClassicSegmenter
 from lsbench.types import Instances, LevelSetResult, Prediction, Sample
 
 

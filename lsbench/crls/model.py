@@ -425,9 +425,3 @@ def build_detector(config: dict[str, Any], *, backbone_weights: str | None = Non
         trained = build_backbone(config["backbone"], weights=backbone_weights)
         model.backbone.load_state_dict(trained.state_dict())
     return model
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
-

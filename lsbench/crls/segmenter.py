@@ -39,7 +39,7 @@ from lsbench.learned.weights import (
     load_state,
     save_checkpoint,
 )
-from lsbench.methods import Segmenter
+from lsbench.segmenter import Segmenter
 from lsbench.types import Prediction, Sample
 
 __all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
@@ -114,7 +114,7 @@ def state_path_for(checkpoint: str | Path) -> Path:
 
 
 class DetectorSegmenter(Segmenter):
-    """A trained CRLS / Mask R-CNN as an instance :class:`~lsbench.methods.Segmenter`.
+    """A trained CRLS / Mask R-CNN as an instance :class:`~lsbench.segmenter.Segmenter`.
 
     ``segmenter(sample)`` predicts one image; :meth:`predict_batch` predicts many, ``inference_batch``
     images per forward pass (the harness's throughput measurement).

@@ -1,43 +1,67 @@
-"""Convergence traces: energy and F-measure after every iteration of a classic level-set method.
+"""Convergence traces: energy and F-measure after every iteration of a traceable method.
 
-Every classic method in lsbench takes ``iter_callback`` (:mod:`lsbench.levelset.iteration`),
-called with ``IterInfo(iteration, phi, energy)`` after each iteration. A registered method
-built on :class:`~lsbench.methods.ClassicSegmenter` is traced by re-running it on a sample with
-a callback added to the call, so every method registered that way (``cv`` today; DRLSE, RSF,
-LIC and L2S as they are added) plugs in by name with no code here: the trace uses the same
-initialisation and the same phase choice (``polarity``) as the benchmarked call.
+A segmenter that declares :meth:`lsbench.segmenter.Segmenter.trace` (the classic level-set
+adapters) runs the benchmarked call with ``callback(IterInfo)`` after each iteration
+(:mod:`lsbench.levelset.iteration`), with the same initialisation and the same phase choice, so
+``IterInfo.phi > 0`` is the object as the prediction takes it. Every method registered that way
+plugs in by name with no code here.
 
-The harness records traces for a few samples of each run (``traces.csv``); the convergence
-figure is drawn from that file.
+The harness records traces for a few samples of each run as trace units run by its executor
+(:func:`lsbench.harness.work.execute_trace`), kept in the run's side store and written to
+``traces.csv`` (:mod:`lsbench.rundir`); the convergence figure is drawn from that file.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
 from typing import Any
 
 import pandas as pd
 
 from lsbench.levelset.iteration import IterInfo
-from lsbench.levelset.polarity import orient_by_region
 from lsbench.metrics.binary import f_measure
+from lsbench.segmenter import can_trace
 from lsbench.types import Sample
 
-__all__ = ["TRACE_COLUMNS", "empty_traces", "supports_trace", "trace", "trace_method"]
-
-TRACE_COLUMNS = ("method", "sample_id", "iteration", "energy", "f_measure")
+__all__ = ["supports_trace", "trace", "trace_frame", "trace_method", "trace_rows"]
 
 
 def supports_trace(segmenter: Any) -> bool:
-    """True for a segmenter that wraps a classic function taking ``iter_callback``."""
-    fn = getattr(segmenter, "fn", None)
-    if fn is None or not isinstance(getattr(segmenter, "extra_call", None), dict):
-        return False
-    try:
-        return "iter_callback" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    """True for a segmenter that declares :meth:`~lsbench.segmenter.Segmenter.trace`."""
+    return can_trace(segmenter)
+
+
+def trace_rows(segmenter: Any, sample: Sample) -> list[tuple[int, float, float]]:
+    """``(iteration, energy, f_measure)`` after every iteration of ``segmenter`` on ``sample``.
+
+    Raises
+    ------
+    TypeError
+        ``segmenter`` cannot be traced (:func:`supports_trace`).
+    ValueError
+        ``sample`` has no single-object ground truth to score the trace against.
+    """
+    if not supports_trace(segmenter):
+        raise TypeError(f"{type(segmenter).__name__} has no iter_callback to trace "
+                        "(only classic methods built on ClassicSegmenter do)")
+    gts = sample.ground_truths()
+    if not gts:
+        raise ValueError(f"sample {sample.id!r} has no single-object ground truth to score the trace")
+    gt = next(iter(gts.values()))
+    rows: list[tuple[int, float, float]] = []
+
+    def record(info: IterInfo) -> None:
+        rows.append((int(info.iteration), float(info.energy), f_measure(info.phi > 0, gt)))
+
+    segmenter.trace(sample, record)
+    return rows
+
+
+def trace_frame(method: str, sample_id: str, rows: list[Any]) -> pd.DataFrame:
+    """The rows of one trace as a table with the columns of :data:`lsbench.rundir.TRACE_COLUMNS`."""
+    frame = pd.DataFrame(rows, columns=["iteration", "energy", "f_measure"])
+    frame.insert(0, "sample_id", sample_id)
+    frame.insert(0, "method", method)
+    return frame
 
 
 def trace(segmenter: Any, sample: Sample, method: str | None = None) -> pd.DataFrame:
@@ -45,8 +69,8 @@ def trace(segmenter: Any, sample: Sample, method: str | None = None) -> pd.DataF
 
     Parameters
     ----------
-    segmenter : ClassicSegmenter
-        A built classic method (see :func:`supports_trace`).
+    segmenter : Segmenter
+        A built method that can be traced (see :func:`supports_trace`).
     sample : Sample
         Needs a single-object ground truth (the F-measure is against ``Sample.ground_truths()``'s
         first mask).
@@ -56,36 +80,11 @@ def trace(segmenter: Any, sample: Sample, method: str | None = None) -> pd.DataF
     Returns
     -------
     DataFrame
-        Columns :data:`TRACE_COLUMNS`, one row per iteration; ``energy`` is the method's own
-        energy after the iteration (NaN where the method defines none).
+        Columns :data:`lsbench.rundir.TRACE_COLUMNS`, one row per iteration; ``energy`` is the
+        method's own energy after the iteration (NaN where the method defines none).
     """
-    if not supports_trace(segmenter):
-        raise TypeError(f"{type(segmenter).__name__} has no iter_callback to trace "
-                        "(only classic methods built on ClassicSegmenter do)")
-    gts = sample.ground_truths()
-    if not gts:
-        raise ValueError(f"sample {sample.id!r} has no single-object ground truth to score the trace")
-    gt = next(iter(gts.values()))
-    orient = getattr(segmenter, "polarity", "phi") == "sample"
-    rows: list[tuple[int, float, float]] = []
-
-    def record(info: IterInfo) -> None:
-        mask = info.phi > 0
-        if orient:
-            mask = orient_by_region(mask, sample.init)
-        rows.append((int(info.iteration), float(info.energy), f_measure(mask, gt)))
-
-    traced = copy.copy(segmenter)
-    extra = {k: v for k, v in segmenter.extra_call.items() if k not in ("track_energy", "iter_callback")}
-    if "track_energy" in inspect.signature(segmenter.fn).parameters:
-        extra["track_energy"] = True
-    traced.extra_call = {**extra, "iter_callback": record}
-    traced(sample)
-    name = method or getattr(segmenter, "name", "") or type(segmenter).__name__
-    frame = pd.DataFrame(rows, columns=["iteration", "energy", "f_measure"])
-    frame.insert(0, "sample_id", sample.id)
-    frame.insert(0, "method", name)
-    return frame
+    rows = trace_rows(segmenter, sample)
+    return trace_frame(method or segmenter.name or type(segmenter).__name__, sample.id, rows)
 
 
 def trace_method(name: str, sample: Sample, **params: Any) -> pd.DataFrame:
@@ -98,9 +97,3 @@ def trace_method(name: str, sample: Sample, **params: Any) -> pd.DataFrame:
     from lsbench.registry import METHODS
 
     return trace(METHODS.build(name, **params), sample, method=name)
-
-
-def empty_traces() -> pd.DataFrame:
-    """A trace table with no rows (the columns of :data:`TRACE_COLUMNS`)."""
-    return pd.DataFrame({c: pd.Series(dtype=float if c in ("iteration", "energy", "f_measure") else object)
-                         for c in TRACE_COLUMNS})

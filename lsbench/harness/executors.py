@@ -27,7 +27,7 @@ says how many, and the runner writes it into ``config.json`` so per-image second
 contention are never mistaken for one-at-a-time timings.
 
 Batches: every executor runs a method whose segmenter takes batches
-(:func:`~lsbench.harness.work.harness_batch_size` > 1, learned from the methods the runner built,
+(:func:`~lsbench.segmenter.harness_batch_size` > 1, learned from the methods the runner built,
 :meth:`Executor.seed`) in batches of consecutive samples, each batch one work item for one worker
 (:func:`~lsbench.harness.work.group_batches`); a timeout then applies per sample of the batch
 (the timed call of a batch of n samples may take n times ``--timeout-per-sample``).
@@ -59,8 +59,8 @@ from lsbench.harness.work import (
     execute_item,
     failure_record,
     group_batches,
-    harness_batch_size,
 )
+from lsbench.segmenter import harness_batch_size
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "LocalExecutor", "ProcessExecutor", "make_executor",
            "shippable"]

@@ -19,11 +19,18 @@ from the store. Its only contract with the reports is the two tidy tables:
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, and the batched throughput of methods that have ``predict_batch``,
+git commit, machine, and the batched throughput of methods that declare a native ``predict_batch``,
 :mod:`lsbench.harness.throughput`), the tables (``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
-samples and the convergence traces.
+samples and the convergence traces. Every file's format is :mod:`lsbench.rundir`'s.
+
+Stages: (1) the sample units, on the executor; (2) the figure samples, loaded here; (3) the trace
+units (each traceable method on the first figure samples, :mod:`lsbench.harness.convergence`), on
+the executor; (4) the batch-64 throughput, measured here (``throughput=False`` leaves it out).
+Stages 2-4 keep their results as side records in ``extras.jsonl`` (the store's format), so a
+resumed run skips what is there, and finishing (the tables and files) only reads the two stores:
+no method runs again after its results are stored.
 
 Run directory lifecycle: while it runs, a run lives in ``<out>/<run-id>.partial/`` holding
 ``config.json`` (with the plan a resume needs) and ``records.jsonl`` (the store). When every unit
@@ -50,38 +57,57 @@ import hashlib
 import json
 import math
 import os
-import shutil
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
-from lsbench.harness.artifacts import N_FIGURE_SAMPLES, N_TRACE_SAMPLES, RunDirError, RunRecorder
+from lsbench.harness.artifacts import (
+    N_FIGURE_SAMPLES,
+    N_TRACE_SAMPLES,
+    RunRecorder,
+    figure_positions,
+)
+from lsbench.harness.convergence import trace_frame
 from lsbench.harness.environment import environment
 from lsbench.harness.executors import Executor, make_executor, shippable
-from lsbench.harness.store import STORE_FILE, ResultStore, StoreError, record_key
-from lsbench.harness.summary import FIXED_COLUMNS, summarize
-from lsbench.harness.throughput import has_predict_batch, measure_throughput
+from lsbench.harness.store import ResultStore, StoreError, record_key
+from lsbench.harness.throughput import measure_throughput
 from lsbench.harness.work import (
     DatasetRef,
     MethodSpec,
     WorkUnit,
+    decode_array,
     decode_mask,
-    harness_batch_size,
+    encode_array,
+    encode_mask,
     json_safe,
     params_hash,
 )
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
+from lsbench.rundir import (
+    CONFIG_FILE,
+    EXTRAS_FILE,
+    FIXED_COLUMNS,
+    PER_SAMPLE_FILE,
+    STORE_FILE,
+    SUMMARY_FILE,
+    RunDirError,
+    display_image,
+    summarize,
+)
+from lsbench.segmenter import batches_natively, can_trace, harness_batch_size
 
 __all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "find_partial_run",
-           "resume_benchmark", "run_benchmark", "write_run_dir", "write_run_files"]
+           "resume_benchmark", "run_benchmark", "write_run_files"]
 
 #: suffix of a run directory while the run is in progress (or was interrupted)
 PARTIAL_SUFFIX = ".partial"
@@ -335,6 +361,7 @@ def run_benchmark(
     timeout_per_sample: float | None = None,
     retries: int = 2,
     on_start: Callable[[Path], None] | None = None,
+    throughput: bool = True,
 ) -> RunResult:
     """Run every method on every sample of ``dataset`` and (optionally) write a run directory.
 
@@ -373,6 +400,10 @@ def run_benchmark(
         Executor options (:func:`lsbench.harness.executors.make_executor`).
     on_start : callable, optional
         Called with the in-progress directory ``out/<run_id>.partial`` once it exists.
+    throughput : bool
+        After the per-sample runs, measure the batched throughput of every method with a native
+        ``predict_batch`` that the harness ran one sample at a time (images per second at batch
+        64, :mod:`lsbench.harness.throughput`; recorded in ``config.json`` and Table 2).
 
     Notes
     -----
@@ -390,7 +421,7 @@ def run_benchmark(
         raise ValueError(f"run id {run_id!r} must be a plain folder name (not ending in {PARTIAL_SUFFIX})")
     with _opened(ex, owned=not isinstance(executor, Executor)):
         return _run(plan, ex, out_dir=out_dir, run_id=run_id, progress=progress, command=command, on_record=on_record,
-                    figures=figures, html=html, on_start=on_start)
+                    figures=figures, html=html, on_start=on_start, throughput=throughput)
 
 
 @contextlib.contextmanager
@@ -414,7 +445,7 @@ def _free_run_id(out_dir: Path, run_id: str) -> str:
 
 def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, progress: bool,
          command: str | None, on_record: Callable[[dict[str, Any]], None] | None, figures: bool, html: bool,
-         on_start: Callable[[Path], None] | None) -> RunResult:
+         on_start: Callable[[Path], None] | None, throughput: bool) -> RunResult:
     run_id = _free_run_id(out_dir, run_id) if out_dir is not None else run_id
 
     started = time.time()
@@ -440,14 +471,15 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
     if out_dir is not None:
         partial = out_dir / f"{run_id}{PARTIAL_SUFFIX}"
         partial.mkdir()
-        _atomic_json(partial / "config.json", config)
+        _atomic_json(partial / CONFIG_FILE, config)
         if on_start is not None:
             on_start(partial)
     store = ResultStore(None if partial is None else partial / STORE_FILE)
     try:
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
         _end_session(session, ex, started, n_run)
-        return _finish(plan, store, config, partial, figures=figures, html=html)
+        return _complete(plan, store, ex, config, partial, progress=progress, throughput=throughput,
+                         figures=figures, html=html)
     finally:
         store.close()
 
@@ -466,10 +498,10 @@ def find_partial_run(run_dir: str | os.PathLike[str]) -> Path:
     candidates = [path] if path.name.endswith(PARTIAL_SUFFIX) else [path.with_name(path.name + PARTIAL_SUFFIX), path]
     for cand in candidates:
         if cand.is_dir() and (cand / STORE_FILE).exists() and cand.name.endswith(PARTIAL_SUFFIX):
-            if not (cand / "config.json").is_file():
-                raise RunDirError(f"{cand / 'config.json'} is missing: the run cannot be resumed")
+            if not (cand / CONFIG_FILE).is_file():
+                raise RunDirError(f"{cand / CONFIG_FILE} is missing: the run cannot be resumed")
             return cand
-    if path.is_dir() and (path / "per_sample.csv").is_file():
+    if path.is_dir() and (path / PER_SAMPLE_FILE).is_file():
         raise ValueError(f"--resume {path}: this run is finished (it has per_sample.csv); nothing to resume")
     raise FileNotFoundError(f"--resume {path}: no run in progress there (expected a <run-id>{PARTIAL_SUFFIX} "
                             f"directory holding {STORE_FILE}, written by lsbench run --out)")
@@ -489,6 +521,7 @@ def resume_benchmark(
     scheduler: str | None = None,
     timeout_per_sample: float | None = None,
     retries: int = 2,
+    throughput: bool = True,
 ) -> RunResult:
     """Finish an interrupted run: run only the units without a record, then write the run directory.
 
@@ -501,7 +534,7 @@ def resume_benchmark(
         the spec in ``config.json``); it must have the fingerprint the run recorded.
     timeout_per_sample : float, optional
         Default: the timeout the run was started with.
-    progress, command, on_record, figures, html, executor, workers, scheduler, retries
+    progress, command, on_record, figures, html, executor, workers, scheduler, retries, throughput
         As for :func:`run_benchmark`.
 
     Raises
@@ -512,11 +545,11 @@ def resume_benchmark(
     """
     partial = find_partial_run(run_dir)
     try:
-        config = json.loads((partial / "config.json").read_text())
+        config = json.loads((partial / CONFIG_FILE).read_text())
         saved = config["plan"]
         spec = dict(config["dataset"])
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{partial / 'config.json'} is damaged or not from lsbench run: {exc}") from None
+        raise RunDirError(f"{partial / CONFIG_FILE} is damaged or not from lsbench run: {exc}") from None
     if dataset is None:
         if spec.get("name") not in DATASETS:
             raise ValueError(f"the run's dataset {spec.get('name')!r} is not registered, so it cannot be rebuilt "
@@ -543,12 +576,12 @@ def resume_benchmark(
         executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
     with _opened(ex, owned=not isinstance(executor, Executor)):
         return _resume(plan, ex, partial, config, progress=progress, command=command, on_record=on_record,
-                       figures=figures, html=html)
+                       figures=figures, html=html, throughput=throughput)
 
 
 def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], *, progress: bool,
             command: str | None, on_record: Callable[[dict[str, Any]], None] | None, figures: bool,
-            html: bool) -> RunResult:
+            html: bool, throughput: bool) -> RunResult:
     started = time.time()
     store = ResultStore(partial / STORE_FILE)
     try:
@@ -559,26 +592,37 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
                              f"run, e.g. {foreign[0]}")
         config["resumed"] = int(config.get("resumed", 0)) + 1
         session = _begin_session(config, ex, command)
-        _atomic_json(partial / "config.json", config)
+        _atomic_json(partial / CONFIG_FILE, config)
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
         _end_session(session, ex, started, n_run)
-        return _finish(plan, store, config, partial, figures=figures, html=html)
+        return _complete(plan, store, ex, config, partial, progress=progress, throughput=throughput,
+                         figures=figures, html=html)
     finally:
         store.close()
 
 
 def _execute(plan: RunPlan, store: ResultStore, executor: Executor, *, progress: bool,
              on_record: Callable[[dict[str, Any]], None] | None) -> int:
-    """Run the units that have no record yet; append each record as it arrives. Returns their count."""
-    units = plan.units()
+    """Stage 1: run the sample units that have no record yet; append each record as it arrives.
+    Returns their count."""
+    return _run_units(plan, plan.units(), store, executor, desc="lsbench run", progress=progress,
+                      on_record=on_record)
+
+
+def _run_units(plan: RunPlan, units: list[WorkUnit], store: ResultStore, executor: Executor, *, desc: str,
+               progress: bool, on_record: Callable[[dict[str, Any]], None] | None) -> int:
+    """Run the ``units`` that have no record in ``store`` on ``executor``; store each record as it
+    arrives (and pass its per-sample row to ``on_record``). Returns how many ran."""
     todo = [u for u in units if u.key() not in store]
     expected = {u.key(): u for u in todo}
+    if not todo:
+        return 0
     executor.seed(plan.built_by_key())
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(units), initial=len(units) - len(todo), desc="lsbench run", unit="img",
+        bar = tqdm(total=len(units), initial=len(units) - len(todo), desc=desc, unit="img",
                    file=sys.stderr, dynamic_ncols=True)
     records = executor.run(todo)
     n = 0
@@ -606,9 +650,25 @@ def _execute(plan: RunPlan, store: ResultStore, executor: Executor, *, progress:
     return n
 
 
-# -- finishing: every output computed from the store ------------------------------------------------------
-def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: Path | None, *,
-            figures: bool, html: bool) -> RunResult:
+# -- after the sample units: figure samples, traces, throughput, each a side record ------------------------
+@dataclass
+class _Samples:
+    """What the stored records say about each sample of the run: the records of each unit, in plan
+    order, with their positions; per position the row fields ``group, height, width`` (empty when
+    no worker could load the sample) and, for instance runs, the ground truth."""
+
+    records: list[dict[str, Any]]
+    positions: list[int]
+    info: list[dict[str, Any]]
+    truth: list[dict[str, Any] | None]
+
+    def groups(self) -> list[str | None]:
+        """Scene family per position; None where no worker could load the sample."""
+        return [None if not i and t is None else str(i.get("group", "")) for i, t in zip(self.info, self.truth,
+                                                                                        strict=True)]
+
+
+def _samples(plan: RunPlan, store: ResultStore) -> _Samples:
     units = plan.units()
     records = []
     for unit in units:
@@ -616,20 +676,99 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
         if record is None:
             raise RuntimeError(f"no record for {unit.key()}; the run is incomplete")
         records.append(record)
-    n = len(plan.ids)
     positions = [unit.position for unit in units]  # from the plan, not from the stored records
-    by_position: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    by_position: list[list[dict[str, Any]]] = [[] for _ in plan.ids]
     for r, pos in zip(records, positions, strict=True):
         by_position[pos].append(r)
-
-    # what is known about each sample (from any record that loaded it)
     info: list[dict[str, Any]] = []
     truth: list[dict[str, Any] | None] = []
     for recs in by_position:
         known = next((r["row"] for r in recs if not _isnan(r["row"].get("height"))), None)
         info.append({} if known is None else {k: known[k] for k in ("group", "height", "width")})
         truth.append(next((r["ground_truth"] for r in recs if r.get("ground_truth") is not None), None))
+    return _Samples(records, positions, info, truth)
 
+
+def _side_key(plan: RunPlan, record: str, method: str = "", params_hash: str = "", sample_id: str = "") -> dict[str, str]:
+    return {"record": record, "method": method, "params_hash": params_hash, "dataset": plan.dataset.name,
+            "split": plan.dataset.split, "sample_id": sample_id}
+
+
+def _figure_keys(plan: RunPlan, samples: _Samples) -> list[tuple[int, dict[str, str]]]:
+    """(position, side-record key) of every figure sample."""
+    return [(pos, _side_key(plan, "figure_sample", sample_id=plan.ids[pos]))
+            for pos in figure_positions(samples.groups(), plan.figure_samples)]
+
+
+def _record_figure_samples(plan: RunPlan, samples: _Samples, extras: ResultStore) -> None:
+    """Stage 2: load the figure samples (in this process) and keep what the figures show of them: the
+    display image and the primary ground truth. A sample that cannot be loaded is simply not shown."""
+    for pos, key in _figure_keys(plan, samples):
+        if record_key({"key": key}) in extras:
+            continue
+        try:
+            sample = plan.dataset[pos]
+            gts = sample.ground_truths() if plan.kind == "binary" else {}
+            image = display_image(sample.image, sample.shape)
+        except Exception:
+            continue
+        gt = encode_mask(next(iter(gts.values()))) if gts else None
+        extras.append({"key": key, "position": pos, "group": str(sample.meta.get("family", "")),
+                       "image": encode_array(image), "gt": gt})
+
+
+def _trace_units(plan: RunPlan, samples: _Samples, extras: ResultStore) -> list[WorkUnit]:
+    """The trace units: every traceable method on the first ``trace_samples`` figure samples that have
+    a ground truth (single-object runs only)."""
+    if plan.kind != "binary" or plan.trace_samples <= 0:
+        return []
+    positions = []
+    for pos, key in _figure_keys(plan, samples):
+        record = extras.get(record_key({"key": key}))
+        if record is not None and record.get("gt") is not None:
+            positions.append(pos)
+    positions = positions[:plan.trace_samples]
+    units = {(u.method.name, u.position): u for u in plan.units()}
+    return [replace(units[(spec.name, pos)], task="trace", warmup=False)
+            for spec, (_, seg, _) in zip(plan.specs, plan.built, strict=True) if can_trace(seg) for pos in positions]
+
+
+def _throughput_methods(plan: RunPlan) -> list[tuple[MethodSpec, Any]]:
+    """Methods with a native ``predict_batch`` that the harness ran one sample at a time (the methods it ran
+    in batches have their batched timing in per_sample.csv)."""
+    return [(spec, seg) for spec, (_, seg, _) in zip(plan.specs, plan.built, strict=True)
+            if batches_natively(seg) and harness_batch_size(seg) == 1]
+
+
+def _measure_throughput(plan: RunPlan, extras: ResultStore) -> None:
+    """Stage 4: images/s at batch 64 of :func:`_throughput_methods`, measured here in the parent, one
+    method at a time."""
+    for spec, seg in _throughput_methods(plan):
+        key = _side_key(plan, "throughput", spec.name, spec.params_hash)
+        if record_key({"key": key}) not in extras:
+            extras.append({"key": key, "throughput": json_safe(measure_throughput(seg, plan.dataset),
+                                                               nonfinite="keep")})
+
+
+def _complete(plan: RunPlan, store: ResultStore, ex: Executor, config: dict[str, Any], partial: Path | None, *,
+              progress: bool, throughput: bool, figures: bool, html: bool) -> RunResult:
+    """The stages after the sample units (figure samples, traces on the executor, throughput), each kept
+    as side records in ``extras.jsonl`` (a resumed run skips those already there), then :func:`_finish`."""
+    with ResultStore(None if partial is None else partial / EXTRAS_FILE) as extras:
+        samples = _samples(plan, store)
+        _record_figure_samples(plan, samples, extras)
+        _run_units(plan, _trace_units(plan, samples, extras), extras, ex, desc="lsbench trace", progress=progress,
+                   on_record=None)
+        if throughput:
+            _measure_throughput(plan, extras)
+        return _finish(plan, samples, extras, config, partial, figures=figures, html=html)
+
+
+# -- finishing: every output computed from the stores -----------------------------------------------------
+def _finish(plan: RunPlan, samples: _Samples, extras: ResultStore, config: dict[str, Any], partial: Path | None, *,
+            figures: bool, html: bool) -> RunResult:
+    records, positions, info, truth = samples.records, samples.positions, samples.info, samples.truth
+    n = len(plan.ids)
     rows = []
     for r, pos in zip(records, positions, strict=True):
         row = dict(r["row"])
@@ -637,19 +776,18 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
             row.update(info[pos])
         rows.append(row)
 
-    recorder = RunRecorder(plan.kind, n, plan.class_names, n_figure_samples=plan.figure_samples)
+    recorder = RunRecorder(plan.kind, plan.class_names)
     for pos in range(n):
         if not info[pos] and truth[pos] is None:
             continue  # no worker could load this sample: it is failed for every method
         shape = (int(info[pos].get("height", 0)), int(info[pos].get("width", 0)))
         gt = truth[pos] or {}
-        recorder.add_sample_info(pos, plan.ids[pos], str(info[pos].get("group", "")), shape,
-                                 str(gt.get("file_name", "")), gt.get("annotations"))
-    chosen = {}
-    for pos in recorder.figure_indices():
-        with contextlib.suppress(Exception):  # a sample that cannot be loaded is simply not shown
-            chosen[pos] = plan.dataset[pos]
-    recorder.set_figure_samples(chosen)
+        recorder.add_sample_info(pos, plan.ids[pos], shape, str(gt.get("file_name", "")), gt.get("annotations"))
+    for _, key in _figure_keys(plan, samples):
+        fig = extras.get(record_key({"key": key}))
+        if fig is not None:
+            recorder.add_figure_sample(key["sample_id"], fig["group"], decode_array(fig["image"]),
+                                       None if fig["gt"] is None else _unpack(fig["gt"]))
     for r, pos in zip(records, positions, strict=True):
         method = r["key"]["method"]
         payload = r.get("prediction")
@@ -661,12 +799,17 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
         else:
             shape, bits = decode_mask(payload)
             recorder.add_mask_bits(method, plan.ids[pos], shape, bits)
-
-    recorder.record_traces([(name, seg) for name, seg, _ in plan.built], plan.trace_samples)
-    # learned methods: images/s at batch 64 too, measured here in the parent, one method at a time
-    # (methods the harness already ran in batches have their batched timing in per_sample.csv)
-    throughput = {name: measure_throughput(seg, plan.dataset) for name, seg, _ in plan.built
-                  if has_predict_batch(seg) and harness_batch_size(seg) == 1}
+    traces = []
+    for unit in _trace_units(plan, samples, extras):
+        traced = extras.get(unit.key())
+        if traced is not None and not traced["error"]:  # a trace is an extra: a failure here is skipped
+            traces.append(trace_frame(unit.method.name, unit.sample_id, traced["trace"]))
+    recorder.set_traces(traces)
+    measured = {}
+    for spec, _ in _throughput_methods(plan):
+        record = extras.get(record_key({"key": _side_key(plan, "throughput", spec.name, spec.params_hash)}))
+        if record is not None:
+            measured[spec.name] = record["throughput"]
     instance_scores: dict[str, Any] = {}
     if plan.kind == "instance":
         from lsbench.metrics.scoring import score_instances
@@ -685,7 +828,7 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
               "timing": _timing(plan.warmup, sessions,
                                 {name: harness_batch_size(seg) for name, seg, _ in plan.built
                                  if harness_batch_size(seg) > 1}),
-              "throughput": json_safe(throughput),
+              "throughput": json_safe(measured),
               "n_failed": int((per_sample["error"].astype(str).str.len() > 0).sum())}
     result = RunResult(per_sample=per_sample, summary=summary, config=config, recorder=recorder,
                        instance_scores=instance_scores)
@@ -697,6 +840,12 @@ def _finish(plan: RunPlan, store: ResultStore, config: dict[str, Any], partial: 
         os.replace(partial, final)
         result.run_dir = final
     return result
+
+
+def _unpack(payload: dict[str, Any]) -> np.ndarray:
+    """The bool mask of a payload written by :func:`~lsbench.harness.work.encode_mask`."""
+    (h, w), bits = decode_mask(payload)
+    return np.unpackbits(bits, count=h * w).astype(bool).reshape(h, w)
 
 
 def _isnan(value: Any) -> bool:
@@ -711,28 +860,13 @@ def write_run_files(run_dir: Path, result: RunResult, figures: bool = False, htm
     """
     from lsbench.reports.build import build_report
 
-    for name, write in (("per_sample.csv", lambda p: result.per_sample.to_csv(p, index=False)),
-                        ("summary.csv", lambda p: result.summary.to_csv(p, index=False))):
+    for name, write in ((PER_SAMPLE_FILE, lambda p: result.per_sample.to_csv(p, index=False)),
+                        (SUMMARY_FILE, lambda p: result.summary.to_csv(p, index=False))):
         tmp = run_dir / f".{name}.tmp"
         write(tmp)
         os.replace(tmp, run_dir / name)
-    _atomic_json(run_dir / "config.json", result.config)
+    _atomic_json(run_dir / CONFIG_FILE, result.config)
     if result.recorder is not None:
         result.recorder.write(run_dir)
     build_report(run_dir, figures=figures, html=html, instance_scores=result.instance_scores or None,
                  require_table=False)
-
-
-def write_run_dir(out_dir: Path, run_id: str, result: RunResult, figures: bool = False,
-                  html: bool = False) -> Path:
-    """Write the run's files into ``out_dir/run_id`` atomically (temp folder, then rename)."""
-    final = out_dir / run_id
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.tmp-", dir=out_dir))
-    try:
-        write_run_files(tmp, result, figures=figures, html=html)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return final
-

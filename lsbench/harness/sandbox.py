@@ -21,7 +21,8 @@ methods and metrics and says it is ready (up to :data:`STARTUP_SECONDS`; not cha
 sample). For each unit, building the dataset and the method (once per child) and loading the
 sample may take up to ``max(timeout, SETUP_SECONDS)`` (a slow first load of weights or of a large
 annotation file is not a hang); the untimed warm-up call (the first sample of a method in this
-child) gets ``timeout`` seconds, and the timed call another ``timeout`` seconds.
+child) gets ``timeout`` seconds, and the timed call another ``timeout`` seconds (a trace unit's
+traced call too).
 """
 
 from __future__ import annotations
@@ -237,7 +238,7 @@ class Sandbox:
                 if frame is None:
                     return "died", proc.wait(), info, math.nan
                 kind, value = pickle.loads(frame)
-                if kind in ("warmup", "timed"):
+                if kind in ("warmup", "timed", "trace"):
                     phase, info, started_at = kind, value, time.monotonic()
                     if timeout is not None:
                         deadline = started_at + timeout
@@ -249,6 +250,7 @@ def _timeout_message(phase: str, timeout: float | None, n: int = 1) -> str:
     batch = "" if n == 1 else f" x {n} samples in its batch"
     what = {"timed": f"the timed call exceeded --timeout-per-sample {timeout:g} s{batch}",
             "warmup": f"the untimed warm-up call on this sample exceeded --timeout-per-sample {timeout:g} s{batch}",
+            "trace": f"the traced call on this sample exceeded --timeout-per-sample {timeout:g} s",
             "setup": f"building the method or loading the sample took over "
                      f"{max(timeout or 0.0, SETUP_SECONDS):g} s"}[phase]
     return f"TimeoutError: {what}; the worker process was killed"

@@ -6,7 +6,8 @@ sample_id)``, the per-sample row, and the prediction payload the reports need (a
 or COCO detections). The run's tables and files are computed from the store alone, so a run that
 was interrupted and resumed ends exactly like one that was not.
 
-File format (``records.jsonl`` in the run directory), one line per record::
+File format (``records.jsonl`` in the run directory, and ``extras.jsonl`` for the side records:
+figure samples, convergence traces, batched throughput), one line per record::
 
     <sha256 of the JSON text, 64 hex digits> <JSON text>\\n
 
@@ -32,14 +33,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from lsbench.harness.artifacts import RunDirError
+from lsbench.rundir import RunDirError
 
-__all__ = ["STORE_FILE", "RecordKey", "ResultStore", "StoreError", "record_key"]
+__all__ = ["RecordKey", "ResultStore", "StoreError", "record_key"]
 
-#: name of the store inside a run directory
-STORE_FILE = "records.jsonl"
-
-RecordKey = tuple[str, str, str, str, str]
+RecordKey = tuple[str, ...]
 _KEY_FIELDS = ("method", "params_hash", "dataset", "split", "sample_id")
 
 
@@ -48,10 +46,13 @@ class StoreError(RunDirError):
 
 
 def record_key(record: dict[str, Any]) -> RecordKey:
-    """``(method, params_hash, dataset, split, sample_id)`` of a record."""
+    """``(method, params_hash, dataset, split, sample_id)`` of a record; a side record (a figure sample,
+    a trace, a throughput measurement, kept in ``extras.jsonl``) names its kind first:
+    ``(record, method, params_hash, dataset, split, sample_id)``."""
     try:
         key = record["key"]
-        return tuple(str(key[f]) for f in _KEY_FIELDS)  # type: ignore[return-value]
+        fields = tuple(str(key[f]) for f in _KEY_FIELDS)
+        return (str(key["record"]), *fields) if "record" in key else fields
     except (KeyError, TypeError):
         raise ValueError(f"a record needs key fields {', '.join(_KEY_FIELDS)}; got {record!r:.200}") from None
 

@@ -1,10 +1,11 @@
 """Batched throughput of segmenters that can predict many samples at once (``predict_batch``).
 
 The per-sample timing of the harness is batch 1, the way a classic method runs. Learned methods
-also expose ``predict_batch(samples) -> list[Prediction]``; for them the harness measures
-images per second at batch 64 as well: one untimed warm-up batch, then the best of a few timed
-batches (the minimum is the least disturbed by other processes). The batch is the run's first
-64 samples, cycled when the run has fewer.
+also declare a native ``predict_batch(samples) -> list[Prediction]``
+(:func:`lsbench.segmenter.batches_natively`); for them the harness measures images per second at
+batch 64 as well, in a stage of its own after the per-sample runs: one untimed warm-up batch, then
+the best of a few timed batches (the minimum is the least disturbed by other processes). The batch
+is the run's first 64 samples, cycled when the run has fewer.
 """
 
 from __future__ import annotations
@@ -14,13 +15,9 @@ from typing import Any
 
 from lsbench.datasets.base import Dataset
 
-__all__ = ["BATCH_SIZE", "has_predict_batch", "measure_throughput"]
+__all__ = ["BATCH_SIZE", "measure_throughput"]
 
 BATCH_SIZE = 64
-
-
-def has_predict_batch(segmenter: Any) -> bool:
-    return callable(getattr(segmenter, "predict_batch", None))
 
 
 def measure_throughput(segmenter: Any, dataset: Dataset, *, batch_size: int = BATCH_SIZE,

@@ -29,8 +29,14 @@ dict, stored by :mod:`lsbench.harness.store`) holds
 ``worker``
     host and process id of the worker, and how many attempts the sample took.
 
-Batches: a method whose segmenter has ``predict_batch`` and a ``batch_size`` above 1 (the
-batched classic backends, ``cv-torch`` ...) is run in batches: consecutive units of that method
+A *trace unit* (``task="trace"``) records instead the convergence trace of a traceable method on
+one of the figure samples (:func:`execute_trace`): ``key`` (with ``record: "trace"``),
+``position``, ``trace`` (rows of iteration, energy, F-measure), ``error`` and ``worker``; the
+runner keeps it in the run's side store (``extras.jsonl``).
+
+Batches: a method whose segmenter declares a native ``predict_batch`` with a ``batch_size`` above 1
+(:func:`lsbench.segmenter.harness_batch_size`: the batched classic backends, ``cv-torch`` ...) is
+run in batches: consecutive units of that method
 are grouped (:func:`group_batches`) and a worker runs a group with one ``predict_batch`` call
 (:func:`execute_batch`). Its records say so: ``seconds`` is the batch's wall time divided by
 the number of samples in it and ``batch_size`` that number (1 for a sample run alone), so a
@@ -48,6 +54,7 @@ import os
 import socket
 import time
 import traceback
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,9 +64,10 @@ import numpy as np
 from lsbench.datasets.base import Dataset
 from lsbench.types import Prediction, Sample
 
-__all__ = ["DatasetRef", "MethodSpec", "WorkItem", "WorkUnit", "WorkerCache", "check_prediction", "decode_mask",
-           "execute_batch", "execute_item", "execute_unit", "failure_record", "group_batches",
-           "harness_batch_size", "json_safe", "params_hash"]
+__all__ = ["DatasetRef", "MethodSpec", "WorkItem", "WorkUnit", "WorkerCache", "check_prediction", "decode_array",
+           "decode_mask", "encode_array", "encode_mask", "execute_batch", "execute_item", "execute_trace",
+           "execute_unit", "failure_record", "group_batches",
+           "json_safe", "params_hash"]
 
 
 def json_safe(value: Any, *, nonfinite: str = "str") -> Any:
@@ -190,6 +198,10 @@ class WorkUnit:
     warmup : bool
         Call the method once, untimed, on the first sample a worker gets for it, before timing
         that sample (so that one-off costs, lazy imports, caches, JIT, are not timed).
+    task : {"sample", "trace"}
+        ``"sample"``: time, check and score the prediction (:func:`execute_unit`); ``"trace"``:
+        record the method's convergence trace on the sample instead (:func:`execute_trace`,
+        untimed), a side record of the run.
     """
 
     method: MethodSpec
@@ -203,13 +215,17 @@ class WorkUnit:
     metric: str
     n_classes: int | None = None
     warmup: bool = True
+    task: str = "sample"
 
     def key_dict(self) -> dict[str, str]:
-        return {"method": self.method.name, "params_hash": self.method.params_hash,
-                "dataset": self.dataset_name, "split": self.split, "sample_id": self.sample_id}
+        """The record's key (:func:`lsbench.harness.store.record_key`); a trace names its kind."""
+        key = {"method": self.method.name, "params_hash": self.method.params_hash,
+               "dataset": self.dataset_name, "split": self.split, "sample_id": self.sample_id}
+        return key if self.task == "sample" else {"record": self.task, **key}
 
-    def key(self) -> tuple[str, str, str, str, str]:
-        return (self.method.name, self.method.params_hash, self.dataset_name, self.split, self.sample_id)
+    def key(self) -> tuple[str, ...]:
+        base = (self.method.name, self.method.params_hash, self.dataset_name, self.split, self.sample_id)
+        return base if self.task == "sample" else (self.task, *base)
 
 
 @dataclass
@@ -293,6 +309,19 @@ def decode_mask(payload: dict[str, Any]) -> tuple[tuple[int, int], np.ndarray]:
     return (h, w), np.frombuffer(base64.b64decode(payload["packbits"]), dtype=np.uint8)
 
 
+def encode_array(array: np.ndarray) -> dict[str, Any]:
+    """``{"shape", "dtype", "zlib": base64}`` of any array (a figure sample's image in the store)."""
+    array = np.ascontiguousarray(array)
+    return {"shape": list(array.shape), "dtype": str(array.dtype),
+            "zlib": base64.b64encode(zlib.compress(array.tobytes())).decode()}
+
+
+def decode_array(payload: dict[str, Any]) -> np.ndarray:
+    """The array of a payload written by :func:`encode_array`."""
+    data = zlib.decompress(base64.b64decode(payload["zlib"]))
+    return np.frombuffer(data, dtype=np.dtype(payload["dtype"])).reshape(payload["shape"]).copy()
+
+
 def _encode_prediction(pred: Prediction, kind: str, position: int) -> dict[str, Any]:
     if kind == "instance":
         from lsbench.metrics.coco import result_annotations
@@ -347,10 +376,26 @@ def _worker_info(attempts: int = 1) -> dict[str, Any]:
 
 def failure_record(unit: WorkUnit, error: str, *, seconds: float = math.nan,
                    info: dict[str, Any] | None = None, attempts: int = 1) -> dict[str, Any]:
-    """The record of a sample that failed outside :func:`execute_unit` (timeout, dead worker)."""
+    """The record of a sample that failed outside :func:`execute_unit` (timeout, dead worker); for a
+    trace unit, a trace record with the error and no rows."""
+    if unit.task == "trace":
+        return _trace_record(unit, [], error, attempts)
     return {"key": unit.key_dict(), "position": unit.position,
             "row": _row(unit, info or {}, seconds, None, {}, error),
             "prediction": None, "ground_truth": None, "worker": _worker_info(attempts)}
+
+
+def _load_unit(unit: WorkUnit, cache: WorkerCache) -> tuple[Any, Sample]:
+    """The unit's segmenter and sample, built and loaded through ``cache``; a ``LookupError`` when the
+    worker's dataset holds another sample at the unit's index."""
+    dataset = cache.dataset(unit.dataset)
+    segmenter = cache.segmenter(unit.method)
+    sample = dataset[unit.index]
+    if sample.id != unit.sample_id:
+        raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
+                          f"expects {unit.sample_id!r}: the worker reads different data (check --root "
+                          "and that every worker sees the same dataset files)")
+    return segmenter, sample
 
 
 def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
@@ -377,13 +422,7 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
     ground_truth: dict[str, Any] | None = None
     seconds = math.nan
     try:
-        dataset = cache.dataset(unit.dataset)
-        segmenter = cache.segmenter(unit.method)
-        sample = dataset[unit.index]
-        if sample.id != unit.sample_id:
-            raise LookupError(f"this worker's dataset has sample {sample.id!r} at index {unit.index}, the run "
-                              f"expects {unit.sample_id!r}: the worker reads different data (check --root "
-                              "and that every worker sees the same dataset files)")
+        segmenter, sample = _load_unit(unit, cache)
         info = sample_info(sample)
         if unit.kind == "instance":
             ground_truth = _ground_truth(sample, unit.position)
@@ -414,18 +453,37 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
             "prediction": payload, "ground_truth": ground_truth, "worker": _worker_info()}
 
 
+def _trace_record(unit: WorkUnit, rows: list[list[float]], error: str, attempts: int = 1) -> dict[str, Any]:
+    return {"key": unit.key_dict(), "position": unit.position, "trace": rows, "error": error,
+            "worker": _worker_info(attempts)}
+
+
+def execute_trace(unit: WorkUnit, cache: WorkerCache | None = None,
+                  on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Record the convergence trace of a trace unit's method on its sample (untimed); never raises.
+
+    The record holds ``trace``, the rows ``[iteration, energy, f_measure]``
+    (:func:`lsbench.harness.convergence.trace_rows`), and ``error`` (empty, or why there is no
+    trace). ``on_phase("trace", info)`` is called just before the traced call.
+    """
+    from lsbench.harness.convergence import trace_rows
+
+    cache = PROCESS_CACHE if cache is None else cache
+    try:
+        segmenter, sample = _load_unit(unit, cache)
+        if on_phase is not None:
+            on_phase("trace", sample_info(sample))
+        rows = [[int(i), float(e), float(f)] for i, e, f in trace_rows(segmenter, sample)]
+    except Exception as exc:  # a trace is an extra: its failure is recorded, never raised
+        if os.environ.get("LSBENCH_DEBUG"):
+            traceback.print_exc()
+        return _trace_record(unit, [], _error_text(exc))
+    return _trace_record(unit, rows, "")
+
+
 # -- batches ---------------------------------------------------------------------------------------------
 #: a unit, or a batch of units of one method run with one ``predict_batch`` call
 WorkItem = WorkUnit | list[WorkUnit]
-
-
-def harness_batch_size(segmenter: Any) -> int:
-    """How many samples the harness gives ``segmenter`` at once: its ``batch_size`` when it also has
-    ``predict_batch`` (the batched classic backends), else 1 (one sample per call)."""
-    if not callable(getattr(segmenter, "predict_batch", None)):
-        return 1
-    size = getattr(segmenter, "batch_size", 1)
-    return size if isinstance(size, int) and not isinstance(size, bool) and size > 1 else 1
 
 
 def group_batches(units: list[WorkUnit], sizes: Mapping[tuple[str, str, str], int]) -> list[WorkItem]:
@@ -434,7 +492,7 @@ def group_batches(units: list[WorkUnit], sizes: Mapping[tuple[str, str, str], in
     items: list[WorkItem] = []
     batch: list[WorkUnit] = []
     for unit in units:
-        size = sizes.get(unit.method.cache_key(), 1)
+        size = sizes.get(unit.method.cache_key(), 1) if unit.task == "sample" else 1
         if batch and (batch[0].method.cache_key() != unit.method.cache_key() or len(batch) >= size):
             items.append(batch)
             batch = []
@@ -449,8 +507,11 @@ def group_batches(units: list[WorkUnit], sizes: Mapping[tuple[str, str, str], in
 
 def execute_item(item: WorkItem, cache: WorkerCache | None = None,
                  on_phase: Callable[[str, dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
-    """The records of a work item (one unit, or a batch): :func:`execute_unit` or :func:`execute_batch`."""
+    """The records of a work item (one unit, or a batch): :func:`execute_unit` (:func:`execute_trace`
+    for a trace unit) or :func:`execute_batch`."""
     if isinstance(item, WorkUnit):
+        if item.task == "trace":
+            return [execute_trace(item, cache, on_phase)]
         return [execute_unit(item, cache, on_phase)]
     return execute_batch(item, cache, on_phase)
 

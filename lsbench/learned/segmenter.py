@@ -32,7 +32,7 @@ from lsbench.learned.weights import (
     load_checkpoint,
     load_state,
 )
-from lsbench.methods import Segmenter
+from lsbench.segmenter import Segmenter
 from lsbench.types import Prediction, Sample
 
 __all__ = [
@@ -77,7 +77,7 @@ def resolve_device(device: str) -> torch.device:
 
 
 class LearnedSegmenter(Segmenter):
-    """A trained RLS / F-ConNet model as a :class:`~lsbench.methods.Segmenter`.
+    """A trained RLS / F-ConNet model as a :class:`~lsbench.segmenter.Segmenter`.
 
     ``segmenter(sample)`` predicts one sample (batch 1); :meth:`predict_batch` predicts many in
     batches of up to 64, which is how the harness measures throughput.

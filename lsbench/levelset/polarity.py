@@ -11,7 +11,30 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["orient_by_region"]
+__all__ = ["orient_by_region", "prefers_complement"]
+
+
+def prefers_complement(mask: np.ndarray, region: np.ndarray | None) -> bool:
+    """True when the complement of ``mask`` has the larger share of its pixels in ``region``.
+
+    Ties and a missing region keep ``mask`` (False).
+
+    Examples
+    --------
+    >>> region = np.zeros((4, 4), bool); region[:2] = True
+    >>> prefers_complement(~region, region), prefers_complement(region, region), prefers_complement(region, None)
+    (True, False, False)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if region is None:
+        return False
+    region = np.asarray(region, dtype=bool)
+    if region.shape != mask.shape:
+        raise ValueError(f"region has shape {region.shape}, mask has shape {mask.shape}")
+    n_fg, n_bg = int(mask.sum()), int((~mask).sum())
+    frac_fg = (mask & region).sum() / n_fg if n_fg else 0.0
+    frac_bg = (~mask & region).sum() / n_bg if n_bg else 0.0
+    return bool(frac_bg > frac_fg)
 
 
 def orient_by_region(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
@@ -20,12 +43,4 @@ def orient_by_region(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
     Ties and a missing region keep ``mask``.
     """
     mask = np.asarray(mask, dtype=bool)
-    if region is None:
-        return mask
-    region = np.asarray(region, dtype=bool)
-    if region.shape != mask.shape:
-        raise ValueError(f"region has shape {region.shape}, mask has shape {mask.shape}")
-    n_fg, n_bg = int(mask.sum()), int((~mask).sum())
-    frac_fg = (mask & region).sum() / n_fg if n_fg else 0.0
-    frac_bg = (~mask & region).sum() / n_bg if n_bg else 0.0
-    return ~mask if frac_bg > frac_fg else mask
+    return ~mask if prefers_complement(mask, region) else mask

@@ -2,7 +2,7 @@
 
 Nothing is re-run: tables come from ``per_sample.csv``, ``config.json`` and (instance runs) the
 saved COCO results; figures from ``samples.npz``, ``masks/*.npz``, ``predictions/*.json``,
-``ground_truth.json`` and ``traces.csv`` (:mod:`lsbench.harness.artifacts`). Every input a
+``ground_truth.json`` and ``traces.csv`` (the run-directory format, :mod:`lsbench.rundir`). Every input a
 requested output needs is read before anything is written, so a missing or damaged file is an
 error naming it and leaves the run directory as it was; every output is written to a temporary
 file and renamed into place.
@@ -21,16 +21,17 @@ from typing import Any
 
 import pandas as pd
 
-from lsbench.harness.artifacts import (
+from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
+from lsbench.reports.tables import TABLES, build_tables, fillable_tables
+from lsbench.rundir import (
     RunDirError,
+    failed_mask,
     load_figure_samples,
     load_instance_predictions,
     load_masks,
+    load_run,
     load_traces,
 )
-from lsbench.harness.summary import failed_mask
-from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
-from lsbench.reports.tables import TABLES, build_tables, fillable_tables, load_run
 
 __all__ = ["Report", "build_report", "write_table_files"]
 

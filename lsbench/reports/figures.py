@@ -28,8 +28,7 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
-from lsbench.harness.artifacts import FigureSample
-from lsbench.harness.summary import failed_mask
+from lsbench.rundir import FigureSample, failed_mask
 from lsbench.types import Instances
 
 __all__ = ["MAX_WIDTH_IN", "convergence_plot", "fmeasure_distribution", "instance_overlays", "save_figure",

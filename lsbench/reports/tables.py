@@ -16,7 +16,6 @@ share a column. Instance scores come from the run's saved COCO results
 
 from __future__ import annotations
 
-import json
 import math
 import string
 from collections.abc import Sequence
@@ -25,44 +24,14 @@ from typing import Any
 
 import pandas as pd
 
-from lsbench.harness.artifacts import RunDirError, load_instance_predictions
-from lsbench.harness.summary import FIXED_COLUMNS, failed_mask
 from lsbench.reports.published import Published, PublishedEntry, load_published
-from lsbench.reports.render import Column, ColumnGroup, ReportTable, fmt_num, fmt_time, to_markdown
+from lsbench.reports.render import Column, ColumnGroup, ReportTable, fmt_num, fmt_time
+from lsbench.rundir import failed_mask, load_instance_predictions, metric_columns
 
-__all__ = ["RunDirError", "fillable_tables", "instance_scores_from_run", "load_run", "table2", "table2_frame",
-           "table2_markdown", "table3", "table4", "write_tables"]
+__all__ = ["TABLES", "build_tables", "fillable_tables", "instance_scores_from_run", "table2", "table2_frame",
+           "table3", "table4"]
 
 TABLES = ("2", "3", "4")
-
-
-def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Read ``per_sample.csv`` and ``config.json`` (optional) from a run directory."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise RunDirError(f"run directory {run_dir} does not exist")
-    per_sample_path = run_dir / "per_sample.csv"
-    if not per_sample_path.is_file():
-        raise RunDirError(f"{per_sample_path} is missing: not an lsbench run directory, or an incomplete one")
-    try:
-        per_sample = pd.read_csv(per_sample_path, dtype={"sample_id": str, "group": str, "error": str,
-                                                         "method": str, "dataset": str, "split": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise RunDirError(f"{per_sample_path} is not a readable CSV: {exc}") from None
-    missing = [c for c in ("method", "dataset", "split", "sample_id", "seconds") if c not in per_sample]
-    if missing:
-        raise RunDirError(f"{per_sample_path} lacks column(s) {', '.join(missing)}")
-    for col in ("error", "group"):
-        if col in per_sample:
-            per_sample[col] = per_sample[col].fillna("")
-    config: dict[str, Any] = {}
-    config_path = run_dir / "config.json"
-    if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise RunDirError(f"{config_path} is not valid JSON: {exc}") from None
-    return per_sample, config
 
 
 # -- shared pieces ---------------------------------------------------------------------------------------
@@ -234,12 +203,6 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
     return table
 
 
-def table2_markdown(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
-                    published: Published | None = None) -> str:
-    """Markdown for Table 2 (and the per-family breakdown), from per-sample rows alone."""
-    return to_markdown(table2(per_sample, config, published))
-
-
 # -- Tables 3 and 4 ------------------------------------------------------------------------------------------
 def instance_scores_from_run(run_dir: str | Path, per_sample: pd.DataFrame) -> dict[str, Any]:
     """Score every method of an instance run from its saved predictions (``predictions/*.json``)."""
@@ -338,7 +301,7 @@ def table4(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
 # -- which tables a run can fill ------------------------------------------------------------------------------
 def fillable_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any]) -> list[str]:
     """Table numbers this run can fill: 2 for single-object runs, 3 and 4 for instance runs."""
-    metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
+    metric_cols = metric_columns(per_sample)
     out = []
     if any(c == "f_measure" or c.startswith("f_measure_") for c in metric_cols):
         out.append("2")
@@ -382,12 +345,3 @@ def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
     return ReportTable("table2-throughput",
                        "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
                        [], cols, rows)
-
-
-def write_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> list[Path]:
-    """Write ``table<N>.md``, ``.csv`` and ``.tex`` for every table the run can fill; return the paths."""
-    from lsbench.reports.build import write_table_files
-
-    config = config or {}
-    tables = build_tables(run_dir, per_sample, config, fillable_tables(run_dir, per_sample, config))
-    return [p for t in tables for p in write_table_files(run_dir, t)]

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 
 from lsbench.cli import main
 from lsbench.datasets import load
-from lsbench.harness.artifacts import RunDirError, load_figure_samples, load_masks, load_traces
 from lsbench.harness.convergence import supports_trace, trace_method
 from lsbench.harness.runner import MethodRequest, run_benchmark
 from lsbench.registry import METHODS
+from lsbench.rundir import RunDirError, load_figure_samples, load_masks, load_traces
 from lsbench.types import Prediction
 
 

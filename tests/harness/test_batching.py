@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from lsbench.datasets import load
-from lsbench.harness.artifacts import load_masks
 from lsbench.harness.runner import MethodRequest, run_benchmark
 from lsbench.harness.work import DatasetRef, MethodSpec, WorkUnit, group_batches
-from lsbench.methods import Segmenter
 from lsbench.registry import METHODS
+from lsbench.rundir import load_masks
+from lsbench.segmenter import Segmenter
 from lsbench.types import Prediction
 
 TORCH_CV = {"max_iter": 20, "compile": False, "device": "cpu", "batch_size": 3}

@@ -8,8 +8,8 @@ import pytest
 
 from lsbench.datasets import load
 from lsbench.harness.runner import MethodRequest, run_benchmark
-from lsbench.harness.summary import summarize
 from lsbench.registry import METHODS
+from lsbench.rundir import summarize
 from lsbench.types import Prediction
 
 

@@ -8,7 +8,6 @@ import pytest
 from matplotlib.figure import Figure
 from PIL import Image
 
-from lsbench.harness.artifacts import FigureSample
 from lsbench.reports.figures import (
     DPI,
     MAX_WIDTH_IN,
@@ -19,6 +18,7 @@ from lsbench.reports.figures import (
     segmentation_grid,
     time_vs_size,
 )
+from lsbench.rundir import FigureSample
 from lsbench.types import Instances
 
 
