@@ -106,6 +106,23 @@ def chan_vese(
        2001, doi:10.1109/83.902291.
     .. [2] P. Getreuer, "Chan-Vese segmentation", Image Processing On Line 2:214-224, 2012,
        doi:10.5201/ipol.2012.g-cv.
+
+    Examples
+    --------
+    A bright 10 x 10 square on a dark 20 x 20 background, from the checkerboard:
+
+    >>> import numpy as np
+    >>> from lsbench.classic import chan_vese
+    >>> image = np.zeros((20, 20), dtype=np.float32)
+    >>> image[5:15, 5:15] = 1.0
+    >>> mask = chan_vese(image, max_iter=50)
+    >>> mask.dtype, int(mask.sum()), bool(mask[5:15, 5:15].all())
+    (dtype('bool'), 100, True)
+    >>> result = chan_vese(image, max_iter=50, return_result=True)
+    >>> result.n_iter, result.converged, result.phi.dtype, len(result.energies)
+    (50, False, dtype('float32'), 50)
+    >>> bool(result.energies[-1] < result.energies[0])
+    True
     """
     img = check_image_2d(image)
     mu = check_nonnegative("mu", mu)

@@ -222,6 +222,21 @@ def l2s(
        22(3):298-302, 2015, doi:10.1109/LSP.2014.2346538.
     .. [2] M. Sussman, P. Smereka, S. Osher, J. Comput. Phys. 114(1):146-159, 1994,
        doi:10.1006/jcph.1994.1155.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.classic import l2s
+    >>> image = np.zeros((20, 20))
+    >>> image[5:15, 5:15] = 1.0
+    >>> result = l2s(image, return_result=True)   # degree 2: 9 Legendre coefficients per region
+    >>> int(result.mask.sum()), bool((result.mask == (image > 0)).all())
+    (100, True)
+    >>> result.n_iter, result.converged, result.extras["c_inside"].shape
+    (67, True, (9,))
+    >>> mask = l2s(image, degree=1)               # 4 coefficients per region
+    >>> int(mask.sum())
+    100
     """
     img = check_image_2d(image)
     degree, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_iter, tol, patience = check_l2s_params(

@@ -81,6 +81,22 @@ def roi_warp(features: torch.Tensor, boxes: torch.Tensor | list[torch.Tensor], o
     Tensor, shape (K, C, m_h, m_w)
         ``features``' dtype, RoIs in the order given; gradients flow to ``features`` and to the
         box coordinates.
+
+    Examples
+    --------
+    A 4 x 4 map and the box covering all of it, warped to 2 x 2 (one sample per bin, at each
+    bin's centre); inside the map it equals ``torchvision.ops.roi_align(..., aligned=True)``:
+
+    >>> import torch
+    >>> from torchvision.ops import roi_align
+    >>> from lsbench.crls.roi_warp import roi_warp
+    >>> features = torch.arange(16.0).reshape(1, 1, 4, 4)
+    >>> boxes = [torch.tensor([[0.0, 0.0, 4.0, 4.0]])]
+    >>> roi_warp(features, boxes, 2, spatial_scale=1.0)
+    tensor([[[[ 2.5000,  4.5000],
+              [10.5000, 12.5000]]]])
+    >>> bool(torch.equal(roi_warp(features, boxes, 2, 1.0), roi_align(features, boxes, 2, 1.0, 1, aligned=True)))
+    True
     """
     if features.dim() != 4:
         raise ValueError(f"features must have shape (B, C, H, W), got {tuple(features.shape)}")

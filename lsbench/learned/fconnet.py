@@ -30,6 +30,16 @@ class FConNet(nn.Module):
         Input grid (the chapter: 64 x 64).
     hidden : int, optional
         Width of the hidden layer (default ``N = H W``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from lsbench.learned.fconnet import FConNet
+    >>> model = FConNet(8, 8)                       # Linear(64, 64), ReLU, Linear(64, 128)
+    >>> sum(p.numel() for p in model.parameters())
+    12480
+    >>> model(torch.zeros(2, 8, 8)).shape
+    torch.Size([2, 2, 8, 8])
     """
 
     def __init__(self, height: int = 64, width: int = 64, *, hidden: int | None = None) -> None:

@@ -288,6 +288,28 @@ class RLS(nn.Module):
     ``forward`` returns logits ``(B, 2, H, W)`` (channel 1 = object); a per-pixel softmax gives
     the chapter's ``y^``. With tied dense weights the model has ``10 N^2 + 7 N`` parameters
     (``gru="rls"``): GRU ``3 (2 N^2 + N)``, ``U_g, W_g`` ``2 N^2 + 2 N``, ``V`` ``2 N^2 + 2 N``.
+
+    Examples
+    --------
+    With tied dense weights an RLS on an 8 x 8 grid (N = 64) has ``10 N^2 + 7 N`` parameters:
+
+    >>> import torch
+    >>> from lsbench.learned.rls import RLS
+    >>> sum(p.numel() for p in RLS(8, 8).parameters())
+    41408
+
+    Set to the explicit Chan–Vese step (``weight_init="chan-vese"``), the untrained network already
+    segments a bright square from a box around it (channel 1 is the object):
+
+    >>> from lsbench.levelset import box
+    >>> image = torch.zeros(1, 16, 16)
+    >>> image[0, 4:12, 4:12] = 1.0
+    >>> phi0 = torch.from_numpy(box((16, 16))).float()[None]
+    >>> model = RLS(16, 16, kind="conv", weight_init="chan-vese", init="sample")
+    >>> with torch.no_grad():
+    ...     logits = model(image, phi0)
+    >>> logits.shape, int((logits.argmax(1) == 1).sum())
+    (torch.Size([1, 2, 16, 16]), 64)
     """
 
     def __init__(self, height: int = 64, width: int = 64, *, steps: int = 5, tie_weights: bool = True,

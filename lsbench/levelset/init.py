@@ -33,6 +33,16 @@ def checkerboard(shape: tuple[int, int], square_size: float = 5.0, dtype: Any = 
 
     Built with the same floating-point operations as scikit-image (``arange * (pi / s)``), which
     keeps :func:`lsbench.classic.chan_vese` bit-compatible with ``skimage.segmentation.chan_vese``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import checkerboard
+    >>> np.round(checkerboard((4, 4), square_size=4), 3)
+    array([[0.   , 0.   , 0.   , 0.   ],
+           [0.   , 0.5  , 0.707, 0.5  ],
+           [0.   , 0.707, 1.   , 0.707],
+           [0.   , 0.5  , 0.707, 0.5  ]])
     """
     yv = np.arange(shape[0], dtype=dtype).reshape(shape[0], 1)
     xv = np.arange(shape[1], dtype=dtype)
@@ -50,21 +60,50 @@ def _centre_distance(shape: tuple[int, int]) -> tuple[np.ndarray, float]:
 
 
 def disk(shape: tuple[int, int], dtype: Any = np.float64) -> np.ndarray:
-    """scikit-image's ``'disk'``: ``(R - dist) / R`` with R = min half-size, values in ``[-, 1]``."""
+    """scikit-image's ``'disk'``: ``(R - dist) / R`` with R = min half-size, values in ``[-, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import disk
+    >>> np.round(disk((5, 5)), 3)
+    array([[-0.414, -0.118,  0.   , -0.118, -0.414],
+           [-0.118,  0.293,  0.5  ,  0.293, -0.118],
+           [ 0.   ,  0.5  ,  1.   ,  0.5  ,  0.   ],
+           [-0.118,  0.293,  0.5  ,  0.293, -0.118],
+           [-0.414, -0.118,  0.   , -0.118, -0.414]])
+    """
     dist, radius = _centre_distance(shape)
     radius = max(radius, 1.0)
     return ((radius - dist) / radius).astype(dtype, copy=False)
 
 
 def small_disk(shape: tuple[int, int], dtype: Any = np.float64) -> np.ndarray:
-    """scikit-image's ``'small disk'``: ``(R/2 - dist) / (3R/2)``."""
+    """scikit-image's ``'small disk'``: ``(R/2 - dist) / (3R/2)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import small_disk
+    >>> phi = small_disk((5, 5))
+    >>> round(float(phi[2, 2]), 3), int((phi > 0).sum())
+    (0.333, 1)
+    """
     dist, radius = _centre_distance(shape)
     radius = max(radius, 1.0) / 2.0
     return ((radius - dist) / (radius * 3)).astype(dtype, copy=False)
 
 
 def circle(shape: tuple[int, int], radius: float | None = None, dtype: Any = np.float64) -> np.ndarray:
-    """Signed distance (pixel units) to a centred circle, default radius 1/3 of the short side."""
+    """Signed distance (pixel units) to a centred circle, default radius 1/3 of the short side.
+
+    Examples
+    --------
+    >>> from lsbench.levelset import circle
+    >>> phi = circle((9, 9), radius=3)
+    >>> float(phi[4, 4]), float(phi[4, 0]), int((phi > 0).sum())
+    (3.0, -1.0, 25)
+    """
     h, w = shape
     r = min(h, w) / 3.0 if radius is None else float(radius)
     yy, xx = np.mgrid[0:h, 0:w]
@@ -77,6 +116,19 @@ def disks(shape: tuple[int, int], radius: int = 3) -> np.ndarray:
     Le et al.'s ``generate_data.py::gen_phi(shape, 'whole')`` (dilation of a point lattice by
     ``disk(3)``, cropped to H x W). Returned as ``+1`` inside the disks and ``-1`` outside so that
     it follows lsbench's phi > 0 inside convention.
+
+    Examples
+    --------
+    >>> from lsbench.levelset import disks
+    >>> (disks((8, 8), radius=1) > 0).astype(int)
+    array([[0, 1, 0, 0, 0, 1, 0, 0],
+           [1, 1, 1, 0, 1, 1, 1, 0],
+           [0, 1, 0, 0, 0, 1, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 1, 0, 0, 0, 1, 0, 0],
+           [1, 1, 1, 0, 1, 1, 1, 0],
+           [0, 1, 0, 0, 0, 1, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0]])
     """
     h, w = shape
     step = 2 * (radius + 1)
@@ -89,7 +141,21 @@ def disks(shape: tuple[int, int], radius: int = 3) -> np.ndarray:
 
 
 def box_mask(shape: tuple[int, int], margin: float = 0.125) -> np.ndarray:
-    """A centred rectangle leaving ``margin`` (fraction of each side) free on every side."""
+    """A centred rectangle leaving ``margin`` (fraction of each side) free on every side.
+
+    Examples
+    --------
+    >>> from lsbench.levelset import box_mask
+    >>> box_mask((8, 8), margin=0.25).astype(int)
+    array([[0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 1, 1, 1, 1, 0, 0],
+           [0, 0, 1, 1, 1, 1, 0, 0],
+           [0, 0, 1, 1, 1, 1, 0, 0],
+           [0, 0, 1, 1, 1, 1, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0],
+           [0, 0, 0, 0, 0, 0, 0, 0]])
+    """
     h, w = shape
     my, mx = round(h * margin), round(w * margin)
     m = np.zeros(shape, dtype=bool)
@@ -98,7 +164,20 @@ def box_mask(shape: tuple[int, int], margin: float = 0.125) -> np.ndarray:
 
 
 def box(shape: tuple[int, int], margin: float = 0.125, dtype: Any = np.float64) -> np.ndarray:
-    """Signed distance to :func:`box_mask`."""
+    """Signed distance to :func:`box_mask`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import box
+    >>> np.round(box((6, 6), margin=1/3), 2)
+    array([[-2.33, -1.74, -1.5 , -1.5 , -1.74, -2.33],
+           [-1.74, -0.91, -0.5 , -0.5 , -0.91, -1.74],
+           [-1.5 , -0.5 ,  0.5 ,  0.5 , -0.5 , -1.5 ],
+           [-1.5 , -0.5 ,  0.5 ,  0.5 , -0.5 , -1.5 ],
+           [-1.74, -0.91, -0.5 , -0.5 , -0.91, -1.74],
+           [-2.33, -1.74, -1.5 , -1.5 , -1.74, -2.33]])
+    """
     return signed_distance(box_mask(shape, margin)).astype(dtype, copy=False)
 
 
@@ -108,6 +187,17 @@ def signed_distance(mask: np.ndarray) -> np.ndarray:
     ``phi = d_in - 1/2`` inside and ``-(d_out - 1/2)`` outside, i.e. Mukherjee & Acton's
     ``-(bwdist(m) - bwdist(1-m) + m - 0.5)``. An all-True (all-False) mask gives a constant
     ``+max(H, W)`` (``-max(H, W)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import signed_distance
+    >>> mask = np.array([[0, 0, 1, 1, 1, 0, 0]], dtype=bool)
+    >>> signed_distance(mask)
+    array([[-1.5, -0.5,  0.5,  1.5,  0.5, -0.5, -1.5]])
+    >>> signed_distance(np.ones((2, 3), dtype=bool))
+    array([[3., 3., 3.],
+           [3., 3., 3.]])
     """
     m = np.asarray(mask, dtype=bool)
     if m.all():
@@ -123,6 +213,13 @@ def binary_step(mask: np.ndarray, c0: float = 2.0) -> np.ndarray:
     """The Li-family initial function: ``+c0`` in the region, ``-c0`` outside (phi > 0 inside).
 
     Li's MATLAB code uses the opposite sign (``-c0`` inside); lsbench flips it at the boundary.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import binary_step
+    >>> binary_step(np.array([[0, 0, 1, 1, 1, 0, 0]], dtype=bool), c0=2.0)
+    array([[-2., -2.,  2.,  2.,  2., -2., -2.]])
     """
     return np.where(np.asarray(mask, dtype=bool), float(c0), -float(c0))
 
@@ -157,6 +254,22 @@ def resolve_init(
         How this method turns an initial region into phi0.
     presets : dict, optional
         Preset name -> builder ``f(shape, dtype=...)``; defaults to :data:`PRESETS`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import binary_step, resolve_init
+    >>> mask = np.array([[0, 0, 1, 1, 1, 0, 0]], dtype=bool)
+    >>> resolve_init(mask, (1, 7))                          # a bool mask -> signed distance
+    array([[-1.5, -0.5,  0.5,  1.5,  0.5, -0.5, -1.5]])
+    >>> resolve_init(mask, (1, 7), mask_to_phi=binary_step)  # the Li family's conversion
+    array([[-2., -2.,  2.,  2.,  2., -2., -2.]])
+    >>> resolve_init("box", (4, 4), dtype=np.float32).dtype
+    dtype('float32')
+    >>> resolve_init("square", (4, 4))
+    Traceback (most recent call last):
+        ...
+    ValueError: init must be one of 'checkerboard', 'disk', 'small disk', 'circle', 'box' or an array; got 'square'
     """
     presets = PRESETS if presets is None else presets
     if isinstance(init, str):

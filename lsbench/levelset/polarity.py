@@ -41,6 +41,25 @@ def orient_by_region(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
     """Return ``mask`` or its complement: whichever phase has the larger share of its pixels in ``region``.
 
     Ties and a missing region keep ``mask``.
+
+    Examples
+    --------
+    Chan–Vese from the checkerboard ended with the left column as ``phi > 0``, but the sample's
+    initial region lies in the other phase, so the complement is the object:
+
+    >>> import numpy as np
+    >>> from lsbench.levelset.polarity import orient_by_region
+    >>> mask = np.zeros((4, 4), dtype=bool)
+    >>> mask[:, 0] = True
+    >>> region = np.zeros((4, 4), dtype=bool)
+    >>> region[1:3, 1:3] = True
+    >>> orient_by_region(mask, region).astype(int)
+    array([[0, 1, 1, 1],
+           [0, 1, 1, 1],
+           [0, 1, 1, 1],
+           [0, 1, 1, 1]])
+    >>> bool((orient_by_region(mask, None) == mask).all())   # no region: unchanged
+    True
     """
     mask = np.asarray(mask, dtype=bool)
     return ~mask if prefers_complement(mask, region) else mask

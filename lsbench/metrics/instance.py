@@ -311,10 +311,22 @@ class MaskAP:
 
     Examples
     --------
-    >>> ap = MaskAP(variant="mnc", classes=20)        # doctest: +SKIP
-    >>> for pred, sample in zip(predictions, samples):
-    ...     ap.update(pred, sample)
-    >>> ap.compute().as_dict()                         # {'mAPr@0.5': ..., 'mAPr@0.7': ..., 'AP_vol': ...}
+    Two images, one ground-truth square each: the first detection covers it (IoU 1), the
+    second only half of it (IoU 0.5), so both count at IoU 0.5 and only the first at 0.7
+    (precision 1 up to recall 0.5: 6 of VOC07's 11 recall points):
+
+    >>> import numpy as np
+    >>> from lsbench.metrics.instance import MaskAP
+    >>> square = np.zeros((1, 8, 8), dtype=bool)
+    >>> square[0, 2:6, 2:6] = True
+    >>> half = np.zeros((1, 8, 8), dtype=bool)
+    >>> half[0, 2:6, 2:4] = True
+    >>> target = {"masks": square, "labels": np.array([1])}
+    >>> ap = MaskAP(variant="mnc", classes=2)
+    >>> ap.update({"masks": square, "labels": np.array([1]), "scores": np.array([0.9])}, target)
+    >>> ap.update({"masks": half, "labels": np.array([1]), "scores": np.array([0.8])}, target)
+    >>> {k: round(v, 4) for k, v in ap.compute().as_dict().items()}
+    {'mAPr@0.5': 1.0, 'mAPr@0.7': 0.5455, 'AP_vol': 0.798}
     """
 
     def __init__(self, iou_thresholds: Sequence[float] = (0.5, 0.7), variant: str = "mnc",
@@ -473,6 +485,21 @@ def instance_metrics(prediction: Prediction, sample: Sample) -> dict[str, float]
     Returns ``n_gt`` (non-crowd ground-truth instances), ``n_pred`` (predicted instances) and
     ``best_iou_mean``: the mean over ground-truth instances of the highest IoU reached by a
     prediction of the same class (NaN for an image without ground truth).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.metrics.instance import instance_metrics
+    >>> from lsbench.types import Instances, Prediction, Sample
+    >>> square = np.zeros((1, 8, 8), dtype=bool)
+    >>> square[0, 2:6, 2:6] = True
+    >>> half = np.zeros((1, 8, 8), dtype=bool)
+    >>> half[0, 2:6, 2:4] = True
+    >>> sample = Sample(id="s0", image=np.zeros((8, 8, 3), dtype=np.float32),
+    ...                 instances=Instances(masks=square, labels=np.array([1])))
+    >>> pred = Prediction(instances=Instances(masks=half, labels=np.array([1]), scores=np.array([0.8])))
+    >>> instance_metrics(pred, sample)
+    {'n_gt': 1.0, 'n_pred': 1.0, 'best_iou_mean': 0.5}
     """
     pred = as_instances(prediction, "prediction")
     gt = as_instances(sample, "target")

@@ -120,6 +120,22 @@ def drlse_batch(
     .. [1] C. Li, C. Xu, C. Gui, M. D. Fox, "Distance regularized level set evolution and its
        application to image segmentation", IEEE TIP 19(12):3243-3254, 2010,
        doi:10.1109/TIP.2010.2069690.
+
+    Examples
+    --------
+    The example of :func:`lsbench.classic.drlse`, with the square and its transpose as a batch:
+
+    >>> import numpy as np
+    >>> from lsbench.torchclassic import drlse_batch
+    >>> image = np.zeros((30, 30), dtype=np.float32)
+    >>> image[8:22, 8:22] = 1.0
+    >>> start = np.zeros((30, 30), dtype=bool)
+    >>> start[3:27, 3:27] = True
+    >>> results = drlse_batch([image, image.T], init=[start, start], sigma=0.8, device="cpu")
+    >>> [int(r.mask.sum()) for r in results], [r.n_iter for r in results]
+    ([184, 184], [205, 205])
+    >>> int((results[0].mask & (image == 0)).sum()), sorted(results[0].extras)
+    (0, ['g'])
     """
     imgs = check_batch(images)
     lambda_, mu, alpha, epsilon, sigma, dt, potential, max_iter, iter_inner, iter_refine, tol, c0 = \

@@ -3,7 +3,8 @@
 Trains the default ``rls``, ``rls-conv`` and ``fconnet`` from scratch on ``synthetic/train``
 (into a temporary cache) and runs them beside Chan–Vese on the 360 test images.
 
-What is asserted is what was measured to hold (README, "Learned methods"): the conv RLS beats
+What is asserted is what was measured to hold (reports/results.md, "Learned single-object
+methods on the synthetic set"): the conv RLS beats
 Chan–Vese, the dense RLS beats its non-recurrent control F-ConNet (the recurrence and the
 level-set input carry the gain), and training the default dense RLS takes under 15 minutes.
 The chapter's stronger claim, dense RLS above every classic method, does not hold on this

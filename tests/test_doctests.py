@@ -1,0 +1,80 @@
+"""Run the ``Examples`` sections of the public method functions and building blocks as doctests.
+
+Each module below must hold at least the listed number of examples (so that deleting them fails
+here too), and every example must print what its docstring says. The torch modules are skipped
+when torch is not installed; they run with one torch thread (tiny tensors: threads only add
+overhead), restored afterwards.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import numpy as np
+import pytest
+
+# module -> minimum number of doctest examples (``>>>`` lines) it holds
+NUMPY_MODULES = {
+    "lsbench.classic.chan_vese": 9,
+    "lsbench.classic.drlse": 10,
+    "lsbench.classic.rsf": 17,
+    "lsbench.classic.l2s": 9,
+    "lsbench.levelset.init": 35,
+    "lsbench.levelset.ops": 59,
+    "lsbench.levelset.polarity": 8,
+    "lsbench.metrics.binary": 40,
+    "lsbench.metrics.instance": 21,
+    "lsbench.metrics.masks": 20,
+}
+TORCH_MODULES = {
+    "lsbench.torchclassic.chan_vese": 9,
+    "lsbench.torchclassic.drlse": 9,
+    "lsbench.torchclassic.rsf": 16,
+    "lsbench.torchclassic.l2s": 8,
+    "lsbench.learned.rls": 10,
+    "lsbench.learned.fconnet": 5,
+    "lsbench.crls.roi_warp": 7,
+}
+
+
+def _run(name: str, minimum: int) -> None:
+    module = importlib.import_module(name)
+    finder = doctest.DocTestFinder(exclude_empty=True)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    with np.printoptions(legacy=False, precision=8, suppress=False, linewidth=75):
+        for test in finder.find(module, name, globs={}):
+            runner.run(test)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} doctest examples failed in {name}"
+    assert result.attempted >= minimum, (
+        f"{name} holds {result.attempted} doctest examples, expected at least {minimum}")
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_MODULES))
+def test_numpy_doctests(name: str) -> None:
+    _run(name, NUMPY_MODULES[name])
+
+
+@pytest.mark.parametrize("name", sorted(TORCH_MODULES))
+def test_torch_doctests(name: str) -> None:
+    torch = pytest.importorskip("torch")
+    if name.startswith("lsbench.crls."):
+        pytest.importorskip("torchvision")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _run(name, TORCH_MODULES[name])
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_every_method_function_has_an_example() -> None:
+    """The public method functions of lsbench.classic (and their torch twins) carry an example."""
+    import lsbench.classic as classic
+
+    names = [getattr(classic, n) for n in classic.__all__]
+    torchclassic = pytest.importorskip("lsbench.torchclassic")
+    names += [getattr(torchclassic, n) for n in torchclassic.__all__]
+    missing = [f.__qualname__ for f in names if ">>>" not in (f.__doc__ or "")]
+    assert not missing, f"no doctest example in: {', '.join(missing)}"
