@@ -645,13 +645,24 @@ def datasets_build(name: str, root: Path | None, seed: int, train_images: int | 
     click.echo(f"{name}: {path}")
 
 
+def _checked_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``--timeout`` of ``datasets fetch``, refused when options are parsed unless positive and finite."""
+    from lsbench.datasets.fetch import check_timeout
+
+    try:
+        return check_timeout(value)
+    except ValueError:
+        raise click.BadParameter(f"must be a positive, finite number of seconds, got {value}") from None
+
+
 @datasets.command("fetch")
 @click.argument("name")
 @_root_option
 @click.option("--mirror", default=None, metavar="URL",
               help="Download <URL>/<archive name> instead of the official host (a local mirror).")
 @click.option("--remove-archives", is_flag=True, help="Delete each archive after unpacking it.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Network timeout in seconds.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_checked_timeout,
+              help="Seconds each download may take in all (connecting included); a positive number.")
 @_friendly
 def datasets_fetch(name: str, root: Path | None, mirror: str | None, remove_archives: bool, timeout: float) -> None:
     """Download a real dataset's official archives, check their md5, unpack and verify them.

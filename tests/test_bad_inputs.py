@@ -354,3 +354,191 @@ def test_resume_of_a_finished_run_and_report_of_a_partial_one(interrupted):
     res = _cli(["run", "--resume", str(finished)])
     assert res.exit_code != 0 and "this run is finished" in res.output
     assert len((finished / "records.jsonl").read_bytes().splitlines()) == 4
+
+
+# -- issue 15: image files of other bit depths ---------------------------------------------------------------
+def _png(arr: np.ndarray, color_type: int) -> bytes:
+    """PNG bytes of a uint8/uint16 array written by hand (Pillow cannot write 16-bit RGB):
+    colour type 0 = grey, 2 = RGB, 4 = grey + alpha."""
+    import struct
+    import zlib
+
+    arr = np.asarray(arr)
+    big = arr.astype(arr.dtype.newbyteorder(">"))
+    raw = b"".join(b"\x00" + big[y].tobytes() for y in range(arr.shape[0]))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", arr.shape[1], arr.shape[0], arr.dtype.itemsize * 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+_GREY8 = np.array([[0, 51, 102], [153, 204, 255]], np.uint8)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (_png(_GREY8, 0), _GREY8 / 255.0),
+    (_png(_GREY8.astype(np.uint16) * 257, 0), _GREY8 / 255.0),  # the same picture at 16 bits
+    (_png(np.array([[0, 1000, 65535]], np.uint16), 0), np.array([[0, 1000, 65535]]) / 65535.0),  # full precision
+    (_png(np.repeat(_GREY8[:, :, None], 3, 2), 2), _GREY8 / 255.0),
+    (_png(np.repeat(_GREY8[:, :, None], 3, 2).astype(np.uint16) * 257, 2), _GREY8 / 255.0),
+], ids=["grey8", "grey16", "grey16-full-precision", "rgb8", "rgb16"])
+def test_grey_and_rgb_pngs_of_8_and_16_bits_decode_by_their_range(data, expected):
+    from lsbench.datasets.io import decode_gray_png, decode_rgb
+
+    grey = decode_gray_png(data, "x.png")
+    assert grey.dtype == np.float32
+    np.testing.assert_allclose(grey, expected, atol=1e-7, rtol=0)
+    rgb = decode_rgb(data, "x.png")
+    assert rgb.dtype == np.uint8 and rgb.shape == (*expected.shape, 3)
+    np.testing.assert_array_equal(rgb[:, :, 1], np.round(expected * 255))
+
+
+def test_an_undecodable_image_mode_is_refused_naming_the_file():
+    from lsbench.datasets.io import DatasetError, decode_gray_png
+
+    with pytest.raises(DatasetError, match=r"x\.png: image mode 'LA' cannot be read as a greyscale image"):
+        decode_gray_png(_png(np.stack([_GREY8, _GREY8], axis=2), 4), "x.png")
+
+
+def test_a_16_bit_copy_of_a_dataset_image_loads_as_the_8_bit_one(tmp_path, data_root):
+    from lsbench.datasets.io import sha256_bytes
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "synthetic", root / "synthetic")
+    manifest_path = root / "synthetic" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    item = next(it for it in manifest["items"] if it["id"] == "pc-shapes-03")
+    original = load("synthetic", root=root, split=item["split"])
+    index = original.ids().index("pc-shapes-03")
+    before = original[index].image
+    data = _png(np.round(before * 255).astype(np.uint16) * 257, 0)  # the same picture, 16 bits per pixel
+    (root / "synthetic" / item["image"]).write_bytes(data)
+    item["sha256_image"] = sha256_bytes(data)
+    manifest_path.write_text(json.dumps(manifest))
+    after = load("synthetic", root=root, split=item["split"])[index].image
+    assert after.dtype == np.float32 and not (after == 1.0).all()  # main clipped every pixel to 255 -> 1.0
+    np.testing.assert_allclose(after, before, atol=1e-7, rtol=0)
+
+
+# -- issue 15: downloads (datasets fetch) ----------------------------------------------------------------------
+class _Mirror:
+    """A loopback HTTP server with misbehaving archives: ``/slow/<name>`` sends a byte every 0.2 s,
+    ``/short/<name>`` announces the full Content-Length and closes after half the bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import threading
+        import time
+
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(mirror.body)))
+                self.end_headers()
+                try:
+                    if self.path.startswith("/slow/"):
+                        for k in range(len(mirror.body)):
+                            self.wfile.write(mirror.body[k:k + 1])
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    else:
+                        self.wfile.write(mirror.body[: len(mirror.body) // 2])
+                except OSError:  # the client hung up
+                    pass
+                self.close_connection = True
+
+        self.body = body
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def weizmann_mirror(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from lsbench.datasets import weizmann
+    from lsbench.datasets.integrity import Resource
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("1obj/readme.txt", "x" * 200)
+    monkeypatch.setattr(weizmann, "ARCHIVES", (Resource("Weizmann_Seg_DB_1obj.ZIP", "http://unreachable.invalid/w.zip",
+                                                        None),))
+    mirror = _Mirror(buf.getvalue())
+    yield mirror
+    mirror.close()
+
+
+def test_fetch_timeout_bounds_the_whole_download(tmp_path, weizmann_mirror):
+    import time
+
+    dest = tmp_path / "data"
+    t0 = time.monotonic()
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(dest), "--mirror", weizmann_mirror.url + "/slow",
+                "--timeout", "1"])
+    elapsed = time.monotonic() - t0
+    assert res.exit_code != 0 and "did not finish within --timeout 1 s" in res.output, res.output
+    assert elapsed < 5, f"a server sending a byte every 0.2 s kept the download going for {elapsed:.1f} s"
+    assert not [p for p in dest.rglob("*") if p.is_file()]  # no archive, no .part left
+
+
+def test_a_truncated_download_is_reported_as_truncated(tmp_path, weizmann_mirror):
+    dest = tmp_path / "data"
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(dest), "--mirror", weizmann_mirror.url + "/short"])
+    assert res.exit_code != 0 and "is truncated" in res.output, res.output
+    assert "neither a" not in res.output
+    assert not [p for p in dest.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_fetch_refuses_a_timeout_that_is_not_a_positive_number_when_parsing_options(tmp_path, value):
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(tmp_path / "data"), "--timeout", value])
+    assert res.exit_code == 2 and "Invalid value for '--timeout'" in res.output
+    assert "must be a positive, finite number of seconds" in res.output and "downloading" not in res.output
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("member", ["archives/Weizmann_Seg_DB_1obj.ZIP", "lsbench-manifest.json",
+                                    "./archives/evil.txt"])
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_archive_members_that_would_replace_the_dataset_folders_own_files_are_refused(tmp_path, member, kind):
+    import io
+    import tarfile
+    import zipfile
+
+    from lsbench.datasets import DatasetError
+    from lsbench.datasets.fetch import extract
+
+    into = tmp_path / "weizmann"
+    (into / "archives").mkdir(parents=True)
+    (into / "archives" / "Weizmann_Seg_DB_1obj.ZIP").write_bytes(b"the real archive")
+    (into / "lsbench-manifest.json").write_text("{}")
+    bad = tmp_path / f"bad.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("1obj/ok.txt", "x")
+            z.writestr(member, "forged")
+    else:
+        with tarfile.open(bad, "w") as t:
+            for name in ("1obj/ok.txt", member):
+                info = tarfile.TarInfo(name)
+                info.size = 6
+                t.addfile(info, io.BytesIO(b"forged"))
+    with pytest.raises(DatasetError, match="would replace the dataset folder's own"):
+        extract(bad, into)
+    assert (into / "archives" / "Weizmann_Seg_DB_1obj.ZIP").read_bytes() == b"the real archive"
+    assert (into / "lsbench-manifest.json").read_text() == "{}" and not (into / "1obj").exists()
