@@ -188,7 +188,12 @@ def _check_member(name: str, member: str) -> None:
     p = Path(member)
     if p.is_absolute() or ".." in p.parts:
         raise DatasetError(f"{name}: member {member!r} would unpack outside the dataset folder; refusing")
-    parts = [x for x in p.parts if x not in ("", ".")]
+    _check_reserved(name, member)
+
+
+def _check_reserved(name: str, member: str) -> None:
+    """Refuse a member that would replace the dataset folder's ``archives/`` or manifest."""
+    parts = [x for x in Path(member).parts if x not in ("", ".", "/")]
     if parts and parts[0] in RESERVED_NAMES:
         raise DatasetError(f"{name}: member {member!r} would replace the dataset folder's own {parts[0]} "
                            f"(lsbench's downloaded archives and manifest); refusing this archive")
@@ -216,8 +221,8 @@ def extract(archive: Path, into: Path) -> list[str]:
         elif tarfile.is_tarfile(archive):
             with tarfile.open(archive, "r:*") as t:
                 try:
-                    for member in t.getnames():
-                        _check_member(archive.name, member)
+                    for member in t.getnames():  # escapes are refused by the "data" filter below
+                        _check_reserved(archive.name, member)
                     t.extractall(tmp, filter="data")
                 except tarfile.FilterError as exc:
                     raise DatasetError(f"{archive.name}: unsafe member refused ({exc})") from None
