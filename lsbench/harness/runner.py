@@ -66,6 +66,7 @@ from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.artifacts import N_FIGURE_SAMPLES, N_TRACE_SAMPLES, RunDirError, RunRecorder
 from lsbench.harness.environment import environment
 from lsbench.harness.executors import Executor, make_executor, shippable
+from lsbench.harness.recheck import recheck_records
 from lsbench.harness.store import STORE_FILE, ResultStore, StoreError, record_key
 from lsbench.harness.summary import FIXED_COLUMNS, summarize
 from lsbench.harness.throughput import has_predict_batch, measure_throughput
@@ -89,10 +90,16 @@ PARTIAL_SUFFIX = ".partial"
 
 @dataclass(frozen=True)
 class MethodRequest:
-    """A method name and the parameters that override its defaults."""
+    """A method name and the parameters that override its defaults.
+
+    ``preset`` says where preset parameters among ``params`` came from
+    (:func:`lsbench.presets.load_preset_with_source`): recorded in ``config.json``, and named in
+    the error when the method refuses them.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    preset: dict[str, Any] | None = None
 
 
 @dataclass
@@ -200,7 +207,8 @@ class RunPlan:
     def describe(self) -> dict[str, Any]:
         """What ``config.json`` keeps so that :func:`resume_benchmark` can rebuild this plan."""
         return {"methods": [{"name": r.name, "params": json_safe(r.params, nonfinite="keep"),
-                             "params_hash": s.params_hash} for r, s in zip(self.requests, self.specs, strict=True)],
+                             "params_hash": s.params_hash, **({"preset": r.preset} if r.preset else {})}
+                            for r, s in zip(self.requests, self.specs, strict=True)],
                 "limit": self.limit, "metric": self.metric, "warmup": self.warmup,
                 "figure_samples": self.figure_samples, "trace_samples": self.trace_samples,
                 "sample_ids_sha256": _ids_digest(self.ids)}
@@ -253,7 +261,13 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
             raise ValueError(f"method {req.name!r} segments {entry.kind} targets but dataset "
                              f"{dataset.name!r} is {dataset.kind}")
         resolved = {**entry.defaults(), **req.params}
-        segmenter = entry.factory(**req.params)
+        try:
+            segmenter = entry.factory(**req.params)
+        except (ValueError, TypeError) as exc:
+            if not (req.preset or {}).get("file"):
+                raise
+            raise type(exc)(f"{exc} (method {req.name!r} took parameters from the preset file "
+                            f"{req.preset['file']})") from None
         built.append((req.name, segmenter, resolved))
         specs.append(shippable(MethodSpec(req.name, dict(req.params), params_hash(resolved), entry.factory)))
     base, base_indices = _unwrap(dataset)
@@ -557,6 +571,7 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
         if foreign:
             raise StoreError(f"{partial / STORE_FILE} holds {len(foreign)} record(s) that are not part of this "
                              f"run, e.g. {foreign[0]}")
+        recheck_records(plan, store, partial / STORE_FILE)  # an edited record cannot smuggle a score in
         config["resumed"] = int(config.get("resumed", 0)) + 1
         session = _begin_session(config, ex, command)
         _atomic_json(partial / "config.json", config)
