@@ -8,6 +8,7 @@ corrupted file in the output folder.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -542,3 +543,166 @@ def test_archive_members_that_would_replace_the_dataset_folders_own_files_are_re
         extract(bad, into)
     assert (into / "archives" / "Weizmann_Seg_DB_1obj.ZIP").read_bytes() == b"the real archive"
     assert (into / "lsbench-manifest.json").read_text() == "{}" and not (into / "1obj").exists()
+
+
+# -- issue 15: presets ---------------------------------------------------------------------------------------
+def _preset_run(tmp_path: Path, data_root: Path, *extra: str) -> Any:
+    return _cli(["run", "--preset", "tuned", "--root", str(data_root), "--out", str(tmp_path / "out"), "--limit", "1",
+                 "--no-progress", "--no-figures", "--executor", "local", "-p", "cv.max_iter=5", *extra])
+
+
+def test_a_missing_presets_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "no-such-presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and f"preset folder {tmp_path / 'no-such-presets'}" in res.output
+    assert _files(tmp_path / "out") == []
+
+
+def test_a_preset_path_that_is_a_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
+    (tmp_path / "presets" / "cv.toml").mkdir(parents=True)
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and f"{tmp_path / 'presets' / 'cv.toml'}: is a folder" in res.output
+    assert _files(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("[defaults]\nmu = 0.25\n".encode("utf-16"), "not UTF-8 text"),
+    (b'[defaults]\nmu = "strong"\n', "[defaults] mu = 'strong' is not a number"),
+    (b"[defaults]\nmax_iter = 1.5\n", "[defaults] max_iter = 1.5 is not an integer"),
+    (b"[datasets.synthetic]\nmu = -1.0\n", "mu must be a non-negative finite number, got -1.0"),
+], ids=["utf16", "string-for-float", "float-for-int", "negative-mu"])
+def test_a_bad_preset_value_names_the_preset_file(tmp_path, data_root, monkeypatch, content, needle):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "cv.toml").write_bytes(content)
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and needle in res.output and str(tmp_path / "presets" / "cv.toml") in res.output, \
+        res.output
+    assert _files(tmp_path / "out") == []
+
+
+def test_config_records_the_preset_file_and_its_sha256(tmp_path, data_root, monkeypatch):
+    import hashlib
+
+    (tmp_path / "presets").mkdir()
+    preset = tmp_path / "presets" / "cv.toml"
+    preset.write_text("[defaults]\nmu = 0.25\n\n[datasets.synthetic]\nmu = 0.125\n")
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root, "--run-id", "p")
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "out" / "p" / "config.json").read_text())
+    method = config["plan"]["methods"][0]
+    assert method["params"]["mu"] == 0.125 and config["methods"]["cv"]["mu"] == 0.125
+    assert method["preset"] == {"preset": "tuned", "file": str(preset), "table": "datasets.synthetic",
+                                "sha256": hashlib.sha256(preset.read_bytes()).hexdigest()}
+
+
+def test_a_full_disk_while_writing_a_preset_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from lsbench.presets import write_tuned
+
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path))
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match=r"cv\.toml: cannot be written \(No space left on device\)"):
+        write_tuned("cv", "synthetic", {"mu": 0.1}, ["tuned by: a test"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 15: the result store ---------------------------------------------------------------------------------
+def _rewrite_record(store: Path, index: int, edit) -> None:
+    """Edit record ``index`` of ``store`` with ``edit(record)`` and recompute its checksum, as a forger would."""
+    import hashlib
+
+    lines = store.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[index][65:])
+    edit(record)
+    text = json.dumps(record, separators=(",", ":")).encode()
+    lines[index] = hashlib.sha256(text).hexdigest().encode() + b" " + text + b"\n"
+    store.write_bytes(b"".join(lines))
+
+
+def _drop_half_the_mask(record: dict) -> None:
+    import base64
+
+    bits = base64.b64decode(record["prediction"]["packbits"])
+    record["prediction"]["packbits"] = base64.b64encode(bits[: len(bits) // 2]).decode()
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda r: r["row"].update(f_measure=0.999), "says f_measure = 0.999, but its stored mask scores"),
+    (_drop_half_the_mask, "the stored mask holds 1024 bytes, a 128 x 128 mask needs 2048"),
+    (lambda r: r["prediction"].update(shape=[64, 256]), "the stored mask is 64 x 256, the sample is 128 x 128"),
+], ids=["altered-F", "short-mask", "other-shape"])
+def test_resume_recomputes_each_stored_record_from_its_mask(interrupted, edit, needle):
+    _rewrite_record(interrupted / "records.jsonl", 0, edit)
+    before = _unchanged(interrupted)
+    res = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert res.exit_code != 0 and "records.jsonl: line 1" in res.output and needle in res.output, res.output
+    assert _unchanged(interrupted) == before and not interrupted.with_name("r").exists()
+
+
+def test_resume_of_an_untouched_store_recomputes_and_agrees(interrupted):
+    ok = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_symlinked_store_is_not_followed(interrupted, tmp_path):
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    store = interrupted / "records.jsonl"
+    elsewhere.write_bytes(store.read_bytes())
+    store.unlink()
+    store.symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+    res = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert res.exit_code != 0 and "records.jsonl is a symbolic link" in res.output, res.output
+    assert elsewhere.read_bytes() == before
+
+
+def test_a_full_disk_while_storing_a_record_names_the_store(tmp_path, monkeypatch):
+    import errno
+
+    from lsbench.harness import store as store_module
+
+    real_write = os.write
+
+    def write(fd, data):
+        if bytes(data[:64]).isalnum():  # a record line (64 hex digits of its checksum first)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(store_module.os, "write", write)
+    with pytest.raises(OSError, match=r"No space left on device: '.*r\.partial/records\.jsonl'"):
+        run_benchmark([MethodRequest("cv", {"max_iter": 5})], ListDataset([_square("a")]), out=tmp_path, run_id="r",
+                      progress=False)
+
+
+# -- issue 15: learned methods' inputs and checkpoints -------------------------------------------------------------
+def test_learned_methods_take_finite_values_beyond_float32_and_name_real_nan():
+    from lsbench.crls.data import image_tensor
+    from lsbench.learned.data import _gray01
+
+    huge = np.where(_square("h").mask, 1e308, -1e308)
+    np.testing.assert_array_equal(_gray01(huge, "img"), _square("h").mask.astype(np.float32))
+    with pytest.raises(ValueError, match="image contains NaN or infinite pixels"):
+        _gray01(np.where(_square("h").mask, np.inf, 0.0), "img")
+    with pytest.raises(ValueError, match=r"image values reach 1e\+308, beyond float32's range"):
+        image_tensor(np.full((8, 8), 1e308))
+
+
+def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
+    from lsbench.learned.distributed import load_checkpoint as load_ddp_checkpoint
+    from lsbench.learned.weights import load_checkpoint as load_weights
+
+    with pytest.raises(IsADirectoryError, match=f"checkpoint {tmp_path} is a directory, not a checkpoint file"):
+        load_weights(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory, not a checkpoint file"):
+        load_ddp_checkpoint(tmp_path)
+    res = _cli(["run", "--methods", "rls", "--weights", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code != 0 and "is a directory, not a checkpoint file" in res.output and "does not exist" not in \
+        res.output

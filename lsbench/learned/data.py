@@ -38,12 +38,16 @@ def _gray01(image: np.ndarray, where: str) -> np.ndarray:
         raise ValueError(f"{where}: image must be H x W (grey) or H x W x 1/3/4 (colour), got shape {arr.shape}")
     if min(arr.shape[:2]) < 3:
         raise ValueError(f"{where}: image must be at least 3 x 3 pixels, got shape {arr.shape}")
-    grey = np.asarray(to_gray(arr), dtype=np.float32)
+    # float64 until rescaled: finite values beyond float32's range (1e308) are valid input, not "infinite"
+    grey = np.asarray(to_gray(arr), dtype=np.float64)
     if not np.all(np.isfinite(grey)):
         raise ValueError(f"{where}: image contains NaN or infinite pixels")
+    scale = float(np.abs(grey).max())
+    if scale > 0:
+        grey = grey / scale  # in [-1, 1], so the range below cannot overflow
     grey = grey - grey.min()
     top = grey.max()
-    return grey / top if top > 0 else grey
+    return (grey / top if top > 0 else grey).astype(np.float32)
 
 
 def resize_maps(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
