@@ -100,7 +100,7 @@ def _matlab_l2s(u, bw, *, max_its, length_term, poly_degree, l2_reg_term, thresh
 @pytest.mark.parametrize(("degree", "nu", "rho"), [(2, 0.2, 0.3), (1, 0.05, 0.0), (3, 0.5, 2.0)])
 def test_equals_a_line_by_line_port_of_creaseg_suvadip_fast(degree, nu, rho):
     # classic-methods.md §4.2: 50 iterations of the reference loop from a mask, phi to ~1e-12
-    image, truth = _ellipse(40, ramp=(0.6, 1.4), noise=0.04, seed=3)
+    image, _ = _ellipse(40, ramp=(0.6, 1.4), noise=0.04, seed=3)
     image = (image - image.min()) / (image.max() - image.min())  # spans [0, 1]: lsbench's 0-255 is 255 * image
     start = _near_box(40)
     expected, passes = _matlab_l2s(255.0 * image, start, max_its=50, length_term=nu, poly_degree=degree,
