@@ -113,7 +113,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         run_benchmark,
     )
     from lsbench.params import parse_method_list, parse_param_assignments
-    from lsbench.presets import load_preset
+    from lsbench.presets import load_preset_with_source
 
     executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
     if resume is not None:
@@ -129,8 +129,11 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
 
     names = parse_method_list(methods)
     overrides = parse_param_assignments(params, names)
+    sources: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
     if preset is not None:
-        overrides = {n: {**load_preset(n, dataset=dataset, which=preset), **overrides[n]} for n in names}
+        for n in names:
+            preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
+            overrides[n] = {**preset_params, **overrides[n]}
     _apply_weights_option(weights, names, overrides)
     if root is not None:  # learned methods train (when they must) on the same dataset root
         for n in names:
@@ -143,7 +146,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     _default_training_data(names, overrides, dataset, root, ds_kwargs)
     check_output_dir(out)  # fail before loading data or building methods
     data = load(dataset, root=root, split=split, **ds_kwargs)
-    requests = [MethodRequest(n, overrides[n]) for n in names]
+    requests = [MethodRequest(n, overrides[n], preset=sources[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
                            progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
                            figures=figures, html=html, on_start=_announce_partial, **executing)
@@ -284,6 +287,9 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
         if method not in takers:
             raise click.BadParameter(f"{raw!r}: {method!r} is not a method in --methods that takes weights "
                                      f"(those are: {', '.join(takers) or 'none'})", param_hint="--weights")
+        if Path(path).expanduser().is_dir():
+            raise click.BadParameter(f"{raw!r}: checkpoint {path} is a directory, not a checkpoint file",
+                                     param_hint="--weights")
         if not Path(path).expanduser().is_file():
             raise click.BadParameter(f"{raw!r}: checkpoint {path} does not exist", param_hint="--weights")
         overrides[method]["weights"] = path
@@ -645,13 +651,24 @@ def datasets_build(name: str, root: Path | None, seed: int, train_images: int | 
     click.echo(f"{name}: {path}")
 
 
+def _checked_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """``--timeout`` of ``datasets fetch``, refused when options are parsed unless positive and finite."""
+    from lsbench.datasets.fetch import check_timeout
+
+    try:
+        return check_timeout(value)
+    except ValueError:
+        raise click.BadParameter(f"must be a positive, finite number of seconds, got {value}") from None
+
+
 @datasets.command("fetch")
 @click.argument("name")
 @_root_option
 @click.option("--mirror", default=None, metavar="URL",
               help="Download <URL>/<archive name> instead of the official host (a local mirror).")
 @click.option("--remove-archives", is_flag=True, help="Delete each archive after unpacking it.")
-@click.option("--timeout", type=float, default=60.0, show_default=True, help="Network timeout in seconds.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, callback=_checked_timeout,
+              help="Seconds each download may take in all (connecting included); a positive number.")
 @_friendly
 def datasets_fetch(name: str, root: Path | None, mirror: str | None, remove_archives: bool, timeout: float) -> None:
     """Download a real dataset's official archives, check their md5, unpack and verify them.

@@ -8,6 +8,7 @@ corrupted file in the output folder.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -354,3 +355,354 @@ def test_resume_of_a_finished_run_and_report_of_a_partial_one(interrupted):
     res = _cli(["run", "--resume", str(finished)])
     assert res.exit_code != 0 and "this run is finished" in res.output
     assert len((finished / "records.jsonl").read_bytes().splitlines()) == 4
+
+
+# -- issue 15: image files of other bit depths ---------------------------------------------------------------
+def _png(arr: np.ndarray, color_type: int) -> bytes:
+    """PNG bytes of a uint8/uint16 array written by hand (Pillow cannot write 16-bit RGB):
+    colour type 0 = grey, 2 = RGB, 4 = grey + alpha."""
+    import struct
+    import zlib
+
+    arr = np.asarray(arr)
+    big = arr.astype(arr.dtype.newbyteorder(">"))
+    raw = b"".join(b"\x00" + big[y].tobytes() for y in range(arr.shape[0]))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", arr.shape[1], arr.shape[0], arr.dtype.itemsize * 8, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+_GREY8 = np.array([[0, 51, 102], [153, 204, 255]], np.uint8)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (_png(_GREY8, 0), _GREY8 / 255.0),
+    (_png(_GREY8.astype(np.uint16) * 257, 0), _GREY8 / 255.0),  # the same picture at 16 bits
+    (_png(np.array([[0, 1000, 65535]], np.uint16), 0), np.array([[0, 1000, 65535]]) / 65535.0),  # full precision
+    (_png(np.repeat(_GREY8[:, :, None], 3, 2), 2), _GREY8 / 255.0),
+    (_png(np.repeat(_GREY8[:, :, None], 3, 2).astype(np.uint16) * 257, 2), _GREY8 / 255.0),
+], ids=["grey8", "grey16", "grey16-full-precision", "rgb8", "rgb16"])
+def test_grey_and_rgb_pngs_of_8_and_16_bits_decode_by_their_range(data, expected):
+    from lsbench.datasets.io import decode_gray_png, decode_rgb
+
+    grey = decode_gray_png(data, "x.png")
+    assert grey.dtype == np.float32
+    np.testing.assert_allclose(grey, expected, atol=1e-7, rtol=0)
+    rgb = decode_rgb(data, "x.png")
+    assert rgb.dtype == np.uint8 and rgb.shape == (*expected.shape, 3)
+    np.testing.assert_array_equal(rgb[:, :, 1], np.round(expected * 255))
+
+
+def test_an_undecodable_image_mode_is_refused_naming_the_file():
+    from lsbench.datasets.io import DatasetError, decode_gray_png
+
+    with pytest.raises(DatasetError, match=r"x\.png: image mode 'LA' cannot be read as a greyscale image"):
+        decode_gray_png(_png(np.stack([_GREY8, _GREY8], axis=2), 4), "x.png")
+
+
+def test_a_16_bit_copy_of_a_dataset_image_loads_as_the_8_bit_one(tmp_path, data_root):
+    from lsbench.datasets.io import sha256_bytes
+
+    root = tmp_path / "data"
+    shutil.copytree(data_root / "synthetic", root / "synthetic")
+    manifest_path = root / "synthetic" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    item = next(it for it in manifest["items"] if it["id"] == "pc-shapes-03")
+    original = load("synthetic", root=root, split=item["split"])
+    index = original.ids().index("pc-shapes-03")
+    before = original[index].image
+    data = _png(np.round(before * 255).astype(np.uint16) * 257, 0)  # the same picture, 16 bits per pixel
+    (root / "synthetic" / item["image"]).write_bytes(data)
+    item["sha256_image"] = sha256_bytes(data)
+    manifest_path.write_text(json.dumps(manifest))
+    after = load("synthetic", root=root, split=item["split"])[index].image
+    assert after.dtype == np.float32 and not (after == 1.0).all()  # main clipped every pixel to 255 -> 1.0
+    np.testing.assert_allclose(after, before, atol=1e-7, rtol=0)
+
+
+# -- issue 15: downloads (datasets fetch) ----------------------------------------------------------------------
+class _Mirror:
+    """A loopback HTTP server with misbehaving archives: ``/slow/<name>`` sends a byte every 0.2 s,
+    ``/short/<name>`` announces the full Content-Length and closes after half the bytes."""
+
+    def __init__(self, body: bytes) -> None:
+        import http.server
+        import threading
+        import time
+
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(mirror.body)))
+                self.end_headers()
+                try:
+                    if self.path.startswith("/slow/"):
+                        for k in range(len(mirror.body)):
+                            self.wfile.write(mirror.body[k:k + 1])
+                            self.wfile.flush()
+                            time.sleep(0.2)
+                    else:
+                        self.wfile.write(mirror.body[: len(mirror.body) // 2])
+                except OSError:  # the client hung up
+                    pass
+                self.close_connection = True
+
+        self.body = body
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def weizmann_mirror(tmp_path, monkeypatch):
+    import io
+    import zipfile
+
+    from lsbench.datasets import weizmann
+    from lsbench.datasets.integrity import Resource
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("1obj/readme.txt", "x" * 200)
+    monkeypatch.setattr(weizmann, "ARCHIVES", (Resource("Weizmann_Seg_DB_1obj.ZIP", "http://unreachable.invalid/w.zip",
+                                                        None),))
+    mirror = _Mirror(buf.getvalue())
+    yield mirror
+    mirror.close()
+
+
+def test_fetch_timeout_bounds_the_whole_download(tmp_path, weizmann_mirror):
+    import time
+
+    dest = tmp_path / "data"
+    t0 = time.monotonic()
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(dest), "--mirror", weizmann_mirror.url + "/slow",
+                "--timeout", "1"])
+    elapsed = time.monotonic() - t0
+    assert res.exit_code != 0 and "did not finish within --timeout 1 s" in res.output, res.output
+    assert elapsed < 5, f"a server sending a byte every 0.2 s kept the download going for {elapsed:.1f} s"
+    assert not [p for p in dest.rglob("*") if p.is_file()]  # no archive, no .part left
+
+
+def test_a_truncated_download_is_reported_as_truncated(tmp_path, weizmann_mirror):
+    dest = tmp_path / "data"
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(dest), "--mirror", weizmann_mirror.url + "/short"])
+    assert res.exit_code != 0 and "is truncated" in res.output, res.output
+    assert "neither a" not in res.output
+    assert not [p for p in dest.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf"])
+def test_fetch_refuses_a_timeout_that_is_not_a_positive_number_when_parsing_options(tmp_path, value):
+    res = _cli(["datasets", "fetch", "weizmann", "--root", str(tmp_path / "data"), "--timeout", value])
+    assert res.exit_code == 2 and "Invalid value for '--timeout'" in res.output
+    assert "must be a positive, finite number of seconds" in res.output and "downloading" not in res.output
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("member", ["archives/Weizmann_Seg_DB_1obj.ZIP", "lsbench-manifest.json",
+                                    "./archives/evil.txt"])
+@pytest.mark.parametrize("kind", ["zip", "tar"])
+def test_archive_members_that_would_replace_the_dataset_folders_own_files_are_refused(tmp_path, member, kind):
+    import io
+    import tarfile
+    import zipfile
+
+    from lsbench.datasets import DatasetError
+    from lsbench.datasets.fetch import extract
+
+    into = tmp_path / "weizmann"
+    (into / "archives").mkdir(parents=True)
+    (into / "archives" / "Weizmann_Seg_DB_1obj.ZIP").write_bytes(b"the real archive")
+    (into / "lsbench-manifest.json").write_text("{}")
+    bad = tmp_path / f"bad.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(bad, "w") as z:
+            z.writestr("1obj/ok.txt", "x")
+            z.writestr(member, "forged")
+    else:
+        with tarfile.open(bad, "w") as t:
+            for name in ("1obj/ok.txt", member):
+                info = tarfile.TarInfo(name)
+                info.size = 6
+                t.addfile(info, io.BytesIO(b"forged"))
+    with pytest.raises(DatasetError, match="would replace the dataset folder's own"):
+        extract(bad, into)
+    assert (into / "archives" / "Weizmann_Seg_DB_1obj.ZIP").read_bytes() == b"the real archive"
+    assert (into / "lsbench-manifest.json").read_text() == "{}" and not (into / "1obj").exists()
+
+
+# -- issue 15: presets ---------------------------------------------------------------------------------------
+def _preset_run(tmp_path: Path, data_root: Path, *extra: str) -> Any:
+    return _cli(["run", "--preset", "tuned", "--root", str(data_root), "--out", str(tmp_path / "out"), "--limit", "1",
+                 "--no-progress", "--no-figures", "--executor", "local", "-p", "cv.max_iter=5", *extra])
+
+
+def test_a_missing_presets_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "no-such-presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and f"preset folder {tmp_path / 'no-such-presets'}" in res.output
+    assert _files(tmp_path / "out") == []
+
+
+def test_a_preset_path_that_is_a_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
+    (tmp_path / "presets" / "cv.toml").mkdir(parents=True)
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and f"{tmp_path / 'presets' / 'cv.toml'}: is a folder" in res.output
+    assert _files(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    ("[defaults]\nmu = 0.25\n".encode("utf-16"), "not UTF-8 text"),
+    (b'[defaults]\nmu = "strong"\n', "[defaults] mu = 'strong' is not a number"),
+    (b"[defaults]\nmax_iter = 1.5\n", "[defaults] max_iter = 1.5 is not an integer"),
+    (b"[datasets.synthetic]\nmu = -1.0\n", "mu must be a non-negative finite number, got -1.0"),
+], ids=["utf16", "string-for-float", "float-for-int", "negative-mu"])
+def test_a_bad_preset_value_names_the_preset_file(tmp_path, data_root, monkeypatch, content, needle):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "cv.toml").write_bytes(content)
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root)
+    assert res.exit_code != 0 and needle in res.output and str(tmp_path / "presets" / "cv.toml") in res.output, \
+        res.output
+    assert _files(tmp_path / "out") == []
+
+
+def test_config_records_the_preset_file_and_its_sha256(tmp_path, data_root, monkeypatch):
+    import hashlib
+
+    (tmp_path / "presets").mkdir()
+    preset = tmp_path / "presets" / "cv.toml"
+    preset.write_text("[defaults]\nmu = 0.25\n\n[datasets.synthetic]\nmu = 0.125\n")
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    res = _preset_run(tmp_path, data_root, "--run-id", "p")
+    assert res.exit_code == 0, res.output
+    config = json.loads((tmp_path / "out" / "p" / "config.json").read_text())
+    method = config["plan"]["methods"][0]
+    assert method["params"]["mu"] == 0.125 and config["methods"]["cv"]["mu"] == 0.125
+    assert method["preset"] == {"preset": "tuned", "file": str(preset), "table": "datasets.synthetic",
+                                "sha256": hashlib.sha256(preset.read_bytes()).hexdigest()}
+
+
+def test_a_full_disk_while_writing_a_preset_names_the_file(tmp_path, monkeypatch):
+    import errno
+
+    from lsbench.presets import write_tuned
+
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path))
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OSError, match=r"cv\.toml: cannot be written \(No space left on device\)"):
+        write_tuned("cv", "synthetic", {"mu": 0.1}, ["tuned by: a test"])
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- issue 15: the result store ---------------------------------------------------------------------------------
+def _rewrite_record(store: Path, index: int, edit) -> None:
+    """Edit record ``index`` of ``store`` with ``edit(record)`` and recompute its checksum, as a forger would."""
+    import hashlib
+
+    lines = store.read_bytes().splitlines(keepends=True)
+    record = json.loads(lines[index][65:])
+    edit(record)
+    text = json.dumps(record, separators=(",", ":")).encode()
+    lines[index] = hashlib.sha256(text).hexdigest().encode() + b" " + text + b"\n"
+    store.write_bytes(b"".join(lines))
+
+
+def _drop_half_the_mask(record: dict) -> None:
+    import base64
+
+    bits = base64.b64decode(record["prediction"]["packbits"])
+    record["prediction"]["packbits"] = base64.b64encode(bits[: len(bits) // 2]).decode()
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda r: r["row"].update(f_measure=0.999), "says f_measure = 0.999, but its stored mask scores"),
+    (_drop_half_the_mask, "the stored mask holds 1024 bytes, a 128 x 128 mask needs 2048"),
+    (lambda r: r["prediction"].update(shape=[64, 256]), "the stored mask is 64 x 256, the sample is 128 x 128"),
+], ids=["altered-F", "short-mask", "other-shape"])
+def test_resume_recomputes_each_stored_record_from_its_mask(interrupted, edit, needle):
+    _rewrite_record(interrupted / "records.jsonl", 0, edit)
+    before = _unchanged(interrupted)
+    res = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert res.exit_code != 0 and "records.jsonl: line 1" in res.output and needle in res.output, res.output
+    assert _unchanged(interrupted) == before and not interrupted.with_name("r").exists()
+
+
+def test_resume_of_an_untouched_store_recomputes_and_agrees(interrupted):
+    ok = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_a_symlinked_store_is_not_followed(interrupted, tmp_path):
+    elsewhere = tmp_path / "elsewhere.jsonl"
+    store = interrupted / "records.jsonl"
+    elsewhere.write_bytes(store.read_bytes())
+    store.unlink()
+    store.symlink_to(elsewhere)
+    before = elsewhere.read_bytes()
+    res = _cli(["run", "--resume", str(interrupted), "--executor", "local", "--no-progress", "--no-figures"])
+    assert res.exit_code != 0 and "records.jsonl is a symbolic link" in res.output, res.output
+    assert elsewhere.read_bytes() == before
+
+
+def test_a_full_disk_while_storing_a_record_names_the_store(tmp_path, monkeypatch):
+    import errno
+
+    from lsbench.harness import store as store_module
+
+    real_write = os.write
+
+    def write(fd, data):
+        if bytes(data[:64]).isalnum():  # a record line (64 hex digits of its checksum first)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(store_module.os, "write", write)
+    with pytest.raises(OSError, match=r"No space left on device: '.*r\.partial/records\.jsonl'"):
+        run_benchmark([MethodRequest("cv", {"max_iter": 5})], ListDataset([_square("a")]), out=tmp_path, run_id="r",
+                      progress=False)
+
+
+# -- issue 15: learned methods' inputs and checkpoints -------------------------------------------------------------
+def test_learned_methods_take_finite_values_beyond_float32_and_name_real_nan():
+    from lsbench.crls.data import image_tensor
+    from lsbench.learned.data import _gray01
+
+    huge = np.where(_square("h").mask, 1e308, -1e308)
+    np.testing.assert_array_equal(_gray01(huge, "img"), _square("h").mask.astype(np.float32))
+    with pytest.raises(ValueError, match="image contains NaN or infinite pixels"):
+        _gray01(np.where(_square("h").mask, np.inf, 0.0), "img")
+    with pytest.raises(ValueError, match=r"image values reach 1e\+308, beyond float32's range"):
+        image_tensor(np.full((8, 8), 1e308))
+
+
+def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
+    from lsbench.learned.distributed import load_checkpoint as load_ddp_checkpoint
+    from lsbench.learned.weights import load_checkpoint as load_weights
+
+    with pytest.raises(IsADirectoryError, match=f"checkpoint {tmp_path} is a directory, not a checkpoint file"):
+        load_weights(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory, not a checkpoint file"):
+        load_ddp_checkpoint(tmp_path)
+    res = _cli(["run", "--methods", "rls", "--weights", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"])
+    assert res.exit_code != 0 and "is a directory, not a checkpoint file" in res.output and "does not exist" not in \
+        res.output

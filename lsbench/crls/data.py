@@ -38,9 +38,12 @@ def image_tensor(image: Any, where: str = "image") -> torch.Tensor:
         raise ValueError(f"{where}: image must be H x W (grey) or H x W x 3 (RGB), got shape {arr.shape}{hint}")
     if min(arr.shape[:2]) < 8:
         raise ValueError(f"{where}: image must be at least 8 x 8 pixels, got shape {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(arr)):
+    if not np.all(np.isfinite(arr)):  # in the input's own type: 1e308 is finite, only float32 overflows
         raise ValueError(f"{where}: image contains NaN or infinite pixels")
+    if arr.size and float(np.abs(arr).max()) > float(np.finfo(np.float32).max):
+        raise ValueError(f"{where}: image values reach {float(np.abs(arr).max()):.3g}, beyond float32's range; "
+                         "images are expected in [0, 1]")
+    arr = arr.astype(np.float32, copy=False)
     return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 

@@ -168,24 +168,53 @@ def open_image(data: bytes, name: str) -> Image.Image:
     return _open_png(data, name)
 
 
+#: Pillow modes of 16-bit greyscale PNGs ("I" is how older Pillow versions open them)
+_GRAY16_MODES = ("I;16", "I;16B", "I;16L", "I")
+
+
+def _is_gray16(im: Image.Image) -> bool:
+    # a PNG holds at most 16 bits per sample, so an integer-mode PNG is 16-bit greyscale
+    return im.mode in _GRAY16_MODES and (im.mode != "I" or im.format == "PNG")
+
+
 def decode_rgb(data: bytes, name: str = "image") -> np.ndarray:
-    """uint8 H x W x 3 array from JPEG/PNG bytes (greyscale and palette images are expanded)."""
+    """uint8 H x W x 3 array from JPEG/PNG bytes (greyscale and palette images are expanded).
+
+    Decoded by the range of the file's sample type: 8-bit files as they are, a 16-bit greyscale
+    PNG as ``round(v / 257)`` (0-65535 onto 0-255), a 16-bit RGB PNG by Pillow (its high byte).
+    Any other mode (32-bit float, CMYK ...) is a :class:`DatasetError` naming ``name``.
+    """
     im = _open_png(data, name)
-    if im.mode not in ("RGB", "L", "P", "RGBA", "CMYK", "YCbCr"):
-        raise DatasetError(f"{name}: unexpected image mode {im.mode!r} (want 'RGB')")
+    if _is_gray16(im):
+        gray = np.round(np.asarray(im, dtype=np.float64) / 257.0).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if im.mode not in ("RGB", "L", "P", "RGBA", "CMYK", "YCbCr", "1"):
+        raise DatasetError(f"{name}: unexpected image mode {im.mode!r} (want 8-bit RGB or grey, or 16-bit grey)")
     if im.mode != "RGB":
         im = im.convert("RGB")
     return np.asarray(im)
 
 
 def decode_gray_png(data: bytes, name: str = "image") -> np.ndarray:
-    """uint8 H x W array from greyscale PNG bytes (RGB is converted to luma)."""
+    """float32 H x W greyscale image in ``[0, 1]`` from PNG bytes, decoded by the file's sample type.
+
+    8-bit grey (``L``), palette and bilevel images are divided by 255; 16-bit grey (``I;16``) by
+    65535, at full precision; RGB (8 or 16 bit: Pillow keeps 16-bit colour's high byte) is
+    converted to luma (ITU-R 601, Pillow's ``convert("L")``) and divided by 255. Any other mode
+    (grey or colour with alpha, 32-bit float ...) is a :class:`DatasetError` naming ``name``.
+
+    >>> decode_gray_png(encode_gray_png(np.array([[0, 51, 255]], np.uint8))).tolist()
+    [[0.0, 0.20000000298023224, 1.0]]
+    """
     im = _open_png(data, name)
-    if im.mode not in ("L", "P", "RGB", "I;16", "I"):
-        raise DatasetError(f"{name}: unexpected image mode {im.mode!r} (want 'L')")
+    if _is_gray16(im):
+        return (np.asarray(im, dtype=np.float64) / 65535.0).astype(np.float32)
+    if im.mode not in ("L", "P", "RGB", "1"):
+        raise DatasetError(f"{name}: image mode {im.mode!r} cannot be read as a greyscale image "
+                           "(want 8- or 16-bit grey, palette or RGB without alpha)")
     if im.mode != "L":
         im = im.convert("L")
-    return np.asarray(im)
+    return (np.asarray(im, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
 
 
 def decode_palette_png(data: bytes, name: str = "mask") -> np.ndarray:

@@ -291,14 +291,14 @@ class SyntheticDataset(Dataset):
 
     def _load(self, index: int) -> Sample:
         it = self._items[index]
-        img8 = decode_gray_png(self._read_checked(it["image"], it["sha256_image"]), it["image"])
+        image = decode_gray_png(self._read_checked(it["image"], it["sha256_image"]), it["image"])
         labels = decode_palette_png(self._read_checked(it["mask"], it["sha256_mask"]), it["mask"])
-        if labels.shape != img8.shape:
-            raise DatasetError(f"{self.directory / it['mask']}: size {labels.shape} differs from its image {img8.shape}")
+        if labels.shape != image.shape:
+            raise DatasetError(f"{self.directory / it['mask']}: size {labels.shape} differs from its image {image.shape}")
         x1, y1, x2, y2 = it["init_box"]
-        init = np.zeros(img8.shape, bool)
+        init = np.zeros(image.shape, bool)
         init[y1:y2, x1:x2] = True
         meta = {"scene": it["scene"], "family": it["family"], "variant": it["variant"], "ops": it["ops"],
                 "init_box": it["init_box"]}
-        return Sample(id=it["id"], image=img8.astype(np.float32) / np.float32(255.0), mask=labels == 1,
+        return Sample(id=it["id"], image=image, mask=labels == 1,
                       init=init, meta=meta)

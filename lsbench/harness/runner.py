@@ -79,6 +79,7 @@ from lsbench.harness.artifacts import (
 from lsbench.harness.convergence import trace_frame
 from lsbench.harness.environment import environment
 from lsbench.harness.executors import Executor, make_executor, shippable
+from lsbench.harness.recheck import recheck_records
 from lsbench.harness.store import ResultStore, StoreError, record_key
 from lsbench.harness.throughput import measure_throughput
 from lsbench.harness.work import (
@@ -115,10 +116,16 @@ PARTIAL_SUFFIX = ".partial"
 
 @dataclass(frozen=True)
 class MethodRequest:
-    """A method name and the parameters that override its defaults."""
+    """A method name and the parameters that override its defaults.
+
+    ``preset`` says where preset parameters among ``params`` came from
+    (:func:`lsbench.presets.load_preset_with_source`): recorded in ``config.json``, and named in
+    the error when the method refuses them.
+    """
 
     name: str
     params: dict[str, Any] = field(default_factory=dict)
+    preset: dict[str, Any] | None = None
 
 
 @dataclass
@@ -226,7 +233,8 @@ class RunPlan:
     def describe(self) -> dict[str, Any]:
         """What ``config.json`` keeps so that :func:`resume_benchmark` can rebuild this plan."""
         return {"methods": [{"name": r.name, "params": json_safe(r.params, nonfinite="keep"),
-                             "params_hash": s.params_hash} for r, s in zip(self.requests, self.specs, strict=True)],
+                             "params_hash": s.params_hash, **({"preset": r.preset} if r.preset else {})}
+                            for r, s in zip(self.requests, self.specs, strict=True)],
                 "limit": self.limit, "metric": self.metric, "warmup": self.warmup,
                 "figure_samples": self.figure_samples, "trace_samples": self.trace_samples,
                 "sample_ids_sha256": _ids_digest(self.ids)}
@@ -279,7 +287,13 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
             raise ValueError(f"method {req.name!r} segments {entry.kind} targets but dataset "
                              f"{dataset.name!r} is {dataset.kind}")
         resolved = {**entry.defaults(), **req.params}
-        segmenter = entry.factory(**req.params)
+        try:
+            segmenter = entry.factory(**req.params)
+        except (ValueError, TypeError) as exc:
+            if not (req.preset or {}).get("file"):
+                raise
+            raise type(exc)(f"{exc} (method {req.name!r} took parameters from the preset file "
+                            f"{req.preset['file']})") from None
         built.append((req.name, segmenter, resolved))
         specs.append(shippable(MethodSpec(req.name, dict(req.params), params_hash(resolved), entry.factory)))
     base, base_indices = _unwrap(dataset)
@@ -590,6 +604,7 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
         if foreign:
             raise StoreError(f"{partial / STORE_FILE} holds {len(foreign)} record(s) that are not part of this "
                              f"run, e.g. {foreign[0]}")
+        recheck_records(plan, store, partial / STORE_FILE)  # an edited record cannot smuggle a score in
         config["resumed"] = int(config.get("resumed", 0)) + 1
         session = _begin_session(config, ex, command)
         _atomic_json(partial / CONFIG_FILE, config)

@@ -20,7 +20,8 @@ refuses a key the store already holds.
 
 Only one process writes a store: opening it for writing takes an exclusive ``flock`` (released
 by the kernel when the process dies, so a killed run can be resumed at once), and a second
-writer gets an error instead of interleaving records.
+writer gets an error instead of interleaving records. A store opened for writing must be a
+regular file: a symbolic link is refused (``O_NOFOLLOW``), never followed to append elsewhere.
 """
 
 from __future__ import annotations
@@ -105,10 +106,19 @@ class ResultStore:
         if self.path is None:
             return
         if writable:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+            except OSError:
+                if self.path.is_symlink():
+                    raise StoreError(f"{self.path} is a symbolic link; lsbench appends results only to a "
+                                     "regular file in the run directory and does not follow it") from None
+                raise
             try:
                 import fcntl
+                import stat
 
+                if not stat.S_ISREG(os.fstat(self._fd).st_mode):
+                    raise StoreError(f"{self.path} is not a regular file; lsbench appends results only to one")
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(self._fd)
@@ -128,7 +138,14 @@ class ResultStore:
     # -- reading ------------------------------------------------------------------------------------
     def _load(self) -> None:
         assert self.path is not None
-        data = self.path.read_bytes() if self.path.exists() else b""
+        if self._fd is not None:  # read the file that was opened (and locked), not whatever the path names now
+            chunks, offset = [], 0
+            while chunk := os.pread(self._fd, 1 << 20, offset):
+                chunks.append(chunk)
+                offset += len(chunk)
+            data = b"".join(chunks)
+        else:
+            data = self.path.read_bytes() if self.path.exists() else b""
         offset, lineno = 0, 0
         while offset < len(data):
             end = data.find(b"\n", offset)
@@ -189,10 +206,13 @@ class ResultStore:
         assert decoded is not None
         if self._fd is not None:
             view = memoryview(line)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-            os.fsync(self._fd)
+            try:
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+                os.fsync(self._fd)
+            except OSError as exc:  # e.g. a full disk: say which file (a torn line is cut off on resume)
+                raise OSError(exc.errno, exc.strerror, str(self.path)) from None
         self._records[key] = decoded
 
     def close(self) -> None:

@@ -38,9 +38,13 @@ def _gray01(image: np.ndarray, where: str) -> np.ndarray:
         raise ValueError(f"{where}: image must be H x W (grey) or H x W x 1/3/4 (colour), got shape {arr.shape}")
     if min(arr.shape[:2]) < 3:
         raise ValueError(f"{where}: image must be at least 3 x 3 pixels, got shape {arr.shape}")
-    grey = np.asarray(to_gray(arr), dtype=np.float32)
-    if not np.all(np.isfinite(grey)):
+    grey = to_gray(arr)
+    if not np.all(np.isfinite(grey)):  # in the input's type: 1e308 is finite, only float32 would overflow
         raise ValueError(f"{where}: image contains NaN or infinite pixels")
+    scale = float(np.abs(grey).max()) if grey.size else 0.0
+    if scale > float(np.finfo(np.float32).max) / 4:  # beyond float32 (or its range would be): bring into [-1, 1] first
+        grey = np.asarray(grey, dtype=np.float64) / scale
+    grey = np.asarray(grey, dtype=np.float32)
     grey = grey - grey.min()
     top = grey.max()
     return grey / top if top > 0 else grey

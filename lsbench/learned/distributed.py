@@ -305,6 +305,8 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | None = None
         The file is not a readable checkpoint, lacks a required key, or does not fit ``model``.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:

@@ -163,6 +163,8 @@ def load_checkpoint(path: str | os.PathLike[str], *, method: str | None = None,
         of another method, or of another model config (the message lists the differing keys).
     """
     path = Path(path).expanduser()
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     try:

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lsbench.levelset.init import signed_distance
+from lsbench.levelset.iteration import stall_report
 from lsbench.levelset.validate import (
     check_finite,
     check_nonnegative,
@@ -124,8 +125,10 @@ def chan_vese_batch(
     -------
     list of LevelSetResult
         One per image, in order: mask (``phi > 0``), phi (NumPy, the chosen precision),
-        ``n_iter`` and ``converged`` of that image; ``energies`` is empty (the batched
-        methods do not trace the energy; use the NumPy method for traces).
+        ``n_iter`` and ``converged`` of that image, and the stall report of
+        :func:`lsbench.classic.chan_vese` in ``extras`` (``moved_pixels``, ``stalled``);
+        ``energies`` is empty (the batched methods do not trace the energy; use the NumPy method
+        for traces).
 
     Notes
     -----
@@ -193,7 +196,10 @@ def chan_vese_batch(
         P = _pad(new)
     if done.active:
         done.retire(torch.ones(done.active, dtype=torch.bool), P[:, 1:-1, 1:-1], n_iter, False)
-    return done.finish()
+    results = done.finish()
+    for res, start in zip(results, phi0, strict=True):  # a stop before the segmentation moved is a stall
+        res.converged, res.extras = stall_report(start > 0, res.mask, res.converged)
+    return results
 
 
 def _normalise(img: Any) -> Any:

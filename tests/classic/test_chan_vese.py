@@ -107,13 +107,35 @@ def test_noisy_two_phase_image_is_segmented():
     if f_measure(~mask, truth) > f_measure(mask, truth):  # checkerboard polarity is arbitrary
         mask = ~mask
     assert f_measure(mask, truth) >= 0.95
+    # from a region the phase is fixed: the side holding most of the disk stays the inside, so a
+    # method that swaps the phases (or ignores the start) fails here
+    start = np.roll(truth, 4, axis=1)
+    assert f_measure(chan_vese(img, init=start), truth) >= 0.95
+    assert f_measure(~chan_vese(img, init=~start), truth) >= 0.95
 
 
 def test_a_mask_init_starts_from_that_region():
     img, truth = two_phase_image(64, noise=0.1, seed=2)
-    res = chan_vese(img, init=truth, max_iter=50, return_result=True)
-    assert f_measure(res.mask, truth) >= 0.95
-    assert chan_vese(img, init=~truth, max_iter=50).sum() > (~truth).sum() * 0.9
+    start = np.roll(truth, 4, axis=1)  # the disk shifted by 4 pixels: F = 0.84
+    first = chan_vese(img, init=start, max_iter=1, return_result=True)
+    assert (first.mask != start).sum() <= 8  # one iteration from the region stays at the region ...
+    res = chan_vese(img, init=start, return_result=True)
+    assert f_measure(start, truth) < 0.85 and f_measure(res.mask, truth) >= 0.97  # ... and the region moves
+    assert res.extras["moved_pixels"] > 150 and not res.extras["stalled"]
+    assert chan_vese(img, init=~start).sum() > (~truth).sum() * 0.9
+
+
+def test_a_stop_before_the_segmentation_moved_is_reported_as_a_stall():
+    # classic-methods.md §1.3: from a pixel-unit signed distance the RMS rule fires after one iteration
+    # on coins; the result says so instead of claiming convergence
+    img = data.coins().astype(float)
+    box = np.zeros(img.shape, bool)
+    box[90:210, 110:270] = True
+    res = chan_vese(img, init=box, return_result=True, track_energy=False)
+    assert res.n_iter == 1 and res.extras["moved_pixels"] < 12
+    assert res.extras["stalled"] and not res.converged
+    moving = chan_vese(img, init="checkerboard", return_result=True, track_energy=False)
+    assert moving.converged and not moving.extras["stalled"] and moving.extras["moved_pixels"] > 1000
 
 
 @pytest.mark.parametrize("transform_", ["affine", "invert"])

@@ -1,5 +1,7 @@
 """DRLSE: transliteration parity with drlse_edge.m, the oracles of classic-methods.md §8, validation."""
 
+import math
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -119,6 +121,38 @@ def test_energy_function_matches_its_definition():
     ref = (0.04 * np.sum(0.5 * (s - 1) ** 2) + 5.0 * np.sum(g * ops.dirac_compact(phi, 1.5) * s)
            + 1.5 * np.sum(g * ops.heaviside_compact(phi, 1.5)))
     assert e == pytest.approx(ref, rel=1e-12)
+
+
+@pytest.mark.parametrize(("rows", "potential", "expected"), [
+    # phi rises by 0.5 per row: |grad phi| = 0.5 everywhere (MATLAB gradient: one-sided at the border)
+    # p1(0.5) = (0.5 - 1)^2 / 2 = 1/8; p2(0.5) = (1 - cos(pi)) / (2 pi)^2 = 1 / (2 pi^2);
+    # delta_1.5(0, 0.5, 1) = (1 + cos(pi x / 1.5)) / 3 = 2/3, 1/2, 1/6;
+    # H_1.5(x) = (1 + x / 1.5 + sin(pi x / 1.5) / pi) / 2 at 0, 0.5, 1
+    ((0.0, 0.5, 1.0), "single-well",
+     0.2 * 12 / 8 + 5 * 4 * 0.5 * (2 / 3 + 0.5 / 2 + 0.25 / 6)
+     + 1.5 * 4 * (0.5 + 0.5 * (1 + 1 / 3 + math.sin(math.pi / 3) / math.pi) / 2
+                  + 0.25 * (1 + 2 / 3 + math.sin(2 * math.pi / 3) / math.pi) / 2)),
+    ((0.0, 0.5, 1.0), "double-well",
+     0.2 * 12 / (2 * math.pi**2) + 5 * 4 * 0.5 * (2 / 3 + 0.5 / 2 + 0.25 / 6)
+     + 1.5 * 4 * (0.5 + 0.5 * (1 + 1 / 3 + math.sin(math.pi / 3) / math.pi) / 2
+                  + 0.25 * (1 + 2 / 3 + math.sin(2 * math.pi / 3) / math.pi) / 2)),
+    # phi rises by 0.25 per row: the double well's cosine branch at s = 1/4, p2 = (1 - cos(pi/2)) / (2 pi)^2
+    ((0.0, 0.25, 0.5), "double-well",
+     0.2 * 12 / (4 * math.pi**2) + 5 * 4 * 0.25 * (2 / 3 + 0.5 * (1 + math.cos(math.pi / 6)) / 3 + 0.25 / 2)
+     + 1.5 * 4 * (0.5 + 0.5 * (1 + 1 / 6 + math.sin(math.pi / 6) / math.pi) / 2
+                  + 0.25 * (1 + 1 / 3 + math.sin(math.pi / 3) / math.pi) / 2)),
+    # by 2 per row: |grad phi| = 2 > 1, where both potentials are (s - 1)^2 / 2 = 1/2; |phi| >= 2 > eps
+    # puts delta at 0 and H at 1
+    ((0.0, 2.0, 4.0), "single-well", 0.2 * 12 * 0.5 + 5 * 4 * 2 * (2 / 3) + 1.5 * 4 * (0.5 + 0.5 + 0.25)),
+    ((0.0, 2.0, 4.0), "double-well", 0.2 * 12 * 0.5 + 5 * 4 * 2 * (2 / 3) + 1.5 * 4 * (0.5 + 0.5 + 0.25)),
+], ids=["s=1/2-single", "s=1/2-double", "s=1/4-double", "s=2-single", "s=2-double"])
+def test_energy_equals_a_hand_computed_value(rows, potential, expected):
+    # E = mu sum p(|grad phi|) + lambda sum g delta(phi) |grad phi| + alpha sum g H(phi) (Li et al. 2010,
+    # classic-methods.md §2.1), by hand on a 3 x 4 phi constant along rows, g = 1, 1/2, 1/4 by row
+    phi = np.repeat(np.array(rows)[:, None], 4, axis=1)
+    g = np.repeat(np.array([1.0, 0.5, 0.25])[:, None], 4, axis=1)
+    e = drlse_energy(phi, g, lambda_=5.0, mu=0.2, alpha=1.5, epsilon=1.5, potential=potential)
+    assert e == pytest.approx(expected, rel=1e-13, abs=0)
 
 
 def test_without_data_terms_the_contour_stays_and_becomes_a_distance():

@@ -25,6 +25,92 @@ def _near_box(n):
     return box
 
 
+def _matlab_l2s(u, bw, *, max_its, length_term, poly_degree, l2_reg_term, thresh=1, count_lim=20):
+    """A line-by-line NumPy port of ``creaseg_suvadip_fast.m`` (suvadip21/Legendre-Level-Sets), written
+    without lsbench code: ``computeSDF``, ``LegendreBasis2D_vectorized`` (a dense ``B``), the
+    ``ChanVeseLegendre_vectorized`` loop with its ``curvature_central``, ``SussmanReinitLS`` and
+    ``NeumannBoundCond``, and the ``convergence`` counter. ``u`` is the image on its 0-255 scale;
+    ``bw`` the initial mask. Returns phi (positive inside) and the number of loop passes.
+    """
+    from scipy import ndimage
+
+    bw = bw.astype(float)
+    phi = -(ndimage.distance_transform_edt(bw == 0) - ndimage.distance_transform_edt(bw != 0) + bw - 0.5)
+
+    def legendre_1d(n, k):
+        x = -1.0 + np.arange(n) * (2.0 / (n - 1))
+        cols = [np.ones(n)]
+        for deg in range(1, k + 1):
+            cols.append(sum(comb(deg, j) ** 2 * (x - 1) ** (deg - j) * (x + 1) ** j for j in range(deg + 1)) / 2**deg)
+        return np.stack(cols, axis=1)
+
+    br, bc = legendre_1d(u.shape[0], poly_degree), legendre_1d(u.shape[1], poly_degree)
+    B = np.stack([np.outer(br[:, i], bc[:, j]).ravel() for i in range(poly_degree + 1)
+                  for j in range(poly_degree + 1)], axis=1)
+    eye = np.eye(B.shape[1])
+
+    def curvature_central(v):
+        vy, vx = np.gradient(v)
+        norm = np.sqrt(vx**2 + vy**2 + 1e-10)
+        return np.gradient(vx / norm, axis=1) + np.gradient(vy / norm, axis=0)
+
+    def sussman(D, dt):
+        shift_r = np.concatenate([D[:, :1], D[:, :-1]], axis=1)
+        shift_l = np.concatenate([D[:, 1:], D[:, -1:]], axis=1)
+        shift_d = np.concatenate([D[:1], D[:-1]], axis=0)
+        shift_u = np.concatenate([D[1:], D[-1:]], axis=0)
+        a, b, c, d = D - shift_r, shift_l - D, D - shift_d, shift_u - D
+        ap, an, bp, bn = np.maximum(a, 0), np.minimum(a, 0), np.maximum(b, 0), np.minimum(b, 0)
+        cp, cn, dp, dn = np.maximum(c, 0), np.minimum(c, 0), np.maximum(d, 0), np.minimum(d, 0)
+        dD = np.zeros_like(D)
+        pos, neg = D > 0, D < 0
+        dD[pos] = np.sqrt(np.maximum(ap[pos] ** 2, bn[pos] ** 2) + np.maximum(cp[pos] ** 2, dn[pos] ** 2)) - 1
+        dD[neg] = np.sqrt(np.maximum(an[neg] ** 2, bp[neg] ** 2) + np.maximum(cn[neg] ** 2, dp[neg] ** 2)) - 1
+        return D - dt * (D / np.sqrt(D**2 + 1)) * dD
+
+    def neumann(f):
+        g = f.copy()
+        g[[0, -1]] = g[[2, -3]]
+        g[:, [0, -1]] = g[:, [2, -3]]
+        return g
+
+    eps = np.finfo(float).eps
+    its, count, passes = 0, 0, 0
+    while its < max_its:
+        passes += 1
+        h_phi = 0.5 * (1 + (2 / np.pi) * np.arctan(phi / 2))
+        A1 = B.T
+        c1 = np.linalg.solve(A1 @ (B * h_phi.ravel()[:, None]) + l2_reg_term * eye, A1 @ (u * h_phi).ravel())
+        c2 = np.linalg.solve(A1 @ (B * (1 - h_phi).ravel()[:, None]) + l2_reg_term * eye,
+                             A1 @ (u * (1 - h_phi)).ravel())
+        p1, p2 = (B @ c1).reshape(u.shape), (B @ c2).reshape(u.shape)
+        delta_phi = (2 / np.pi) / (4 + phi**2)
+        evolve_force = delta_phi * (-(u - p1) ** 2 + (u - p2) ** 2)
+        dphi_dt = evolve_force / (np.abs(evolve_force).max() + eps) + length_term * curvature_central(phi)
+        delta_t = 0.8 / (np.abs(dphi_dt).max() + eps)
+        prev_mask = phi >= 0
+        phi = neumann(sussman(phi + delta_t * dphi_dt, 0.5))
+        count = count + 1 if np.sum(prev_mask != (phi >= 0)) < thresh else 0
+        if count > count_lim:
+            break
+        its += 1
+    return phi, passes
+
+
+@pytest.mark.parametrize(("degree", "nu", "rho"), [(2, 0.2, 0.3), (1, 0.05, 0.0), (3, 0.5, 2.0)])
+def test_equals_a_line_by_line_port_of_creaseg_suvadip_fast(degree, nu, rho):
+    # classic-methods.md §4.2: 50 iterations of the reference loop from a mask, phi to ~1e-12
+    image, _ = _ellipse(40, ramp=(0.6, 1.4), noise=0.04, seed=3)
+    image = (image - image.min()) / (image.max() - image.min())  # spans [0, 1]: lsbench's 0-255 is 255 * image
+    start = _near_box(40)
+    expected, passes = _matlab_l2s(255.0 * image, start, max_its=50, length_term=nu, poly_degree=degree,
+                                   l2_reg_term=rho)
+    got = l2s(image, init=start, degree=degree, nu=nu, rho=rho, max_iter=50, return_result=True)
+    assert got.n_iter == passes == 50  # the contour moved for all 50 iterations
+    np.testing.assert_allclose(got.phi, expected, rtol=0, atol=1e-12)
+    assert np.abs(expected - init.signed_distance(start)).max() > 1.0  # and it did move
+
+
 def test_basis_is_the_reference_legendre_1d_outer_product():
     h, w, m = 7, 9, 3
 

@@ -72,6 +72,80 @@ def test_hand_set_tanh_cell_is_close_at_small_amplitude_and_torch_gru_agrees():
     np.testing.assert_allclose(outs["torch"], outs["rls"], atol=1e-12)
 
 
+def _np_gradient_curvature(phi, eta):
+    """Li's ``curvature_central`` with MATLAB ``gradient`` (central inside, one-sided at the border)."""
+    gy, gx = np.gradient(phi)
+    norm = np.sqrt(gx**2 + gy**2 + eta)
+    return np.gradient(gx / norm, axis=1) + np.gradient(gy / norm, axis=0)
+
+
+def _np_rls_step(cell, image, phi):
+    """One RLS step computed from the chapter's equations (learned-methods.md §1.2) with the weights of
+    ``cell`` (dense, ``gru="rls"``, tanh), written in NumPy without any lsbench code:
+
+    x = kappa(phi) - (U_g (I - c1)^2 + b_g) + (W_g (I - c2)^2 + c_g)   (Eq. 18, arctan H, eps = 1)
+    z = sigmoid(U_z x + W_z phi + b_z),  r = sigmoid(U_r x + W_r phi + b_r)
+    h~ = tanh(U_h x + W_h (r * phi) + b_h),  phi_t = (1 - z) h~ + z phi
+    """
+    def w(t):
+        return t.detach().numpy()
+
+    n = phi.size
+    h = 0.5 * (1.0 + (2.0 / np.pi) * np.arctan(phi))
+    c1 = (image * h).sum() / h.sum()
+    c2 = (image * (1.0 - h)).sum() / (1.0 - h).sum()
+    G, g = w(cell.force.G.weight), w(cell.force.G.bias)
+    fit_in = G[:n] @ ((image - c1) ** 2).ravel() + g[:n]
+    fit_out = G[n:] @ ((image - c2) ** 2).ravel() + g[n:]
+    x = _np_gradient_curvature(phi, cell.force.curvature_eta).ravel() - fit_in + fit_out
+    U, b = w(cell.U.weight), w(cell.U.bias)
+    Wzr, Wh = w(cell.W_zr.weight), w(cell.W_h.weight)
+    v = phi.ravel()
+    z = 1.0 / (1.0 + np.exp(-(U[:n] @ x + b[:n] + Wzr[:n] @ v)))
+    r = 1.0 / (1.0 + np.exp(-(U[n:2 * n] @ x + b[n:2 * n] + Wzr[n:] @ v)))
+    h_tilde = np.tanh(U[2 * n:] @ x + b[2 * n:] + Wh @ (r * v))
+    return ((1.0 - z) * h_tilde + z * v).reshape(phi.shape), z, r
+
+
+def _random_cell(height, width, seed):
+    """A dense RLS cell with random weights and biases large enough that the gates spread over (0, 1)."""
+    torch.manual_seed(seed)
+    cell = RLSCell("dense", height, width, gru="rls", activation="tanh", curvature_eta=1e-2).double()
+    with torch.no_grad():
+        for p in cell.parameters():
+            p.uniform_(-0.6, 0.6)
+    return cell
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_gru_step_equals_the_chapter_equations_with_open_gates(seed):
+    # the Chan–Vese oracles fix z = 1/2 and r = 1, where the reset gate's place and the update
+    # gate's convention are invisible; with random weights both gates spread and every term counts
+    rng = np.random.default_rng(seed)
+    image = rng.random((5, 6))
+    phi = rng.uniform(-1.0, 1.0, (5, 6))
+    cell = _random_cell(5, 6, seed)
+    expected, z, r = _np_rls_step(cell, image, phi)
+    assert z.std() > 0.1 and np.abs(z - 0.5).max() > 0.3, z  # the update gate is far from 1/2 ...
+    assert r.min() < 0.5 and r.max() > 0.5, r  # ... and the reset gate far from 1
+    out = cell(torch.tensor(image)[None], torch.tensor(phi)[None])[0].detach().numpy()
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_three_tied_steps_follow_the_chapter_equations():
+    rng = np.random.default_rng(7)
+    image = rng.random((5, 6))
+    phi = rng.uniform(-1.0, 1.0, (5, 6))
+    model = RLS(5, 6, steps=3, kind="dense", gru="rls", init="zeros").double()
+    cell = _random_cell(5, 6, 7)
+    model.cells[0].load_state_dict(cell.state_dict())
+    with torch.no_grad():
+        got = [p[0].numpy() for p in model.evolve(torch.tensor(image)[None], torch.tensor(phi)[None])]
+    for step in range(3):
+        phi = _np_rls_step(cell, image, phi)[0]
+        np.testing.assert_allclose(got[step], phi, rtol=0, atol=1e-12)
+
+
 def _cv_energy(image, phi, lam):
     """Chan–Vese energy (mu = 1, nu = 0, lambda1 = lambda2 = lam) with the arctan H_eps, delta_eps (eps = 1)."""
     h = ops.heaviside_arctan(phi)

@@ -67,6 +67,39 @@ def test_float64_follows_numpy_closely(name):
     np.testing.assert_allclose(out.phi, ref.phi, atol=1e-8)
 
 
+#: non-default parameters of each method: lambda1 != lambda2, nu != 0, other sigma / epsilon / dt / degree
+NON_DEFAULT = {
+    "cv": dict(mu=0.1, lambda1=1.6, lambda2=0.7, nu=0.05, dt=0.3, eta=1e-6, tol=0.0, max_iter=25),
+    "drlse": dict(lambda_=3.0, mu=0.1, alpha=-1.0, epsilon=1.2, sigma=0.8, dt=2.0, potential="single-well",
+                  max_iter=20, iter_inner=4, iter_refine=3, c0=2.5),
+    "li": dict(lambda1=0.8, lambda2=2.0, nu=0.004, mu=1.3, sigma=2.0, epsilon=1.5, dt=0.05, max_iter=8, c0=1.5),
+    "lic": dict(nu=0.003, mu=0.8, sigma=6.0, epsilon=1.5, dt=0.05, max_iter=12, iter_inner=4, c0=1.5),
+    "l2s": dict(degree=1, nu=0.1, rho=1.0, lambda1=1.3, lambda2=0.8, epsilon=1.5, cfl=0.6, reinit_dt=0.4,
+                max_iter=20, tol=0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRS))
+def test_float64_follows_numpy_at_non_default_parameters(name):
+    # at the defaults lambda1 = lambda2 and sigma = 1.5 hide a swapped pair or an ignored sigma; here every
+    # parameter differs from its default, and phi (not only the mask) must follow NumPy
+    numpy_fn, torch_fn = PAIRS[name]
+    images, boxes = _scenes(32)
+    params = NON_DEFAULT[name]
+    assert all(v != METHODS.get(name).defaults().get(k) for k, v in params.items() if k != "tol")
+    init = "checkerboard" if name == "cv" else boxes[1]
+    ref = numpy_fn(images[1].astype(np.float64), init=init, **params, return_result=True)
+    out = torch_fn(images[1:2], init=init if isinstance(init, str) else [init], device="cpu", dtype="float64",
+                   **params)[0]
+    assert out.n_iter == ref.n_iter
+    np.testing.assert_allclose(out.phi, ref.phi, rtol=0, atol=1e-9)
+    if name == "lic":  # the bias field and the two constants, not only the level set
+        np.testing.assert_allclose(out.extras["bias"], ref.extras["bias"], rtol=1e-9, atol=0)
+        for key in ("c_inside", "c_outside"):
+            assert out.extras[key] == pytest.approx(ref.extras[key], rel=1e-9)
+        assert np.ptp(ref.extras["bias"]) > 1e-3  # the bias did move away from its start (ones)
+
+
 def test_each_image_stops_on_its_own_and_then_stops_changing():
     # a clean scene converges early, a noisy one later, and one runs out of iterations
     clean, _ = two_phase_image(32, noise=0.0, seed=1)
