@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from lsbench.atomic import atomic_write_text
 from lsbench.registry import METHODS
 
 __all__ = ["PRESET_CHOICES", "load_preset", "preset_path", "presets_dir", "read_preset_file", "write_tuned"]
@@ -134,9 +135,6 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
     if dataset in datasets:
         del datasets[dataset]
     datasets[dataset] = table
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)))  # rewrites must not pile up blank lines
-    os.replace(tmp, path)
+    atomic_write_text(path, re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)))  # rewrites must not pile up blank lines
     read_preset_file(method)  # what was written must load
     return path

@@ -45,9 +45,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from lsbench.atomic import atomic_file
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
-from lsbench.learned.weights import atomic_torch_save
 from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.types import Prediction, Sample
 
@@ -355,15 +355,16 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
         def save_state() -> None:
             if state_file is None:
                 return
-            atomic_torch_save({
-                "format": STATE_FORMAT, "method": method, "model_config": model_config,
-                "train_config": config.as_dict(), "fingerprint": fingerprint, "epoch": epoch, "batch": batch_pos,
-                "perm": perm_t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": history, "best": best, "stale": stale,
-                "seconds": spent + time.perf_counter() - started,
-                "cpu_seconds": cpu_spent + time.process_time() - cpu_started,
-            }, state_file)
+            with atomic_file(state_file) as tmp:
+                torch.save({
+                    "format": STATE_FORMAT, "method": method, "model_config": model_config,
+                    "train_config": config.as_dict(), "fingerprint": fingerprint, "epoch": epoch, "batch": batch_pos,
+                    "perm": perm_t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(), "history": history, "best": best, "stale": stale,
+                    "seconds": spent + time.perf_counter() - started,
+                    "cpu_seconds": cpu_spent + time.process_time() - cpu_started,
+                }, tmp)
 
         bar = None
         if progress:

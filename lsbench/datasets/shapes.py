@@ -36,20 +36,18 @@ import io
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lsbench.atomic import atomic_dir, atomic_write_json
 from lsbench.datasets.coco import CocoFormatDataset, check_coco_split
 from lsbench.datasets.integrity import Report
 from lsbench.datasets.io import (
     DatasetError,
-    atomic_write_json,
     default_root,
     sha256_bytes,
     sha256_file,
@@ -288,8 +286,7 @@ def build_shapes(root: str | os.PathLike[str] | None = None, *, seed: int = DEFA
     if (target / "manifest.json").is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".shapes-build-", dir=target.parent))
-    try:
+    with atomic_dir(target, replace=True) as tmp:
         digests: dict[str, str] = {}
         for rel, data in _generate(seed, size, counts):
             p = tmp / rel
@@ -298,15 +295,7 @@ def build_shapes(root: str | os.PathLike[str] | None = None, *, seed: int = DEFA
             digests[rel] = sha256_bytes(data)
         atomic_write_json(tmp / "manifest.json", {
             "name": "shapes", "format_version": FORMAT_VERSION, "seed": seed, "size": size, "counts": counts,
-            "classes": list(CLASSES), "generator": _versions(), "files": digests})
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=".shapes-old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            "classes": list(CLASSES), "generator": _versions(), "files": digests}, indent=1)
     return target
 
 

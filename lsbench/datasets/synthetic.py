@@ -27,19 +27,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lsbench.atomic import atomic_dir, atomic_write_json
 from lsbench.datasets.augment import apply_ops, variant_ops
 from lsbench.datasets.base import Dataset
 from lsbench.datasets.io import (
     DatasetError,
-    atomic_write_json,
     decode_gray_png,
     decode_palette_png,
     default_root,
@@ -142,21 +140,12 @@ def build_synthetic(root: str | os.PathLike[str] | None = None, *, seed: int = D
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest, files = _generate(seed, size)
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-build-", dir=target.parent))
-    try:
+    with atomic_dir(target, replace=True) as tmp:
         for rel, data in files.items():
             p = tmp / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
-        atomic_write_json(tmp / "manifest.json", manifest)
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=".synthetic-old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_json(tmp / "manifest.json", manifest, indent=1)
     return target
 
 

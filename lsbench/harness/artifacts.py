@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lsbench.atomic import atomic_file, atomic_write_text
 from lsbench.harness.convergence import TRACE_COLUMNS, empty_traces, supports_trace, trace
 from lsbench.types import Prediction, Sample
 
@@ -219,26 +220,24 @@ class RunRecorder:
         written: list[Path] = []
         if self.kind == "instance":
             (run_dir / "predictions").mkdir(exist_ok=True)
-            path = run_dir / "ground_truth.json"
-            path.write_text(json.dumps(self.ground_truth()))
-            written.append(path)
+            written.append(atomic_write_text(run_dir / "ground_truth.json", json.dumps(self.ground_truth())))
             for method, results in self._results.items():
-                path = run_dir / "predictions" / f"{_method_file(method)}.json"
-                path.write_text(json.dumps(results))
-                written.append(path)
+                written.append(atomic_write_text(run_dir / "predictions" / f"{_method_file(method)}.json",
+                                                 json.dumps(results)))
         else:
             (run_dir / "masks").mkdir(exist_ok=True)
             for method, rows in self._masks.items():
                 path = run_dir / "masks" / f"{_method_file(method)}.npz"
                 sizes = [0 if p is None else p.size for _, _, p in rows]
-                np.savez_compressed(
-                    path,
-                    sample_ids=np.array([r[0] for r in rows], dtype=str),
-                    shapes=np.array([r[1] for r in rows], dtype=np.int64).reshape(-1, 2),
-                    present=np.array([r[2] is not None for r in rows], dtype=bool),
-                    offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-                    bits=np.concatenate([p for _, _, p in rows if p is not None] or [np.zeros(0, np.uint8)]),
-                )
+                with atomic_file(path) as tmp, open(tmp, "wb") as f:
+                    np.savez_compressed(
+                        f,
+                        sample_ids=np.array([r[0] for r in rows], dtype=str),
+                        shapes=np.array([r[1] for r in rows], dtype=np.int64).reshape(-1, 2),
+                        present=np.array([r[2] is not None for r in rows], dtype=bool),
+                        offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+                        bits=np.concatenate([p for _, _, p in rows if p is not None] or [np.zeros(0, np.uint8)]),
+                    )
                 written.append(path)
         samples = self.figure_samples()
         arrays: dict[str, np.ndarray] = {"sample_ids": np.array([s.id for s in samples], dtype=str),
@@ -250,11 +249,13 @@ class RunRecorder:
             if self.kind == "binary" and gts:
                 arrays[f"gt_{k}"] = next(iter(gts.values()))
         path = run_dir / "samples.npz"
-        np.savez_compressed(path, **arrays)
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
         written.append(path)
         if len(self.traces):
             path = run_dir / "traces.csv"
-            self.traces.to_csv(path, index=False)
+            with atomic_file(path) as tmp:
+                self.traces.to_csv(tmp, index=False)
             written.append(path)
         return written
 

@@ -62,6 +62,7 @@ from typing import Any
 
 import pandas as pd
 
+from lsbench.atomic import atomic_file, atomic_write_json
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.artifacts import N_FIGURE_SAMPLES, N_TRACE_SAMPLES, RunDirError, RunRecorder
 from lsbench.harness.environment import environment
@@ -299,19 +300,6 @@ def _end_session(session: dict[str, Any], executor: Executor, started: float, n_
     session.update(finished=True, wall_seconds=round(time.time() - started, 3), units_run=n_units)
 
 
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 # -- running -------------------------------------------------------------------------------------------
 def run_benchmark(
     methods: Sequence[MethodRequest],
@@ -440,7 +428,7 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
     if out_dir is not None:
         partial = out_dir / f"{run_id}{PARTIAL_SUFFIX}"
         partial.mkdir()
-        _atomic_json(partial / "config.json", config)
+        atomic_write_json(partial / "config.json", config)
         if on_start is not None:
             on_start(partial)
     store = ResultStore(None if partial is None else partial / STORE_FILE)
@@ -559,7 +547,7 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
                              f"run, e.g. {foreign[0]}")
         config["resumed"] = int(config.get("resumed", 0)) + 1
         session = _begin_session(config, ex, command)
-        _atomic_json(partial / "config.json", config)
+        atomic_write_json(partial / "config.json", config)
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
         _end_session(session, ex, started, n_run)
         return _finish(plan, store, config, partial, figures=figures, html=html)
@@ -711,12 +699,10 @@ def write_run_files(run_dir: Path, result: RunResult, figures: bool = False, htm
     """
     from lsbench.reports.build import build_report
 
-    for name, write in (("per_sample.csv", lambda p: result.per_sample.to_csv(p, index=False)),
-                        ("summary.csv", lambda p: result.summary.to_csv(p, index=False))):
-        tmp = run_dir / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, run_dir / name)
-    _atomic_json(run_dir / "config.json", result.config)
+    for name, frame in (("per_sample.csv", result.per_sample), ("summary.csv", result.summary)):
+        with atomic_file(run_dir / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    atomic_write_json(run_dir / "config.json", result.config)
     if result.recorder is not None:
         result.recorder.write(run_dir)
     build_report(run_dir, figures=figures, html=html, instance_scores=result.instance_scores or None,

@@ -104,7 +104,7 @@ class ResultStore:
         if self.path is None:
             return
         if writable:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)  # less the umask
             try:
                 import fcntl
 

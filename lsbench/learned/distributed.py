@@ -54,6 +54,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from lsbench.atomic import atomic_file
+
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DistContext", "TrainJob", "TrainOutcome", "default_backend",
            "launch", "load_checkpoint", "save_checkpoint", "shard_bounds", "train_data_parallel"]
 
@@ -274,15 +276,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any], ctx: Di
     if ctx is not None and not ctx.is_main:
         return None
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

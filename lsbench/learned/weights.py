@@ -27,7 +27,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
@@ -35,9 +34,10 @@ from typing import Any
 
 import torch
 
+from lsbench.atomic import atomic_file
+
 __all__ = [
     "CheckpointError",
-    "atomic_torch_save",
     "cache_dir",
     "cached_checkpoint_path",
     "check_config",
@@ -111,22 +111,9 @@ def save_checkpoint(path: str | os.PathLike[str], *, method: str, model_config: 
         "versions": _versions(),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
     }
-    atomic_torch_save(payload, path)
-    return path
-
-
-def atomic_torch_save(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return path
 
 
 def check_config(path: str | os.PathLike[str], saved: dict[str, Any], requested: dict[str, Any], what: str) -> None:
