@@ -229,7 +229,7 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
     import datetime as _dt
 
     from lsbench.datasets import load
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
     from lsbench.presets import write_tuned
     from lsbench.tuning import FORBIDDEN_SPLITS, parse_grid, tune
 
@@ -239,16 +239,7 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
                                  param_hint="--split")
     executing = _executor_options(executor, workers, None, None, 2)
     grid_values = parse_grid(grid, method)
-    defaults = entry.defaults()
-    fixed: dict[str, Any] = {}
-    for raw in params:
-        if "=" not in raw:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
-        k, v = (x.strip() for x in raw.split("=", 1))
-        if k not in defaults:
-            raise click.BadParameter(f"method {method!r} has no parameter {k!r}; valid: "
-                                     f"{', '.join(sorted(defaults))}", param_hint="--param")
-        fixed[k] = parse_value(v, defaults[k], f"--param {raw!r}")
+    fixed = parse_assignments(params, entry.defaults(), "--param", owner=f"method {method!r}")
     data = load(dataset, root=root, split=split)
     result = tune(method, data, grid_values, fixed=fixed, stride=stride,
                   progress=lambda line: click.echo(line, err=True), executor=executing["executor"],
@@ -272,39 +263,31 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
 
 def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
     """``--weights [METHOD=]PATH`` -> ``overrides[METHOD]["weights"] = PATH``."""
+    from lsbench.params import split_assignment
+
     takers = [n for n in names if "weights" in METHODS.get(n).defaults()]
     for raw in weights:
-        method, sep, path = raw.partition("=")
-        if not sep:
-            if len(takers) != 1:
-                raise click.BadParameter(
-                    f"{raw!r}: say which method it is for (METHOD=PATH); methods taking weights in --methods: "
-                    f"{', '.join(takers) or 'none'}", param_hint="--weights")
+        if "=" in raw:
+            method, path = split_assignment(raw, "--weights", form="[METHOD=]PATH")
+        elif len(takers) == 1:
             method, path = takers[0], raw
+        else:
+            raise ValueError(f"--weights {raw!r}: say which method it is for (METHOD=PATH); methods taking weights "
+                             f"in --methods: {', '.join(takers) or 'none'}")
         if method not in takers:
-            raise click.BadParameter(f"{raw!r}: {method!r} is not a method in --methods that takes weights "
-                                     f"(those are: {', '.join(takers) or 'none'})", param_hint="--weights")
+            raise ValueError(f"--weights {raw!r}: {method!r} is not a method in --methods that takes weights "
+                             f"(those are: {', '.join(takers) or 'none'})")
         if not Path(path).expanduser().is_file():
-            raise click.BadParameter(f"{raw!r}: checkpoint {path} does not exist", param_hint="--weights")
+            raise FileNotFoundError(f"--weights {raw!r}: checkpoint {path} does not exist")
         overrides[method]["weights"] = path
 
 
 def _parse_dataset_params(dataset: str, dataset_params: tuple[str, ...]) -> dict[str, Any]:
     """``--dataset-param NAME=VALUE`` options as keywords of the dataset's factory."""
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
 
-    ds_defaults = DATASETS.get(dataset).defaults()
-    ds_kwargs: dict[str, Any] = {}
-    for raw in dataset_params:
-        if "=" not in raw:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
-        k, v = raw.split("=", 1)
-        if k not in ds_defaults or k in ("root", "split"):
-            raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
-                                     f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
-                                     param_hint="--dataset-param")
-        ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
-    return ds_kwargs
+    return parse_assignments(dataset_params, DATASETS.get(dataset).defaults(), "--dataset-param",
+                             owner=f"dataset {dataset!r}", what="option", exclude=("root", "split"))
 
 
 def _default_training_data(names: list[str], overrides: dict[str, dict[str, Any]], dataset: str,
@@ -365,7 +348,7 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
           backbone_weights: Path | None, dataset_params: tuple[str, ...], resume: bool, nproc: int,
           no_progress: bool) -> None:
     """Train METHOD (rls, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint."""
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
 
     learned = [n for n in METHODS.names() if "learned" in METHODS.get(n).tags]
     if method not in learned:
@@ -382,17 +365,8 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
                 raise click.BadParameter(f"{flag} applies to crls and maskrcnn only, not {method!r}", param_hint=flag)
     defaults = entry.defaults()
     fixed = {"weights", "train_dataset", "train_split", "train_root", "backbone_weights", "train_dataset_params"}
-    values = dict(defaults)
-    for raw in params:
-        name, sep, value = raw.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
-        if name not in defaults or name in fixed:
-            valid = sorted(set(defaults) - fixed)
-            raise click.BadParameter(f"{method} has no trainable parameter {name!r}; valid: {', '.join(valid)}",
-                                     param_hint="--param")
-        values[name] = parse_value(value, defaults[name], f"--param {raw!r}")
+    values = {**defaults, **parse_assignments(params, defaults, "--param", owner=method, what="trainable parameter",
+                                              exclude=fixed)}
     if epochs is not None:
         values["epochs"] = epochs
     if seed is not None:

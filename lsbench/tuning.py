@@ -17,7 +17,7 @@ import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.runner import MethodRequest, run_benchmark
-from lsbench.params import parse_value
+from lsbench.params import check_name, parse_value, split_assignment
 from lsbench.registry import METHODS, check_params
 
 __all__ = ["TuneResult", "parse_grid", "tune"]
@@ -46,12 +46,8 @@ def parse_grid(assignments: Iterable[str], method: str) -> dict[str, list[Any]]:
     defaults = entry.defaults()
     grid: dict[str, list[Any]] = {}
     for raw in assignments:
-        if "=" not in raw:
-            raise ValueError(f"--grid {raw!r}: expected NAME=V1,V2,..., e.g. sigma=3,6")
-        name, values = (s.strip() for s in raw.split("=", 1))
-        if name not in defaults:
-            raise ValueError(f"--grid {raw!r}: method {method!r} has no parameter {name!r}; "
-                             f"valid parameters: {', '.join(sorted(defaults))}")
+        name, values = split_assignment(raw, "--grid", form="NAME=V1,V2,...", example="sigma=3,6")
+        check_name(raw, "--grid", name, defaults, owner=f"method {method!r}")
         if name in grid:
             raise ValueError(f"--grid lists {name!r} twice")
         items = [v for v in values.split(",") if v.strip()]
