@@ -17,6 +17,7 @@ import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.runner import MethodRequest, run_benchmark
+from lsbench.levelset.validate import check_positive_int
 from lsbench.params import check_name, parse_value, split_assignment
 from lsbench.registry import METHODS, check_params
 
@@ -77,8 +78,7 @@ def tune(
     if dataset.split in FORBIDDEN_SPLITS:
         raise ValueError(f"refusing to tune on the {dataset.split!r} split of {dataset.name!r}: "
                          "presets must be chosen on training data (use --split train)")
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0:
-        raise ValueError(f"--stride must be a positive integer, got {stride!r}")
+    check_positive_int("--stride", stride)
     fixed = dict(fixed or {})
     overlap = sorted(set(fixed) & set(grid))
     if overlap:

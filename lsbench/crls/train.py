@@ -48,7 +48,12 @@ from torch import nn
 from lsbench.atomic import atomic_file
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
-from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
+from lsbench.levelset.validate import (
+    check_choice,
+    check_nonnegative_int,
+    check_number,
+    check_positive_int,
+)
 from lsbench.types import Prediction, Sample
 
 __all__ = [
@@ -128,17 +133,11 @@ class DetectorTrainConfig:
         for name in ("warmup_iters", "seed", "val_limit", "patience"):
             check_nonnegative_int(name, getattr(self, name))
         for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False), ("grad_clip", False)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
-                    or (positive and v == 0):
-                raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} number, got {v!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {self.optimizer!r}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.lr_schedule!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
-                or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+            check_number(name, getattr(self, name), minimum=0, min_open=positive,
+                         what=f"a {'positive' if positive else 'non-negative'} number")
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
+        check_number("val_fraction", self.val_fraction, minimum=0, maximum=1, max_open=True, what="in [0, 1)")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}

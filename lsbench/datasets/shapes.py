@@ -52,6 +52,7 @@ from lsbench.datasets.io import (
     sha256_bytes,
     sha256_file,
 )
+from lsbench.levelset.validate import check_int, check_nonnegative_int, check_positive_int
 
 __all__ = ["CLASSES", "DEFAULT_COUNTS", "ShapesDataset", "build_shapes", "dataset_dir", "render_image", "verify"]
 
@@ -70,8 +71,7 @@ TOUCH_PROBABILITY = 0.4
 def _counts(train_images: int, val_images: int, test_images: int) -> dict[str, int]:
     counts = {"train": train_images, "val": val_images, "test": test_images}
     for k, v in counts.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{k}_images must be a positive integer, got {v!r}")
+        check_positive_int(f"{k}_images", v)
     return counts
 
 
@@ -277,10 +277,8 @@ def build_shapes(root: str | os.PathLike[str] | None = None, *, seed: int = DEFA
 
     An existing set is kept unless ``force``.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or not 64 <= size <= 1024:
-        raise ValueError(f"size must be an integer between 64 and 1024, got {size!r}")
+    check_nonnegative_int("seed", seed)
+    check_int("size", size, minimum=64, maximum=1024)
     counts = _counts(train_images, val_images, test_images)
     target = dataset_dir(root, seed, size, counts)
     if (target / "manifest.json").is_file() and not force:

@@ -47,6 +47,7 @@ from lsbench.datasets.io import (
     sha256_file,
 )
 from lsbench.datasets.scenes import SCENES, render_scene
+from lsbench.levelset.validate import check_int, check_nonnegative_int
 from lsbench.types import Sample
 
 __all__ = ["FORMAT_VERSION", "SyntheticDataset", "build_synthetic", "verify_synthetic"]
@@ -131,10 +132,8 @@ def build_synthetic(root: str | os.PathLike[str] | None = None, *, seed: int = D
 
     An existing, complete set is kept unless ``force``. Returns the dataset directory.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 1024:
-        raise ValueError(f"size must be an integer between 32 and 1024, got {size!r}")
+    check_nonnegative_int("seed", seed)
+    check_int("size", size, minimum=32, maximum=1024)
     target = dataset_dir(root, seed, size)
     if (target / "manifest.json").is_file() and not force:
         return target

@@ -79,6 +79,7 @@ from lsbench.harness.work import (
     json_safe,
     params_hash,
 )
+from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
 
 __all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "find_partial_run",
@@ -221,8 +222,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be an lsbench Dataset, got {type(dataset).__name__}")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise ValueError(f"--limit must be a positive integer, got {limit!r}")
+        check_positive_int("--limit", limit)
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
@@ -236,8 +236,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
         raise ValueError(f"metric {metric_name!r} scores {metric_entry.kind} targets but dataset "
                          f"{dataset.name!r} is {dataset.kind}")
     for name, value in (("figure_samples", figure_samples), ("trace_samples", trace_samples)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        check_nonnegative_int(name, value)
     ids = list(dataset.ids())
     if len(set(ids)) != len(ids):
         dup = next(i for i, c in Counter(ids).items() if c > 1)

@@ -38,7 +38,6 @@ model with it on 1 and 2 processes and compare the losses.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import pickle
 import sys
@@ -55,6 +54,7 @@ import torch.distributed as dist
 from torch import nn
 
 from lsbench.atomic import atomic_file
+from lsbench.levelset.validate import check_number, check_positive_int
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DistContext", "TrainJob", "TrainOutcome", "default_backend",
            "launch", "load_checkpoint", "save_checkpoint", "shard_bounds", "train_data_parallel"]
@@ -228,8 +228,7 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, backend: str | None =
     RuntimeError
         A rank failed; the message carries the failing rank's error and traceback.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    check_positive_int("--nproc", nproc)
     backend = backend or default_backend(device)
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
@@ -371,18 +370,13 @@ class TrainJob:
         if any(int(t.shape[0]) != n for t in self.tensors):
             raise ValueError(f"tensors differ in length: {[int(t.shape[0]) for t in self.tensors]}")
         for name in ("batch_size", "steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.batch_size > n:
             raise ValueError(f"batch_size {self.batch_size} exceeds the {n} training samples")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         for name in ("lr", "momentum", "grad_clip"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} finite "
-                                 f"number, got {value!r}")
+            check_number(name, getattr(self, name), minimum=0, min_open=name == "lr")
 
 
 @dataclass

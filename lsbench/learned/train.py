@@ -47,7 +47,7 @@ from lsbench.learned.distributed import DistContext, launch
 from lsbench.learned.models import build_model
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.weights import save_checkpoint
-from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
+from lsbench.levelset.validate import check_nonnegative_int, check_number, check_positive_int
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
@@ -103,14 +103,10 @@ class TrainConfig:
             check_positive_int(name, getattr(self, name))
         for name in ("seed", "shift"):
             check_nonnegative_int(name, getattr(self, name))
-        for name, lo_open in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0 or (lo_open and v == 0):
-                raise ValueError(f"{name} must be a {'positive' if lo_open else 'non-negative'} number, got {v!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
-                or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        for name, positive in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
+            check_number(name, getattr(self, name), minimum=0, min_open=positive,
+                         what=f"a {'positive' if positive else 'non-negative'} number")
+        check_number("val_fraction", self.val_fraction, minimum=0, maximum=1, max_open=True, what="in [0, 1)")
 
     def as_dict(self) -> dict[str, Any]:
         return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
@@ -419,8 +415,7 @@ def train_distributed(method: str, model_config: dict[str, Any], config: TrainCo
     ``nproc`` beyond floating-point summation order. ``nproc=1`` trains in this process.
     Returns the checkpoint path.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    check_positive_int("--nproc", nproc)
     data: tuple[dict[str, Any], list[str]] | Sequence[Sample]
     if isinstance(dataset, Dataset) and not isinstance(dataset, Subset) and _is_registered(dataset.name):
         data = (dataset.spec(), list(dataset.ids()))
