@@ -395,7 +395,8 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
         return
 
     from lsbench.datasets import load
-    from lsbench.learned.segmenter import configs_from_params, resolve_device, train_and_save
+    from lsbench.device import resolve_device
+    from lsbench.learned.segmenter import configs_from_params, train_and_save
     from lsbench.learned.weights import cached_checkpoint_path
 
     config, train_config = configs_from_params(method, values)
@@ -429,7 +430,7 @@ def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, re
         train_and_save,
         training_data,
     )
-    from lsbench.learned.segmenter import resolve_device
+    from lsbench.device import resolve_device
     from lsbench.learned.weights import cached_checkpoint_path
 
     device = resolve_device(values["device"])

@@ -31,7 +31,7 @@ from torch import nn
 
 from lsbench.crls.model import build_detector, detector_config
 from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
-from lsbench.learned.segmenter import resolve_device
+from lsbench.device import resolve_device
 from lsbench.learned.weights import (
     CheckpointError,
     cached_checkpoint_path,

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lsbench.device import resolve_device
 from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
@@ -41,7 +42,6 @@ __all__ = [
     "build_from_params",
     "configs_from_params",
     "learned_segmenter",
-    "resolve_device",
     "train_and_save",
 ]
 
@@ -59,21 +59,6 @@ SOURCE_KEYS = ("weights", "device", "train_dataset", "train_split", "train_root"
 
 #: largest batch one forward pass takes in :meth:`LearnedSegmenter.predict_batch`
 MAX_BATCH = 64
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {type(device).__name__}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
-        return torch.device(device)
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
 
 
 class LearnedSegmenter(Segmenter):

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lsbench.device import resolve_device
 from lsbench.levelset.init import signed_distance
 from lsbench.levelset.validate import (
     check_finite,
@@ -24,7 +25,6 @@ from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
-    resolve_device,
     resolve_dtype,
     resolve_inits,
 )
