@@ -1,20 +1,14 @@
 """The adapter between a trained model and the harness: ``Sample -> Prediction``, one or many.
 
 :func:`learned_segmenter` is what the registered factories (``rls``, ``rls-conv``,
-``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights in this order:
-
-1. ``weights=PATH``: that checkpoint, which must hold the same method and model config;
-2. the cache (:func:`lsbench.learned.weights.cache_dir`): a checkpoint whose method, model
-   config, training config and training-set fingerprint all match;
-3. none: it trains one right now on the training split (saying so on stderr, with a progress
-   bar) and stores it in the cache for the next run.
-
-Nothing is downloaded on any path.
+``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights as every learned method does
+(:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH``, else the cache, else it
+trains one right now on the training split (saying so on stderr, with a progress bar) and stores
+it in the cache for the next run. Nothing is downloaded on any path.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,12 +21,7 @@ from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.train import TrainConfig, save_trained, train_distributed, train_model
-from lsbench.learned.weights import (
-    CheckpointError,
-    cached_checkpoint_path,
-    load_checkpoint,
-    load_state,
-)
+from lsbench.learned.weights import load_checkpoint, load_weights, resolve_weights
 from lsbench.methods import Segmenter
 from lsbench.types import Prediction, Sample
 
@@ -134,9 +123,8 @@ def train_and_save(method: str, model_config: dict[str, Any], train_config: Trai
         return result.model, ckpt
     path = train_distributed(method, model_config, train_config, dataset, out, nproc=nproc, device=device,
                              progress=progress, desc=f"{desc} ({nproc} processes)")
-    ckpt = load_checkpoint(path, method=method, model_config=model_config)
-    model = build_model(model_config)
-    load_state(model, ckpt, path)
+    model, ckpt = load_weights(path, method=method, model_config=model_config,
+                               build=lambda: build_model(model_config))
     return model.to(device).eval(), ckpt
 
 
@@ -168,37 +156,19 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
 def learned_segmenter(method: str, model_config: dict[str, Any], train_config: TrainConfig, *,
                       weights: str | None, device: str, train_dataset: str, train_split: str,
                       train_root: str | None, params: dict[str, Any], progress: bool = True) -> LearnedSegmenter:
-    """Build the segmenter of a learned method: given weights, cached weights, or train now."""
+    """Build the segmenter of a learned method: given weights, cached weights, or train now
+    (:func:`lsbench.learned.weights.resolve_weights`)."""
     dev = resolve_device(device)
-    if weights is not None and weights != "":
-        if not isinstance(weights, (str, Path)):
-            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
-        ckpt = load_checkpoint(weights, method=method, model_config=model_config)
-        model = build_model(model_config)
-        load_state(model, ckpt, weights)
-        return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(weights)})
 
-    from lsbench.datasets import load
+    def training_set() -> Any:
+        from lsbench.datasets import load
 
-    dataset = load(train_dataset, root=train_root, split=train_split)
-    fingerprint = dataset.fingerprint()
-    path = cached_checkpoint_path(method, model_config, train_config.as_dict(), fingerprint)
-    if path.is_file():
-        try:
-            ckpt = load_checkpoint(path, method=method, model_config=model_config)
-            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
-                raise CheckpointError(f"checkpoint {path} was trained on other data")
-            model = build_model(model_config)
-            load_state(model, ckpt, path)
-            return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})
-        except CheckpointError as exc:
-            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
-    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
-          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config.epochs} epochs) -> {path}",
-          file=sys.stderr)
-    model, ckpt = train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
-    val = ckpt.get("val_metrics", {})
-    if val.get("f_measure") is not None:
-        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation F-measure "
-              f"{100 * val['f_measure']:.1f}% (epoch {val['epoch']})", file=sys.stderr)
-    return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})
+        return load(train_dataset, root=train_root, split=train_split)
+
+    def train(dataset: Any, path: Path) -> tuple[nn.Module, dict[str, Any]]:
+        return train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
+
+    model, ckpt = resolve_weights(method, model_config, train_config.as_dict(), weights=weights,
+                                  build=lambda: build_model(model_config), training_set=training_set, train=train,
+                                  score=("f_measure", "F-measure"))
+    return LearnedSegmenter(method, model, model_config, params, dev, ckpt)
