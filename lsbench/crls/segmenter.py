@@ -26,8 +26,8 @@ from torch import nn
 from lsbench.crls.model import build_detector, detector_config
 from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
 from lsbench.device import resolve_device
+from lsbench.learned.segmenter import TrainedSegmenter
 from lsbench.learned.weights import load_checkpoint, resolve_weights, save_checkpoint
-from lsbench.methods import Segmenter
 from lsbench.types import Prediction, Sample
 
 __all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
@@ -101,7 +101,7 @@ def state_path_for(checkpoint: str | Path) -> Path:
     return p.with_name(p.name + ".state")
 
 
-class DetectorSegmenter(Segmenter):
+class DetectorSegmenter(TrainedSegmenter):
     """A trained CRLS / Mask R-CNN as an instance :class:`~lsbench.methods.Segmenter`.
 
     ``segmenter(sample)`` predicts one image; :meth:`predict_batch` predicts many, ``inference_batch``
@@ -112,17 +112,9 @@ class DetectorSegmenter(Segmenter):
 
     def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
                  device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.model_config = dict(model_config)
-        self.params = dict(params)
-        self.device = device
+        super().__init__(name, model, model_config, params, device, checkpoint)
         self.mask_threshold = float(params.get("mask_threshold", 0.5))
         self.inference_batch = int(params.get("inference_batch", 8))
-        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
-
-    def __call__(self, sample: Sample) -> Prediction:
-        return self.predict_batch([sample])[0]
 
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
         return predict(self.model, list(samples), device=self.device, batch_size=self.inference_batch,

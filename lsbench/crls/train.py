@@ -47,12 +47,9 @@ from torch import nn
 from lsbench.atomic import atomic_file
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
-from lsbench.learned.loop import config_dict, deterministic, progress_bar
+from lsbench.learned.loop import check_train_config, config_dict, deterministic, progress_bar
 from lsbench.levelset.validate import (
     check_choice,
-    check_nonnegative_int,
-    check_number,
-    check_positive_int,
 )
 from lsbench.types import Prediction, Sample
 
@@ -128,16 +125,9 @@ class DetectorTrainConfig:
     backbone_weights_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("warmup_iters", "seed", "val_limit", "patience"):
-            check_nonnegative_int(name, getattr(self, name))
-        for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False), ("grad_clip", False)):
-            check_number(name, getattr(self, name), minimum=0, min_open=positive,
-                         what=f"a {'positive' if positive else 'non-negative'} number")
+        check_train_config(self, nonnegative_ints=("warmup_iters", "val_limit", "patience"), nonnegative=("momentum",))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
-        check_number("val_fraction", self.val_fraction, minimum=0, maximum=1, max_open=True, what="in [0, 1)")
 
     def as_dict(self) -> dict[str, Any]:
         return config_dict(self)

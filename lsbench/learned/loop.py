@@ -1,7 +1,7 @@
 """What the two training loops share (:mod:`lsbench.learned.train`, :mod:`lsbench.crls.train`).
 
-Deterministic algorithms while training, the progress bar, and a training config as the plain
-dict that checkpoints store and cache keys hash.
+Deterministic algorithms while training, the progress bar, the checks of a training config's
+fields, and a training config as the plain dict that checkpoints store and cache keys hash.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["config_dict", "deterministic", "progress_bar"]
+from lsbench.levelset.validate import check_nonnegative_int, check_number, check_positive_int
+
+__all__ = ["check_train_config", "config_dict", "deterministic", "progress_bar"]
 
 
 @contextlib.contextmanager
@@ -58,3 +60,17 @@ def config_dict(config: Any) -> dict[str, Any]:
     {'epochs': 2, 'lr': 0.001}
     """
     return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(config).items()}
+
+
+def check_train_config(config: Any, *, nonnegative_ints: tuple[str, ...], nonnegative: tuple[str, ...]) -> None:
+    """Check the fields every training config has (``epochs`` and ``batch_size`` positive integers, ``seed``
+    a non-negative integer, ``lr`` positive, ``weight_decay`` and ``grad_clip`` non-negative,
+    ``val_fraction`` in [0, 1)) and its own ``nonnegative_ints`` and ``nonnegative`` numbers."""
+    for name in ("epochs", "batch_size"):
+        check_positive_int(name, getattr(config, name))
+    for name in ("seed", *nonnegative_ints):
+        check_nonnegative_int(name, getattr(config, name))
+    check_number("lr", config.lr, minimum=0, min_open=True, what="a positive number")
+    for name in ("weight_decay", "grad_clip", *nonnegative):
+        check_number(name, getattr(config, name), minimum=0, what="a non-negative number")
+    check_number("val_fraction", config.val_fraction, minimum=0, maximum=1, max_open=True, what="in [0, 1)")

@@ -9,7 +9,7 @@ it in the cache for the next run. Nothing is downloaded on any path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from lsbench.types import Prediction, Sample
 __all__ = [
     "LEARNED_METHODS",
     "LearnedSegmenter",
+    "TrainedSegmenter",
     "build_from_params",
     "configs_from_params",
     "learned_segmenter",
@@ -50,7 +51,32 @@ SOURCE_KEYS = ("weights", "device", "train_dataset", "train_split", "train_root"
 MAX_BATCH = 64
 
 
-class LearnedSegmenter(Segmenter):
+class TrainedSegmenter(Segmenter):
+    """What the segmenters of trained models share (RLS, F-ConNet, CRLS, Mask R-CNN).
+
+    The model in eval mode on its device, the method's parameters and where the weights came
+    from (``checkpoint_info``, for the record). ``segmenter(sample)`` is
+    ``segmenter.predict_batch([sample])[0]``; subclasses define :meth:`predict_batch`.
+    """
+
+    def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
+                 device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.model = model.to(device).eval()
+        self.model_config = dict(model_config)
+        self.params = dict(params)
+        self.device = device
+        #: where the weights came from and how they were validated (for the record)
+        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
+
+    #: defined by each subclass: the predictions of many samples, in order
+    predict_batch: Callable[[Sequence[Sample]], list[Prediction]]
+
+    def __call__(self, sample: Sample) -> Prediction:
+        return self.predict_batch([sample])[0]
+
+
+class LearnedSegmenter(TrainedSegmenter):
     """A trained RLS / F-ConNet model as a :class:`~lsbench.methods.Segmenter`.
 
     ``segmenter(sample)`` predicts one sample (batch 1); :meth:`predict_batch` predicts many in
@@ -61,19 +87,10 @@ class LearnedSegmenter(Segmenter):
 
     def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
                  device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.model_config = dict(model_config)
-        self.params = dict(params)
-        self.device = device
+        super().__init__(name, model, model_config, params, device, checkpoint)
         self.size: int | None = model_config.get("input_size")
         self.uses_sample_init = model_config.get("init") == "sample"
         self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
-        #: where the weights came from and how they were validated (for the record)
-        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
-
-    def __call__(self, sample: Sample) -> Prediction:
-        return self.predict_batch([sample])[0]
 
     @torch.inference_mode()
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:

@@ -42,11 +42,11 @@ from torch import nn
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.learned.data import image_tensor, mask_tensor, phi0_tensor, restore_masks
 from lsbench.learned.distributed import DistContext, launch
-from lsbench.learned.loop import config_dict, deterministic, progress_bar
+from lsbench.learned.loop import check_train_config, config_dict, deterministic, progress_bar
 from lsbench.learned.models import build_model
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.weights import save_checkpoint
-from lsbench.levelset.validate import check_nonnegative_int, check_number, check_positive_int
+from lsbench.levelset.validate import check_positive_int
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
@@ -98,14 +98,7 @@ class TrainConfig:
     invert: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("seed", "shift"):
-            check_nonnegative_int(name, getattr(self, name))
-        for name, positive in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
-            check_number(name, getattr(self, name), minimum=0, min_open=positive,
-                         what=f"a {'positive' if positive else 'non-negative'} number")
-        check_number("val_fraction", self.val_fraction, minimum=0, maximum=1, max_open=True, what="in [0, 1)")
+        check_train_config(self, nonnegative_ints=("shift",), nonnegative=())
 
     def as_dict(self) -> dict[str, Any]:
         return config_dict(self)
