@@ -111,29 +111,17 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
     """
     say = log or (lambda line: print(line, file=sys.stderr))
     trainable = trainable_params(method)
-    entry = METHODS.get(method)
-    instance = entry.kind == "instance"
+    instance = METHODS.get(method).kind == "instance"
     dataset = dataset or default_training_dataset(method)
     DATASETS.get(dataset)
     if not instance:
-        given = {"backbone": backbone is not None, "backbone_weights": backbone_weights is not None,
-                 "dataset_params": bool(dataset_params), "resume": resume}
-        for key, flag in _INSTANCE_ONLY.items():
-            if given[key]:
-                raise ValueError(f"{flag} applies to crls and maskrcnn only, not {method!r}")
+        _refuse_instance_options(method, backbone=backbone is not None, backbone_weights=backbone_weights is not None,
+                                 dataset_params=bool(dataset_params), resume=resume)
     for name in params or {}:
         check_name(name, "params", name, trainable, owner=method, what="trainable parameter")
-    values = {**entry.defaults(), **(params or {})}
-    if backbone is not None:
-        values["backbone"] = backbone
-    if backbone_weights is not None:
-        if not Path(backbone_weights).expanduser().is_file():
-            raise FileNotFoundError(f"--backbone-weights {backbone_weights} does not exist")
-        values["backbone_weights"] = str(backbone_weights)
+    values = _factory_params(method, params or {}, backbone=backbone, backbone_weights=backbone_weights)
     values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
-                  weights=None)
-    if dataset_params:
-        values["train_dataset_params"] = dict(dataset_params)
+                  weights=None, **({"train_dataset_params": dict(dataset_params)} if dataset_params else {}))
     target = None if out is None else Path(out)
     if target is not None and target.is_dir():
         raise IsADirectoryError(f"--out {target} is a directory; give a checkpoint file name")
@@ -145,6 +133,25 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
     else:
         path, ckpt, name = _train_single(method, values, target, nproc=nproc, progress=progress, say=say)
     return TrainedCheckpoint(method=method, path=path, checkpoint=ckpt, dataset=name, cached=out is None)
+
+
+def _refuse_instance_options(method: str, **given: bool) -> None:
+    for key, flag in _INSTANCE_ONLY.items():
+        if given[key]:
+            raise ValueError(f"{flag} applies to crls and maskrcnn only, not {method!r}")
+
+
+def _factory_params(method: str, params: Mapping[str, Any], *, backbone: str | None,
+                    backbone_weights: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The registered defaults of ``method`` with ``params`` and the backbone options applied."""
+    values = {**METHODS.get(method).defaults(), **params}
+    if backbone is not None:
+        values["backbone"] = backbone
+    if backbone_weights is not None:
+        if not Path(backbone_weights).expanduser().is_file():
+            raise FileNotFoundError(f"--backbone-weights {backbone_weights} does not exist")
+        values["backbone_weights"] = str(backbone_weights)
+    return values
 
 
 def _train_single(method: str, values: dict[str, Any], out: Path | None, *, nproc: int, progress: bool,
