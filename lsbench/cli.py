@@ -232,7 +232,7 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
     import datetime as _dt
 
     from lsbench.datasets import load
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
     from lsbench.presets import write_tuned
     from lsbench.tuning import FORBIDDEN_SPLITS, parse_grid, tune
 
@@ -242,16 +242,7 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
                                  param_hint="--split")
     executing = _executor_options(executor, workers, None, None, 2)
     grid_values = parse_grid(grid, method)
-    defaults = entry.defaults()
-    fixed: dict[str, Any] = {}
-    for raw in params:
-        if "=" not in raw:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
-        k, v = (x.strip() for x in raw.split("=", 1))
-        if k not in defaults:
-            raise click.BadParameter(f"method {method!r} has no parameter {k!r}; valid: "
-                                     f"{', '.join(sorted(defaults))}", param_hint="--param")
-        fixed[k] = parse_value(v, defaults[k], f"--param {raw!r}")
+    fixed = parse_assignments(params, entry.defaults(), "--param", owner=f"method {method!r}")
     data = load(dataset, root=root, split=split)
     result = tune(method, data, grid_values, fixed=fixed, stride=stride,
                   progress=lambda line: click.echo(line, err=True), executor=executing["executor"],
@@ -275,42 +266,33 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
 
 def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
     """``--weights [METHOD=]PATH`` -> ``overrides[METHOD]["weights"] = PATH``."""
+    from lsbench.params import split_assignment
+
     takers = [n for n in names if "weights" in METHODS.get(n).defaults()]
     for raw in weights:
-        method, sep, path = raw.partition("=")
-        if not sep:
-            if len(takers) != 1:
-                raise click.BadParameter(
-                    f"{raw!r}: say which method it is for (METHOD=PATH); methods taking weights in --methods: "
-                    f"{', '.join(takers) or 'none'}", param_hint="--weights")
+        if "=" in raw:
+            method, path = split_assignment(raw, "--weights", form="[METHOD=]PATH")
+        elif len(takers) == 1:
             method, path = takers[0], raw
+        else:
+            raise ValueError(f"--weights {raw!r}: say which method it is for (METHOD=PATH); methods taking weights "
+                             f"in --methods: {', '.join(takers) or 'none'}")
         if method not in takers:
-            raise click.BadParameter(f"{raw!r}: {method!r} is not a method in --methods that takes weights "
-                                     f"(those are: {', '.join(takers) or 'none'})", param_hint="--weights")
+            raise ValueError(f"--weights {raw!r}: {method!r} is not a method in --methods that takes weights "
+                             f"(those are: {', '.join(takers) or 'none'})")
         if Path(path).expanduser().is_dir():
-            raise click.BadParameter(f"{raw!r}: checkpoint {path} is a directory, not a checkpoint file",
-                                     param_hint="--weights")
+            raise IsADirectoryError(f"--weights {raw!r}: checkpoint {path} is a directory, not a checkpoint file")
         if not Path(path).expanduser().is_file():
-            raise click.BadParameter(f"{raw!r}: checkpoint {path} does not exist", param_hint="--weights")
+            raise FileNotFoundError(f"--weights {raw!r}: checkpoint {path} does not exist")
         overrides[method]["weights"] = path
 
 
 def _parse_dataset_params(dataset: str, dataset_params: tuple[str, ...]) -> dict[str, Any]:
     """``--dataset-param NAME=VALUE`` options as keywords of the dataset's factory."""
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
 
-    ds_defaults = DATASETS.get(dataset).defaults()
-    ds_kwargs: dict[str, Any] = {}
-    for raw in dataset_params:
-        if "=" not in raw:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--dataset-param")
-        k, v = raw.split("=", 1)
-        if k not in ds_defaults or k in ("root", "split"):
-            raise click.BadParameter(f"dataset {dataset!r} has no option {k!r}; valid: "
-                                     f"{', '.join(sorted(set(ds_defaults) - {'root', 'split'}))}",
-                                     param_hint="--dataset-param")
-        ds_kwargs[k] = parse_value(v, ds_defaults[k], f"--dataset-param {raw!r}")
-    return ds_kwargs
+    return parse_assignments(dataset_params, DATASETS.get(dataset).defaults(), "--dataset-param",
+                             owner=f"dataset {dataset!r}", what="option", exclude=("root", "split"))
 
 
 def _default_training_data(names: list[str], overrides: dict[str, dict[str, Any]], dataset: str,
@@ -371,129 +353,46 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
           backbone_weights: Path | None, dataset_params: tuple[str, ...], resume: bool, nproc: int,
           no_progress: bool) -> None:
     """Train METHOD (rls, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint."""
-    from lsbench.params import parse_value
+    from lsbench.params import parse_assignments
+    from lsbench.training import default_training_dataset, train_method, trainable_params
 
-    learned = [n for n in METHODS.names() if "learned" in METHODS.get(n).tags]
-    if method not in learned:
-        raise click.BadParameter(f"{method!r} is not a learned method; choose from: {', '.join(learned)}",
-                                 param_hint="METHOD")
-    entry = METHODS.get(method)
-    dataset = dataset or entry.defaults().get("train_dataset", "synthetic")
+    try:
+        trainable = trainable_params(method)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="METHOD") from None
+    values = parse_assignments(params, trainable, "--param", owner=method, what="trainable parameter")
+    values.update({k: v for k, v in (("epochs", epochs), ("seed", seed), ("device", device)) if v is not None})
+    dataset = dataset or default_training_dataset(method)
     DATASETS.get(dataset)
-    instance = entry.kind == "instance"
-    if not instance:
-        for flag, given in (("--backbone", backbone is not None), ("--backbone-weights", backbone_weights is not None),
-                            ("--dataset-param", bool(dataset_params)), ("--resume", resume)):
-            if given:
-                raise click.BadParameter(f"{flag} applies to crls and maskrcnn only, not {method!r}", param_hint=flag)
-    defaults = entry.defaults()
-    fixed = {"weights", "train_dataset", "train_split", "train_root", "backbone_weights", "train_dataset_params"}
-    values = dict(defaults)
-    for raw in params:
-        name, sep, value = raw.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise click.BadParameter(f"{raw!r}: expected NAME=VALUE", param_hint="--param")
-        if name not in defaults or name in fixed:
-            valid = sorted(set(defaults) - fixed)
-            raise click.BadParameter(f"{method} has no trainable parameter {name!r}; valid: {', '.join(valid)}",
-                                     param_hint="--param")
-        values[name] = parse_value(value, defaults[name], f"--param {raw!r}")
-    if epochs is not None:
-        values["epochs"] = epochs
-    if seed is not None:
-        values["seed"] = seed
-    if device is not None:
-        values["device"] = device
-    if backbone is not None:
-        values["backbone"] = backbone
-    if backbone_weights is not None:
-        if not backbone_weights.expanduser().is_file():
-            raise click.BadParameter(f"{backbone_weights} does not exist", param_hint="--backbone-weights")
-        values["backbone_weights"] = str(backbone_weights)
-    values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
-                  weights=None)
-    if dataset_params:
-        values["train_dataset_params"] = _parse_dataset_params(dataset, dataset_params)
-    if out is not None and out.exists() and out.is_dir():
-        raise click.BadParameter(f"{out} is a directory; give a checkpoint file name", param_hint="--out")
-    if nproc < 1:
-        raise click.BadParameter(f"must be a positive integer, got {nproc}", param_hint="--nproc")
+    result = train_method(method, dataset=dataset, split=split, root=root, params=values, backbone=backbone,
+                          backbone_weights=backbone_weights,
+                          dataset_params=_parse_dataset_params(dataset, dataset_params) if dataset_params else None,
+                          out=out, nproc=nproc, resume=resume, progress=not no_progress,
+                          log=lambda line: click.echo(line, err=True))
+    _print_trained(result)
+
+
+def _print_trained(result: Any) -> None:
+    """The checkpoint ``lsbench train`` wrote, its training time and validation score, and how to use it."""
+    ckpt, val, method, target = result.checkpoint, result.checkpoint["val_metrics"], result.method, result.path
+    instance = METHODS.get(method).kind == "instance"
+    click.echo(f"checkpoint: {target}")
     if instance:
-        if nproc != 1:
-            raise click.BadParameter(f"data-parallel training is for rls, rls-conv and fconnet, not {method!r}",
-                                     param_hint="--nproc")
-        _train_detector(method, values, out, resume=resume, progress=not no_progress)
-        return
-
-    from lsbench.datasets import load
-    from lsbench.learned.segmenter import configs_from_params, resolve_device, train_and_save
-    from lsbench.learned.weights import cached_checkpoint_path
-
-    config, train_config = configs_from_params(method, values)
-    device = resolve_device(values["device"])
-    data = load(dataset, root=root, split=split)
-    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
-                                                                data.fingerprint())
-    where = f"{device}" if nproc == 1 else f"{nproc} processes ({device})"
-    click.echo(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {train_config.epochs} "
-               f"epochs on {where}", err=True)
-    _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=not no_progress,
-                             nproc=nproc)
-    val = ckpt["val_metrics"]
-    click.echo(f"checkpoint: {target}")
-    click.echo(f"training time: {ckpt['train_seconds']:.1f} s; held-out scenes: "
-               f"{', '.join(ckpt['data']['val_groups']) or 'none'}")
-    if val.get("f_measure") is not None:
-        click.echo(f"validation F-measure: {100 * val['f_measure']:.2f}% (epoch {val['epoch']}), "
-                   f"loss {val['loss']:.4f}")
-    if out is None:
-        click.echo(f"`lsbench run --methods {method}` with the same parameters uses it from the cache")
+        click.echo(f"training time: {ckpt['train_seconds']:.1f} s wall, {ckpt['cpu_seconds']:.1f} s CPU")
+        if val.get("mAPr@0.5") is not None:
+            click.echo(f"validation mAPr@0.5: {100 * val['mAPr@0.5']:.2f}%, mAPr@0.7: {100 * val['mAPr@0.7']:.2f}% "
+                       f"(epoch {val['epoch']}, {val['n_images']} images)")
     else:
-        click.echo(f"use it with: lsbench run --methods {method} --weights {method}={target}")
-
-
-def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, resume: bool, progress: bool) -> None:
-    """``lsbench train crls|maskrcnn``: train, write the checkpoint, report validation mAPr and times."""
-    from lsbench.crls.segmenter import (
-        configs_from_params,
-        state_path_for,
-        train_and_save,
-        training_data,
-    )
-    from lsbench.learned.segmenter import resolve_device
-    from lsbench.learned.weights import cached_checkpoint_path
-
-    device = resolve_device(values["device"])
-    train_set, val_set = training_data(values["train_dataset"], values["train_split"], values["train_root"],
-                                       values.get("train_dataset_params"))
-    config, train_config = configs_from_params(method, values, train_set)
-    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
-                                                                train_set.fingerprint())
-    state = state_path_for(target)
-    if state.is_file() and not resume:
-        click.echo(f"note: {state} holds an interrupted training; starting over (pass --resume to continue it)",
-                   err=True)
-        state.unlink()
-    val_desc = f"{val_set.name}/{val_set.split}" if val_set is not None else \
-        f"{100 * train_config.val_fraction:g}% of the training split"
-    click.echo(f"training {method} ({config['backbone']} backbone, {config['num_classes']} classes) on "
-               f"{train_set.name}/{train_set.split} ({len(train_set)} images) for {train_config.epochs} epochs on "
-               f"{device}; model selection on {val_desc}; state saved to {state}", err=True)
-    _, ckpt = train_and_save(method, config, train_config, train_set, val_set, target, device=device,
-                             progress=progress, resume=resume, backbone_weights=values.get("backbone_weights"))
-    val = ckpt["val_metrics"]
-    click.echo(f"checkpoint: {target}")
-    click.echo(f"training time: {ckpt['train_seconds']:.1f} s wall, {ckpt['cpu_seconds']:.1f} s CPU")
-    if val.get("mAPr@0.5") is not None:
-        click.echo(f"validation mAPr@0.5: {100 * val['mAPr@0.5']:.2f}%, mAPr@0.7: {100 * val['mAPr@0.7']:.2f}% "
-                   f"(epoch {val['epoch']}, {val['n_images']} images)")
-    if out is None:
-        click.echo(f"`lsbench run --methods {method} --dataset {train_set.name}` with the same parameters uses it "
-                   "from the cache")
+        click.echo(f"training time: {ckpt['train_seconds']:.1f} s; held-out scenes: "
+                   f"{', '.join(ckpt['data']['val_groups']) or 'none'}")
+        if val.get("f_measure") is not None:
+            click.echo(f"validation F-measure: {100 * val['f_measure']:.2f}% (epoch {val['epoch']}), "
+                       f"loss {val['loss']:.4f}")
+    dataset = f" --dataset {result.dataset}" if instance else ""
+    if result.cached:
+        click.echo(f"`lsbench run --methods {method}{dataset}` with the same parameters uses it from the cache")
     else:
-        click.echo(f"use it with: lsbench run --methods {method} --dataset {train_set.name} "
-                   f"--weights {method}={target}")
+        click.echo(f"use it with: lsbench run --methods {method}{dataset} --weights {method}={target}")
 
 
 # -- report ------------------------------------------------------------------------------------------

@@ -16,13 +16,14 @@ import argparse
 import datetime as _dt
 import json
 import math
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lsbench.atomic import atomic_write_text
 
 __all__ = ["build_report", "fit_exponent", "main"]
 
@@ -364,10 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     text = build_report(data, source=path.name)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
+    atomic_write_text(out, text)
     print(f"wrote {out} ({len(data['benchmarks'])} benchmarks, {_dt.datetime.now():%Y-%m-%d %H:%M})")
     return 0
 

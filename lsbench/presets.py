@@ -28,6 +28,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from lsbench.atomic import atomic_write_text
 from lsbench.registry import METHODS
 
 __all__ = ["PRESET_CHOICES", "load_preset", "load_preset_with_source", "preset_path", "presets_dir",
@@ -195,13 +196,9 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
     if dataset in datasets:
         del datasets[dataset]
     datasets[dataset] = table
-    tmp = path.with_suffix(".toml.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)))  # rewrites must not pile up blank lines
-        os.replace(tmp, path)
+        atomic_write_text(path, re.sub(r"\n{3,}", "\n\n", tomlkit.dumps(doc)))  # rewrites must not pile up blank lines
     except OSError as exc:  # e.g. a full disk: the bare "[Errno 28]" would not say which file
-        tmp.unlink(missing_ok=True)
         raise OSError(exc.errno, f"{path}: cannot be written ({exc.strerror or exc})") from None
     read_preset_file(method)  # what was written must load
     return path

@@ -57,6 +57,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from lsbench.atomic import atomic_file, atomic_write_text
+
 __all__ = ["CONFIG_FILE", "EXTRAS_FILE", "FIXED_COLUMNS", "GROUND_TRUTH_FILE", "MASKS_DIR", "PER_SAMPLE_FILE",
            "PREDICTIONS_DIR", "SAMPLES_FILE", "STORE_FILE", "SUMMARY_COLUMNS", "SUMMARY_FILE", "TRACES_FILE",
            "TRACE_COLUMNS", "FigureSample", "RunDirError", "RunTables", "display_image", "empty_traces",
@@ -297,14 +299,15 @@ def write_masks(run_dir: str | Path, method: str,
     folder.mkdir(exist_ok=True)
     path = folder / f"{method_file(method)}.npz"
     sizes = [0 if p is None else p.size for _, _, p in rows]
-    np.savez_compressed(
-        path,
-        sample_ids=np.array([r[0] for r in rows], dtype=str),
-        shapes=np.array([r[1] for r in rows], dtype=np.int64).reshape(-1, 2),
-        present=np.array([r[2] is not None for r in rows], dtype=bool),
-        offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
-        bits=np.concatenate([p for _, _, p in rows if p is not None] or [np.zeros(0, np.uint8)]),
-    )
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(
+            f,
+            sample_ids=np.array([r[0] for r in rows], dtype=str),
+            shapes=np.array([r[1] for r in rows], dtype=np.int64).reshape(-1, 2),
+            present=np.array([r[2] is not None for r in rows], dtype=bool),
+            offsets=np.concatenate(([0], np.cumsum(sizes))).astype(np.int64),
+            bits=np.concatenate([p for _, _, p in rows if p is not None] or [np.zeros(0, np.uint8)]),
+        )
     return path
 
 
@@ -312,16 +315,12 @@ def write_instance_results(run_dir: str | Path, method: str, results: Sequence[d
     """``predictions/<method>.json``: the method's COCO results."""
     folder = Path(run_dir) / PREDICTIONS_DIR
     folder.mkdir(exist_ok=True)
-    path = folder / f"{method_file(method)}.json"
-    path.write_text(json.dumps(list(results)))
-    return path
+    return atomic_write_text(folder / f"{method_file(method)}.json", json.dumps(list(results)))
 
 
 def write_ground_truth(run_dir: str | Path, ground_truth: dict[str, Any]) -> Path:
     """``ground_truth.json``: the instance ground truth in COCO format."""
-    path = Path(run_dir) / GROUND_TRUTH_FILE
-    path.write_text(json.dumps(ground_truth))
-    return path
+    return atomic_write_text(Path(run_dir) / GROUND_TRUTH_FILE, json.dumps(ground_truth))
 
 
 def write_figure_samples(run_dir: str | Path,
@@ -334,7 +333,8 @@ def write_figure_samples(run_dir: str | Path,
         if gt is not None:
             arrays[f"gt_{k}"] = gt
     path = Path(run_dir) / SAMPLES_FILE
-    np.savez_compressed(path, **arrays)
+    with atomic_file(path) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays)
     return path
 
 
@@ -343,5 +343,6 @@ def write_traces(run_dir: str | Path, traces: pd.DataFrame) -> Path | None:
     if not len(traces):
         return None
     path = Path(run_dir) / TRACES_FILE
-    traces[list(TRACE_COLUMNS)].to_csv(path, index=False)
+    with atomic_file(path) as tmp:
+        traces[list(TRACE_COLUMNS)].to_csv(tmp, index=False)
     return path

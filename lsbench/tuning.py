@@ -17,7 +17,8 @@ import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.runner import MethodRequest, run_benchmark
-from lsbench.params import parse_value
+from lsbench.levelset.validate import check_positive_int
+from lsbench.params import check_name, parse_value, split_assignment
 from lsbench.registry import METHODS, check_params
 
 __all__ = ["TuneResult", "parse_grid", "tune"]
@@ -46,12 +47,8 @@ def parse_grid(assignments: Iterable[str], method: str) -> dict[str, list[Any]]:
     defaults = entry.defaults()
     grid: dict[str, list[Any]] = {}
     for raw in assignments:
-        if "=" not in raw:
-            raise ValueError(f"--grid {raw!r}: expected NAME=V1,V2,..., e.g. sigma=3,6")
-        name, values = (s.strip() for s in raw.split("=", 1))
-        if name not in defaults:
-            raise ValueError(f"--grid {raw!r}: method {method!r} has no parameter {name!r}; "
-                             f"valid parameters: {', '.join(sorted(defaults))}")
+        name, values = split_assignment(raw, "--grid", form="NAME=V1,V2,...", example="sigma=3,6")
+        check_name(raw, "--grid", name, defaults, owner=f"method {method!r}")
         if name in grid:
             raise ValueError(f"--grid lists {name!r} twice")
         items = [v for v in values.split(",") if v.strip()]
@@ -81,8 +78,7 @@ def tune(
     if dataset.split in FORBIDDEN_SPLITS:
         raise ValueError(f"refusing to tune on the {dataset.split!r} split of {dataset.name!r}: "
                          "presets must be chosen on training data (use --split train)")
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride <= 0:
-        raise ValueError(f"--stride must be a positive integer, got {stride!r}")
+    check_positive_int("--stride", stride)
     fixed = dict(fixed or {})
     overlap = sorted(set(fixed) & set(grid))
     if overlap:

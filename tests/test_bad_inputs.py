@@ -608,7 +608,7 @@ def test_a_full_disk_while_writing_a_preset_names_the_file(tmp_path, monkeypatch
     def full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(Path, "write_text", full)
+    monkeypatch.setattr(os, "fsync", full)  # the disk fills up while the new preset is flushed
     with pytest.raises(OSError, match=r"cv\.toml: cannot be written \(No space left on device\)"):
         write_tuned("cv", "synthetic", {"mu": 0.1}, ["tuned by: a test"])
     assert list(tmp_path.iterdir()) == []

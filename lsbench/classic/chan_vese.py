@@ -20,6 +20,7 @@ import numpy as np
 from lsbench.levelset.init import resolve_init, signed_distance
 from lsbench.levelset.iteration import IterCallback, notify, stall_report
 from lsbench.levelset.validate import (
+    check_finite,
     check_image_2d,
     check_nonnegative,
     check_positive,
@@ -151,7 +152,7 @@ def chan_vese(
     mu = check_nonnegative("mu", mu)
     lambda1 = check_nonnegative("lambda1", lambda1)
     lambda2 = check_nonnegative("lambda2", lambda2)
-    nu = _check_real("nu", nu)
+    nu = check_finite("nu", nu)
     dt = check_positive("dt", dt)
     tol = check_nonnegative("tol", tol)
     max_iter = check_positive_int("max_iter", max_iter)
@@ -200,12 +201,6 @@ def chan_vese(
     converged, extras = stall_report(inside0, mask, converged)
     return LevelSetResult(mask=mask, phi=phi, energies=np.asarray(energies, dtype=np.float64),
                           n_iter=n_iter, converged=converged, extras=extras)
-
-
-def _check_real(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 class _SemiImplicitCV:

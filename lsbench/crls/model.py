@@ -59,6 +59,7 @@ from lsbench.crls.backbones import build_backbone
 from lsbench.crls.heads import CRLSRoIHeads, MaskedFeatureClassifier, RLSMaskHead
 from lsbench.crls.roi_warp import RoIWarp
 from lsbench.learned.rls import GRUS, INITS
+from lsbench.levelset.validate import check_int, check_number, check_positive_int
 
 __all__ = ["ARCHS", "CRLS", "MaskRCNNBaseline", "ProposalNetwork", "build_detector", "check_images",
            "check_targets", "detector_config"]
@@ -97,18 +98,6 @@ _OTHER_BACKBONE = {"representation_size": 1024, "mask_channels": 64, "mask_layer
                    "mask_dim": 256, "box_batch_size": 64}
 
 
-def _positive_int(name: str, v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    return v
-
-
-def _fraction(name: str, v: Any, *, closed: bool = True) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v <= 1 if closed else 0 < v < 1):
-        raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
-    return float(v)
-
-
 def auto_sizes(image_shape: tuple[int, int] | None) -> dict[str, Any]:
     """``min_size``, ``max_size``, ``anchor_sizes`` and the RPN's pre-NMS counts for images of ``image_shape``.
 
@@ -144,7 +133,7 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {arch!r}")
-    _positive_int("num_classes", num_classes)
+    check_positive_int("num_classes", num_classes)
     names = [f"class {k}" for k in range(1, num_classes + 1)] if class_names is None else [str(c) for c in class_names]
     if len(names) != num_classes:
         raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}")
@@ -163,7 +152,7 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
             cfg[key] = value
     for key in ("min_size", "max_size", "representation_size", "rpn_batch_size", "rpn_pre_nms_train",
                 "rpn_pre_nms_test", "rpn_post_nms_train", "rpn_post_nms_test", "box_batch_size", "detections_per_img"):
-        _positive_int(key, cfg[key])
+        check_positive_int(key, cfg[key])
     if cfg["max_size"] < cfg["min_size"]:
         raise ValueError(f"max_size ({cfg['max_size']}) must be at least min_size ({cfg['min_size']})")
     for key in ("anchor_sizes", "aspect_ratios"):
@@ -176,7 +165,7 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
         cfg[key] = [int(x) if key == "anchor_sizes" else float(x) for x in v]
     for key in ("rpn_fg_iou", "rpn_bg_iou", "rpn_positive_fraction", "rpn_nms", "box_fg_iou", "box_bg_iou",
                 "box_positive_fraction", "box_score_thresh", "box_nms"):
-        cfg[key] = _fraction(key, cfg[key])
+        cfg[key] = check_number(key, cfg[key], minimum=0, maximum=1)
     if cfg["rpn_bg_iou"] > cfg["rpn_fg_iou"] or cfg["box_bg_iou"] > cfg["box_fg_iou"]:
         raise ValueError("the background IoU thresholds must not exceed the foreground ones")
     cfg["backbone_pretrained"] = bool(cfg["backbone_pretrained"])
@@ -184,15 +173,13 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
         if cfg["roi_op"] not in ROI_OPS:
             raise ValueError(f"roi_op must be one of {', '.join(map(repr, ROI_OPS))}; got {cfg['roi_op']!r}")
         for key in ("roi_size", "sampling_ratio", "mask_size", "rls_steps"):
-            _positive_int(key, cfg[key])
+            check_positive_int(key, cfg[key])
         if cfg["roi_size"] < 2 or cfg["roi_size"] % 2:
             raise ValueError(f"roi_size must be an even number >= 2 (the classifier max-pools it by 2), "
                              f"got {cfg['roi_size']}")
         if cfg["mask_size"] < 3:
             raise ValueError(f"mask_size must be at least 3, got {cfg['mask_size']}")
-        v = cfg["mask_channels"]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-            raise ValueError(f"mask_channels must be a non-negative integer (0: no reduction), got {v!r}")
+        check_int("mask_channels", cfg["mask_channels"], minimum=0, what="a non-negative integer (0: no reduction)")
         if cfg["rls_init"] not in INITS or cfg["rls_init"] == "sample":
             valid = [i for i in INITS if i != "sample"]
             raise ValueError(f"rls_init must be one of {', '.join(map(repr, valid))}; got {cfg['rls_init']!r}")
@@ -204,8 +191,8 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
         layers = cfg["mask_layers"]
         if not isinstance(layers, (list, tuple)) or not layers:
             raise ValueError(f"mask_layers must be a non-empty list of channel counts, got {layers!r}")
-        cfg["mask_layers"] = [_positive_int("mask_layers", int(c) if isinstance(c, float) else c) for c in layers]
-        _positive_int("mask_dim", cfg["mask_dim"])
+        cfg["mask_layers"] = [check_positive_int("mask_layers", int(c) if isinstance(c, float) else c) for c in layers]
+        check_positive_int("mask_dim", cfg["mask_dim"])
     return {"arch": arch, "num_classes": int(num_classes), "class_names": names, **cfg}
 
 

@@ -43,6 +43,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.ops import roi_align
 
+from lsbench.levelset.validate import check_positive_int
+
 __all__ = ["IMPLS", "RoIWarp", "infer_scale", "roi_warp"]
 
 
@@ -103,8 +105,7 @@ def roi_warp(features: torch.Tensor, boxes: torch.Tensor | list[torch.Tensor], o
     oh, ow = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
     if oh < 1 or ow < 1:
         raise ValueError(f"output_size must be positive, got {output_size!r}")
-    if isinstance(sampling_ratio, bool) or not isinstance(sampling_ratio, int) or sampling_ratio < 1:
-        raise ValueError(f"sampling_ratio must be a positive integer, got {sampling_ratio!r}")
+    check_positive_int("sampling_ratio", sampling_ratio)
     if not spatial_scale > 0:
         raise ValueError(f"spatial_scale must be positive, got {spatial_scale!r}")
     if impl not in IMPLS:

@@ -1,18 +1,13 @@
 """CRLS and Mask R-CNN as registered instance methods: weights given, cached, or trained now.
 
 :func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` in
-:mod:`lsbench.methods` call. It resolves the weights like the single-object learned methods
-(:mod:`lsbench.learned.segmenter`) and with the same checkpoint format and cache
-(:mod:`lsbench.learned.weights`):
-
-1. ``weights=PATH``: that checkpoint; it must hold the same method and an equal model config
-   (backbone, class count, ... : a mismatch is a :class:`~lsbench.learned.weights.CheckpointError`
-   listing the differing keys);
-2. the cache: a checkpoint whose method, model config, training config and training-set
-   fingerprint all match;
-3. none: train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a
-   progress bar), resuming an interrupted run of the same configuration from its state file
-   (``<checkpoint>.state``), and store it in the cache.
+:mod:`lsbench.methods` call. It resolves the weights as the single-object learned methods do, with the same checkpoint
+format and cache (:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH`` (the same
+method and an equal model config: backbone, class count, ...; a mismatch is a
+:class:`~lsbench.learned.weights.CheckpointError` listing the differing keys), else the cache,
+else train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a progress
+bar), resuming an interrupted run of the same configuration from its state file
+(``<checkpoint>.state``), and store it in the cache.
 
 The model's class count and names come from the training dataset (shapes: 6 classes). Nothing
 is downloaded on any path; ``backbone_weights`` is a local file.
@@ -21,7 +16,6 @@ is downloaded on any path; ``backbone_weights`` is a local file.
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,15 +25,9 @@ from torch import nn
 
 from lsbench.crls.model import build_detector, detector_config
 from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
-from lsbench.learned.segmenter import resolve_device
-from lsbench.learned.weights import (
-    CheckpointError,
-    cached_checkpoint_path,
-    load_checkpoint,
-    load_state,
-    save_checkpoint,
-)
-from lsbench.segmenter import Segmenter
+from lsbench.device import resolve_device
+from lsbench.learned.segmenter import TrainedSegmenter
+from lsbench.learned.weights import load_checkpoint, resolve_weights, save_checkpoint
 from lsbench.types import Prediction, Sample
 
 __all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
@@ -113,7 +101,7 @@ def state_path_for(checkpoint: str | Path) -> Path:
     return p.with_name(p.name + ".state")
 
 
-class DetectorSegmenter(Segmenter):
+class DetectorSegmenter(TrainedSegmenter):
     """A trained CRLS / Mask R-CNN as an instance :class:`~lsbench.segmenter.Segmenter`.
 
     ``segmenter(sample)`` predicts one image; :meth:`predict_batch` predicts many, ``inference_batch``
@@ -124,17 +112,9 @@ class DetectorSegmenter(Segmenter):
 
     def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
                  device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.model_config = dict(model_config)
-        self.params = dict(params)
-        self.device = device
+        super().__init__(name, model, model_config, params, device, checkpoint)
         self.mask_threshold = float(params.get("mask_threshold", 0.5))
         self.inference_batch = int(params.get("inference_batch", 8))
-        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
-
-    def __call__(self, sample: Sample) -> Prediction:
-        return self.predict_batch([sample])[0]
 
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
         return predict(self.model, list(samples), device=self.device, batch_size=self.inference_batch,
@@ -165,43 +145,18 @@ def train_and_save(method: str, model_config: dict[str, Any], train_config: Dete
     return result.model, ckpt
 
 
-def _load(method: str, path: str | Path, model_config: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
-    ckpt = load_checkpoint(path, method=method, model_config=model_config)
-    model = build_detector(model_config)
-    load_state(model, ckpt, path)
-    return model, ckpt
-
-
 def build_from_params(method: str, params: dict[str, Any], *, progress: bool = True) -> DetectorSegmenter:
     """What the registered factory of ``method`` returns for its (complete) parameters."""
     dev = resolve_device(params.get("device", "auto"))
     train_set, val_set = training_data(params.get("train_dataset", "shapes"), params.get("train_split", "train"),
                                        params.get("train_root"), params.get("train_dataset_params"))
     config, train_config = configs_from_params(method, params, train_set)
-    weights = params.get("weights")
-    if weights is not None and weights != "":
-        if not isinstance(weights, (str, Path)):
-            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
-        model, ckpt = _load(method, weights, config)
-        return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(weights)})
 
-    fingerprint = train_set.fingerprint()
-    path = cached_checkpoint_path(method, config, train_config.as_dict(), fingerprint)
-    if path.is_file():
-        try:
-            model, ckpt = _load(method, path, config)
-            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
-                raise CheckpointError(f"checkpoint {path} was trained on other data")
-            return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(path)})
-        except CheckpointError as exc:
-            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
-    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
-          f"{train_set.name}/{train_set.split} ({len(train_set)} images, {train_config.epochs} epochs, backbone "
-          f"{config['backbone']}) -> {path}", file=sys.stderr)
-    model, ckpt = train_and_save(method, config, train_config, train_set, val_set, path, device=dev,
-                                 progress=progress, backbone_weights=params.get("backbone_weights") or None)
-    val = ckpt.get("val_metrics", {})
-    if val.get("mAPr@0.5") is not None:
-        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation mAPr@0.5 "
-              f"{100 * val['mAPr@0.5']:.1f}% (epoch {val['epoch']})", file=sys.stderr)
-    return DetectorSegmenter(method, model, config, params, dev, {**ckpt, "path": str(path)})
+    def train(dataset: Any, path: Path) -> tuple[nn.Module, dict[str, Any]]:
+        return train_and_save(method, config, train_config, dataset, val_set, path, device=dev, progress=progress,
+                              backbone_weights=params.get("backbone_weights") or None)
+
+    model, ckpt = resolve_weights(method, config, train_config.as_dict(), weights=params.get("weights"),
+                                  build=lambda: build_detector(config), training_set=lambda: train_set, train=train,
+                                  score=("mAPr@0.5", "mAPr@0.5"), detail=f", backbone {config['backbone']}")
+    return DetectorSegmenter(method, model, config, params, dev, ckpt)

@@ -30,14 +30,13 @@ learning rates 0.001 then 0.0001 (§5). lsbench's protocol, the same for both me
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +44,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from lsbench.atomic import atomic_file
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
-from lsbench.learned.weights import atomic_torch_save
-from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
+from lsbench.learned.loop import check_train_config, config_dict, deterministic, progress_bar
+from lsbench.levelset.validate import (
+    check_choice,
+)
 from lsbench.types import Prediction, Sample
 
 __all__ = [
@@ -123,25 +125,12 @@ class DetectorTrainConfig:
     backbone_weights_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("warmup_iters", "seed", "val_limit", "patience"):
-            check_nonnegative_int(name, getattr(self, name))
-        for name, positive in (("lr", True), ("momentum", False), ("weight_decay", False), ("grad_clip", False)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
-                    or (positive and v == 0):
-                raise ValueError(f"{name} must be a {'positive' if positive else 'non-negative'} number, got {v!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {self.optimizer!r}")
-        if self.lr_schedule not in SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.lr_schedule!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
-                or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        check_train_config(self, nonnegative_ints=("warmup_iters", "val_limit", "patience"), nonnegative=("momentum",))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, SCHEDULES)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return config_dict(self)
 
 
 @dataclass
@@ -237,17 +226,6 @@ def load_train_state(path: str | os.PathLike[str], *, method: str, model_config:
     return state
 
 
-@contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    was_on = torch.are_deterministic_algorithms_enabled()
-    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
-
-
 def _lr_factor(config: DetectorTrainConfig, total_iters: int) -> Any:
     warm, total = config.warmup_iters, max(1, total_iters)
 
@@ -268,6 +246,12 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
                    resume: bool = True, checkpoint_seconds: float = 300.0,
                    backbone_weights: str | None = None) -> DetectorTrainResult:
     """Train a detector of ``model_config`` on ``train_set`` (an instance dataset or list of samples).
+
+    The steps: the validation images (:func:`_validation_split`), the seeded model and optimizer
+    (:class:`_DetectorRun`), resumed from the state file when there is one, then per epoch
+    :meth:`_DetectorRun.train_epoch` (one optimizer step per shuffled, flipped batch, the state
+    saved every ``checkpoint_seconds``) and :meth:`_DetectorRun.end_epoch` (validation, model
+    selection, the state saved, early stopping).
 
     Parameters
     ----------
@@ -300,6 +284,34 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
         raise TypeError(f"config must be a DetectorTrainConfig, got {type(config).__name__}")
     device = torch.device(device)
     started, cpu_started = time.perf_counter(), time.process_time()
+    train, val_samples = _validation_split(train_set, val_set, config)
+    fingerprint = train_set.fingerprint() if hasattr(train_set, "fingerprint") else None
+    state_file = None if state_path is None else Path(state_path)
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        run = _DetectorRun(model_config, config, method=method, device=device, backbone_weights=backbone_weights,
+                           steps_per_epoch=math.ceil(len(train) / config.batch_size), fingerprint=fingerprint,
+                           state_file=state_file, started=(started, cpu_started))
+        if state_file is not None and resume and state_file.is_file():
+            run.restore(load_train_state(state_file, method=method, model_config=model_config,
+                                         train_config=config.as_dict(), fingerprint=fingerprint))
+            print(f"lsbench: resuming {method} training from {state_file} (epoch {run.epoch}, batch {run.batch} of "
+                  f"{run.steps_per_epoch})", file=sys.stderr)
+        else:
+            torch.manual_seed(config.seed + 1)  # the samplers' draws
+        with progress_bar(progress, run.steps_per_epoch * config.epochs, f"train {method}",
+                          initial=run.iteration) as bar, deterministic():
+            run.last_save = time.perf_counter()
+            while run.epoch <= config.epochs:
+                row, t0 = run.train_epoch(train, bar, checkpoint_seconds)
+                if run.end_epoch(row, t0, val_samples, model_config["class_names"], bar):
+                    break
+    return run.result(n_train=len(train), n_val=len(val_samples))
+
+
+def _validation_split(train_set: Any, val_set: Any | None, config: DetectorTrainConfig) -> tuple[_Images, list[Sample]]:
+    """The training images and the validation samples: ``val_set``, else a seeded ``val_fraction`` of ``train_set``."""
     n_all = len(train_set)
     if n_all < 1:
         raise ValueError("the training set is empty")
@@ -313,142 +325,168 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
         val_samples = [] if val_set is None else [val_set[i] for i in range(len(val_set))]
     if config.val_limit:
         val_samples = val_samples[:config.val_limit]
-    train = _Images(train_set, train_idx)
-    class_names = model_config["class_names"]
-    fingerprint = train_set.fingerprint() if hasattr(train_set, "fingerprint") else None
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    total_iters = steps_per_epoch * config.epochs
-    state_file = None if state_path is None else Path(state_path)
+    return _Images(train_set, train_idx), val_samples
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = build_detector(model_config, backbone_weights=backbone_weights).to(device)
-        params = [p for p in model.parameters() if p.requires_grad]
-        if config.optimizer == "sgd":
-            optimizer: torch.optim.Optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                                                               weight_decay=config.weight_decay)
-        else:
-            optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, total_iters))
-        gen = torch.Generator().manual_seed(config.seed)
-        epoch, batch_pos, perm_t = 1, 0, None
-        history: list[dict[str, Any]] = []
-        best: dict[str, Any] | None = None
-        stale, resumed_from, spent, cpu_spent = 0, None, 0.0, 0.0
-        if state_file is not None and resume and state_file.is_file():
-            st = load_train_state(state_file, method=method, model_config=model_config,
-                                  train_config=config.as_dict(), fingerprint=fingerprint)
-            model.load_state_dict(st["model"])
-            optimizer.load_state_dict(st["optimizer"])
-            scheduler.load_state_dict(st["scheduler"])
-            gen.set_state(st["generator"])
-            torch.set_rng_state(st["torch_rng"])
-            epoch, batch_pos, perm_t = int(st["epoch"]), int(st["batch"]), st["perm"]
-            history, best, stale = list(st["history"]), st["best"], int(st["stale"])
-            spent, cpu_spent = float(st["seconds"]), float(st["cpu_seconds"])
-            resumed_from = (epoch - 1) * steps_per_epoch + batch_pos
-            print(f"lsbench: resuming {method} training from {state_file} (epoch {epoch}, batch {batch_pos} of "
-                  f"{steps_per_epoch})", file=sys.stderr)
-        else:
-            torch.manual_seed(config.seed + 1)  # the samplers' draws
 
-        def save_state() -> None:
-            if state_file is None:
-                return
-            atomic_torch_save({
-                "format": STATE_FORMAT, "method": method, "model_config": model_config,
-                "train_config": config.as_dict(), "fingerprint": fingerprint, "epoch": epoch, "batch": batch_pos,
-                "perm": perm_t, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "history": history, "best": best, "stale": stale,
-                "seconds": spent + time.perf_counter() - started,
-                "cpu_seconds": cpu_spent + time.process_time() - cpu_started,
-            }, state_file)
+def _optimizer(config: DetectorTrainConfig, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
 
-            bar = tqdm(total=total_iters, initial=(epoch - 1) * steps_per_epoch + batch_pos, desc=f"train {method}",
-                       unit="batch", file=sys.stderr, dynamic_ncols=True)
-        last_save = time.perf_counter()
-        try:
-            with _deterministic():
-                while epoch <= config.epochs:
-                    model.train()
-                    t0 = time.perf_counter()
-                    if perm_t is None:
-                        perm_t = torch.randperm(len(train), generator=gen)
-                    sums = dict.fromkeys(LOSS_KEYS, 0.0)
-                    count = 0
-                    while batch_pos < steps_per_epoch:
-                        idx = perm_t[batch_pos * config.batch_size:(batch_pos + 1) * config.batch_size].tolist()
-                        flips = torch.rand(len(idx), generator=gen) < 0.5
-                        images, targets = [], []
-                        for i, flip in zip(idx, flips.tolist(), strict=True):
-                            image, target = train.get(i)
-                            if config.hflip and flip:
-                                image, target = _flip(image, target)
-                            images.append(image.to(device))
-                            targets.append(_to(target, device))
-                        losses = model(images, targets)
-                        loss = sum(losses.values())
-                        if not torch.isfinite(loss):
-                            terms = ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items())
-                            raise FloatingPointError(f"{method} training diverged at epoch {epoch} ({terms}); "
-                                                     "lower lr or grad_clip")
-                        optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
-                        if config.grad_clip > 0:
-                            nn.utils.clip_grad_norm_(params, config.grad_clip)
-                        optimizer.step()
-                        scheduler.step()
-                        batch_pos += 1
-                        count += 1
-                        for k in LOSS_KEYS:
-                            sums[k] += float(losses[k].detach())
-                        if bar is not None:
-                            bar.update(1)
-                            post = {_SHORT[k]: f"{sums[k] / count:.3f}" for k in LOSS_KEYS}
-                            post["ep"] = epoch
-                            if best is not None and best.get("metrics"):
-                                post["val"] = f"{best['metrics']['mAPr@0.5']:.3f}"
-                            bar.set_postfix(post, refresh=False)
-                        if time.perf_counter() - last_save > checkpoint_seconds:
-                            save_state()
-                            last_save = time.perf_counter()
-                    row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
-                                           **{k: sums[k] / max(count, 1) for k in LOSS_KEYS},
-                                           "loss": sum(sums.values()) / max(count, 1)}
-                    if val_samples:
-                        metrics = evaluate_detector(model, val_samples, class_names, device=device)
-                        row.update({f"val_{k}": v for k, v in metrics.items()})
-                        if best is None or metrics["mAPr@0.5"] > best["metrics"]["mAPr@0.5"]:
-                            best = {"epoch": epoch, "metrics": metrics, "state": copy.deepcopy(model.state_dict())}
-                            stale = 0
-                        else:
-                            stale += 1
-                        if bar is not None:
-                            bar.write(f"{method} epoch {epoch}: loss {row['loss']:.3f}, validation mAPr@0.5 "
-                                      f"{metrics['mAPr@0.5']:.3f} (@0.7 {metrics['mAPr@0.7']:.3f})")
-                    row["seconds"] = time.perf_counter() - t0
-                    history.append(row)
-                    epoch, batch_pos, perm_t = epoch + 1, 0, None
-                    save_state()
-                    last_save = time.perf_counter()
-                    if config.patience and stale >= config.patience:
-                        break
-        finally:
+class _DetectorRun:
+    """One detector training: the model, optimizer, schedule and position (all the state file holds), and its steps.
+
+    Built inside the caller's ``fork_rng`` after ``torch.manual_seed(seed)``, which seeds the
+    initial weights.
+    """
+
+    def __init__(self, model_config: dict[str, Any], config: DetectorTrainConfig, *, method: str,
+                 device: torch.device, backbone_weights: str | None, steps_per_epoch: int, fingerprint: str | None,
+                 state_file: Path | None, started: tuple[float, float]) -> None:
+        self.model_config, self.config, self.method, self.device = model_config, config, method, device
+        self.model = build_detector(model_config, backbone_weights=backbone_weights).to(device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = _optimizer(config, self.params)
+        self.steps_per_epoch = steps_per_epoch
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           _lr_factor(config, steps_per_epoch * config.epochs))
+        self.gen = torch.Generator().manual_seed(config.seed)
+        self.epoch, self.batch, self.perm = 1, 0, None
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.stale = 0
+        self.resumed_from: int | None = None
+        self.spent, self.cpu_spent = 0.0, 0.0
+        self.fingerprint, self.state_file = fingerprint, state_file
+        self.started, self.cpu_started = started
+        self.last_save = time.perf_counter()
+
+    @property
+    def iteration(self) -> int:
+        """Batches trained so far (over all epochs)."""
+        return (self.epoch - 1) * self.steps_per_epoch + self.batch
+
+    # -- the state file --------------------------------------------------------------------------------
+    def restore(self, st: dict[str, Any]) -> None:
+        """Continue from a state written by :meth:`save_state` (checked by :func:`load_train_state`)."""
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        self.gen.set_state(st["generator"])
+        torch.set_rng_state(st["torch_rng"])
+        self.epoch, self.batch, self.perm = int(st["epoch"]), int(st["batch"]), st["perm"]
+        self.history, self.best, self.stale = list(st["history"]), st["best"], int(st["stale"])
+        self.spent, self.cpu_spent = float(st["seconds"]), float(st["cpu_seconds"])
+        self.resumed_from = self.iteration
+
+    def save_state(self) -> None:
+        """Write the full training state atomically (nothing without a state file)."""
+        if self.state_file is not None:
+            with atomic_file(self.state_file) as tmp:
+                torch.save({
+                    "format": STATE_FORMAT, "method": self.method, "model_config": self.model_config,
+                    "train_config": self.config.as_dict(), "fingerprint": self.fingerprint, "epoch": self.epoch,
+                    "batch": self.batch, "perm": self.perm, "model": self.model.state_dict(),
+                    "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                    "generator": self.gen.get_state(), "torch_rng": torch.get_rng_state(),
+                    "history": self.history, "best": self.best, "stale": self.stale,
+                    "seconds": self.seconds(), "cpu_seconds": self.cpu_seconds(),
+                }, tmp)
+        self.last_save = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.spent + time.perf_counter() - self.started
+
+    def cpu_seconds(self) -> float:
+        return self.cpu_spent + time.process_time() - self.cpu_started
+
+    # -- training ----------------------------------------------------------------------------------------
+    def train_epoch(self, train: _Images, bar: Any, checkpoint_seconds: float) -> tuple[dict[str, Any], float]:
+        """The rest of the current epoch (all of it unless resumed mid-epoch): its history row and start time."""
+        self.model.train()
+        t0 = time.perf_counter()
+        if self.perm is None:
+            self.perm = torch.randperm(len(train), generator=self.gen)
+        sums = dict.fromkeys(LOSS_KEYS, 0.0)
+        count = 0
+        while self.batch < self.steps_per_epoch:
+            losses = self._step(*self._batch(train))
+            self.batch += 1
+            count += 1
+            for k in LOSS_KEYS:
+                sums[k] += float(losses[k].detach())
             if bar is not None:
-                bar.close()
+                post = {_SHORT[k]: f"{sums[k] / count:.3f}" for k in LOSS_KEYS}
+                post["ep"] = self.epoch
+                if self.best is not None and self.best.get("metrics"):
+                    post["val"] = f"{self.best['metrics']['mAPr@0.5']:.3f}"
+                bar.update(1)
+                bar.set_postfix(post, refresh=False)
+            if time.perf_counter() - self.last_save > checkpoint_seconds:
+                self.save_state()
+        row = {"epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"],
+               **{k: sums[k] / max(count, 1) for k in LOSS_KEYS}, "loss": sum(sums.values()) / max(count, 1)}
+        return row, t0
 
-    if best is not None:
-        model.load_state_dict(best["state"])
-        val_metrics = {**best["metrics"], "epoch": best["epoch"], "n_images": len(val_samples)}
-    else:
-        val_metrics = {"mAPr@0.5": None, "mAPr@0.7": None, "epoch": len(history), "n_images": 0}
-    model.eval()
-    return DetectorTrainResult(model=model, val_metrics=val_metrics, history=copy.deepcopy(history),
-                               seconds=spent + time.perf_counter() - started,
-                               cpu_seconds=cpu_spent + time.process_time() - cpu_started,
-                               n_train=len(train), n_val=len(val_samples), resumed_from=resumed_from)
+    def _batch(self, train: _Images) -> tuple[list[torch.Tensor], list[dict[str, torch.Tensor]]]:
+        """The current batch of the epoch's permutation, each image flipped at random (``hflip``), on the device."""
+        size = self.config.batch_size
+        idx = self.perm[self.batch * size:(self.batch + 1) * size].tolist()
+        flips = torch.rand(len(idx), generator=self.gen) < 0.5
+        images, targets = [], []
+        for i, flip in zip(idx, flips.tolist(), strict=True):
+            image, target = train.get(i)
+            if self.config.hflip and flip:
+                image, target = _flip(image, target)
+            images.append(image.to(self.device))
+            targets.append(_to(target, self.device))
+        return images, targets
+
+    def _step(self, images: list[torch.Tensor], targets: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        """One optimizer and schedule step on the summed loss (Eq. 32); returns the loss terms."""
+        losses = self.model(images, targets)
+        loss = sum(losses.values())
+        if not torch.isfinite(loss):
+            terms = ", ".join(f"{k} {v.item():.4g}" for k, v in losses.items())
+            raise FloatingPointError(f"{self.method} training diverged at epoch {self.epoch} ({terms}); "
+                                     "lower lr or grad_clip")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.params, self.config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return losses
+
+    def end_epoch(self, row: dict[str, Any], t0: float, val_samples: Sequence[Sample], class_names: Sequence[str],
+                  bar: Any) -> bool:
+        """Validate, keep the best weights, record the epoch, save the state; True when patience ran out."""
+        if val_samples:
+            metrics = evaluate_detector(self.model, val_samples, class_names, device=self.device)
+            row.update({f"val_{k}": v for k, v in metrics.items()})
+            if self.best is None or metrics["mAPr@0.5"] > self.best["metrics"]["mAPr@0.5"]:
+                self.best = {"epoch": self.epoch, "metrics": metrics, "state": copy.deepcopy(self.model.state_dict())}
+                self.stale = 0
+            else:
+                self.stale += 1
+            if bar is not None:
+                bar.write(f"{self.method} epoch {self.epoch}: loss {row['loss']:.3f}, validation mAPr@0.5 "
+                          f"{metrics['mAPr@0.5']:.3f} (@0.7 {metrics['mAPr@0.7']:.3f})")
+        row["seconds"] = time.perf_counter() - t0
+        self.history.append(row)
+        self.epoch, self.batch, self.perm = self.epoch + 1, 0, None
+        self.save_state()
+        return bool(self.config.patience and self.stale >= self.config.patience)
+
+    def result(self, *, n_train: int, n_val: int) -> DetectorTrainResult:
+        """The best epoch's weights (the last epoch's without validation) and how they were obtained."""
+        if self.best is not None:
+            self.model.load_state_dict(self.best["state"])
+            val_metrics = {**self.best["metrics"], "epoch": self.best["epoch"], "n_images": n_val}
+        else:
+            val_metrics = {"mAPr@0.5": None, "mAPr@0.7": None, "epoch": len(self.history), "n_images": 0}
+        self.model.eval()
+        return DetectorTrainResult(model=self.model, val_metrics=val_metrics, history=copy.deepcopy(self.history),
+                                   seconds=self.seconds(), cpu_seconds=self.cpu_seconds(), n_train=n_train,
+                                   n_val=n_val, resumed_from=self.resumed_from)

@@ -39,6 +39,7 @@ from lsbench.datasets.integrity import (
     open_checked,
 )
 from lsbench.datasets.io import DatasetError, decode_rgb, default_root, read_bytes
+from lsbench.levelset.validate import check_bool
 from lsbench.types import Instances, Sample
 
 __all__ = ["ARCHIVES", "Coco2014Dataset", "CocoFormatDataset", "check_coco_split", "dataset_dir", "load_coco_json",
@@ -226,8 +227,7 @@ class Coco2014Dataset(CocoFormatDataset):
                  skip_empty: bool = False) -> None:
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))} for coco2014; got {split!r}")
-        if not isinstance(skip_empty, bool):
-            raise TypeError(f"skip_empty must be True or False, got {skip_empty!r}")
+        check_bool("skip_empty", skip_empty)
         self.split, self.skip_empty = split, skip_empty
         base = dataset_dir(root)
         self.root = base.parent

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lsbench.datasets.io import DatasetError, atomic_write_json, md5_file, sha256_file
+from lsbench.atomic import atomic_write_json
+from lsbench.datasets.io import DatasetError, md5_file, sha256_file
 
 __all__ = [
     "ARCHIVE_DIR",
@@ -120,7 +121,7 @@ def write_manifest(directory: Path, name: str, files: Iterable[str] | None = Non
     path = directory / MANIFEST_NAME
     atomic_write_json(path, {"name": name, "format_version": MANIFEST_VERSION,
                              "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                             "algorithm": "sha256", "files": digests})
+                             "algorithm": "sha256", "files": digests}, indent=1)
     return path
 
 

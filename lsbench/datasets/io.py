@@ -1,4 +1,4 @@
-"""File I/O shared by the dataset loaders: one mask reader, atomic writers, checksums, roots.
+"""File I/O shared by the dataset loaders: one mask reader, checksums, roots (writes: :mod:`lsbench.atomic`).
 
 Masks are palette ("P") PNGs read as *indices* with Pillow, never through readers that expand
 the palette to RGB (``skimage.io.imread`` and ``imageio`` do). 255 means void / ignore.
@@ -6,22 +6,16 @@ the palette to RGB (``skimage.io.imread`` and ``imageio`` do). 255 means void / 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from PIL import Image
 
 __all__ = [
     "DatasetError",
-    "atomic_write_bytes",
-    "atomic_write_json",
     "decode_gray_png",
     "decode_palette_png",
     "decode_rgb",
@@ -93,27 +87,6 @@ def read_bytes(path: str | os.PathLike[str], digest: str | None = None) -> bytes
         raise DatasetError(f"{path}: sha256 differs from the dataset manifest (file modified or damaged); "
                            "run `lsbench datasets verify` to list every problem")
     return data
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=False) + "\n").encode())
 
 
 def voc_colormap(n: int = 256) -> np.ndarray:

@@ -48,6 +48,7 @@ from lsbench.datasets.integrity import (
 )
 from lsbench.datasets.io import DatasetError, decode_rgb, default_root, md5_file, read_bytes
 from lsbench.datasets.voc import read_id_list
+from lsbench.levelset.validate import check_bool
 from lsbench.types import Instances, Sample
 
 __all__ = ["ARCHIVES", "SDS_SPLITS", "SBDDataset", "dataset_dir", "read_gtcls", "read_gtinst", "sds_split_file",
@@ -199,8 +200,7 @@ class SBDDataset(Dataset):
             raise ValueError(f"split must be one of {', '.join(map(repr, SPLITS))} for sbd; got {split!r}")
         if protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be one of {', '.join(map(repr, PROTOCOLS))}; got {protocol!r}")
-        if not isinstance(boundaries, bool):
-            raise TypeError(f"boundaries must be True or False, got {boundaries!r}")
+        check_bool("boundaries", boundaries)
         self.split, self.protocol, self.boundaries = split, protocol, boundaries
         self.directory = release_dir(root)
         self.root = dataset_dir(root).parent

@@ -36,24 +36,23 @@ import io
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lsbench.atomic import atomic_dir, atomic_write_json
 from lsbench.datasets.coco import CocoFormatDataset, check_coco_split
 from lsbench.datasets.integrity import Report
 from lsbench.datasets.io import (
     DatasetError,
-    atomic_write_json,
     default_root,
     sha256_bytes,
     sha256_file,
 )
+from lsbench.levelset.validate import check_int, check_nonnegative_int, check_positive_int
 
 __all__ = ["CLASSES", "DEFAULT_COUNTS", "ShapesDataset", "build_shapes", "dataset_dir", "render_image", "verify"]
 
@@ -72,8 +71,7 @@ TOUCH_PROBABILITY = 0.4
 def _counts(train_images: int, val_images: int, test_images: int) -> dict[str, int]:
     counts = {"train": train_images, "val": val_images, "test": test_images}
     for k, v in counts.items():
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{k}_images must be a positive integer, got {v!r}")
+        check_positive_int(f"{k}_images", v)
     return counts
 
 
@@ -279,17 +277,14 @@ def build_shapes(root: str | os.PathLike[str] | None = None, *, seed: int = DEFA
 
     An existing set is kept unless ``force``.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or not 64 <= size <= 1024:
-        raise ValueError(f"size must be an integer between 64 and 1024, got {size!r}")
+    check_nonnegative_int("seed", seed)
+    check_int("size", size, minimum=64, maximum=1024)
     counts = _counts(train_images, val_images, test_images)
     target = dataset_dir(root, seed, size, counts)
     if (target / "manifest.json").is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".shapes-build-", dir=target.parent))
-    try:
+    with atomic_dir(target, replace=True) as tmp:
         digests: dict[str, str] = {}
         for rel, data in _generate(seed, size, counts):
             p = tmp / rel
@@ -298,15 +293,7 @@ def build_shapes(root: str | os.PathLike[str] | None = None, *, seed: int = DEFA
             digests[rel] = sha256_bytes(data)
         atomic_write_json(tmp / "manifest.json", {
             "name": "shapes", "format_version": FORMAT_VERSION, "seed": seed, "size": size, "counts": counts,
-            "classes": list(CLASSES), "generator": _versions(), "files": digests})
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=".shapes-old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            "classes": list(CLASSES), "generator": _versions(), "files": digests}, indent=1)
     return target
 
 

@@ -27,19 +27,17 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lsbench.atomic import atomic_dir, atomic_write_json
 from lsbench.datasets.augment import apply_ops, variant_ops
 from lsbench.datasets.base import Dataset
 from lsbench.datasets.io import (
     DatasetError,
-    atomic_write_json,
     decode_gray_png,
     decode_palette_png,
     default_root,
@@ -49,6 +47,7 @@ from lsbench.datasets.io import (
     sha256_file,
 )
 from lsbench.datasets.scenes import SCENES, render_scene
+from lsbench.levelset.validate import check_int, check_nonnegative_int
 from lsbench.types import Sample
 
 __all__ = ["FORMAT_VERSION", "SyntheticDataset", "build_synthetic", "verify_synthetic"]
@@ -133,30 +132,19 @@ def build_synthetic(root: str | os.PathLike[str] | None = None, *, seed: int = D
 
     An existing, complete set is kept unless ``force``. Returns the dataset directory.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(size, int) or isinstance(size, bool) or not 32 <= size <= 1024:
-        raise ValueError(f"size must be an integer between 32 and 1024, got {size!r}")
+    check_nonnegative_int("seed", seed)
+    check_int("size", size, minimum=32, maximum=1024)
     target = dataset_dir(root, seed, size)
     if (target / "manifest.json").is_file() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     manifest, files = _generate(seed, size)
-    tmp = Path(tempfile.mkdtemp(prefix=".synthetic-build-", dir=target.parent))
-    try:
+    with atomic_dir(target, replace=True) as tmp:
         for rel, data in files.items():
             p = tmp / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
-        atomic_write_json(tmp / "manifest.json", manifest)
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(prefix=".synthetic-old-", dir=target.parent))
-            os.replace(target, trash / "old")
-            shutil.rmtree(trash, ignore_errors=True)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        atomic_write_json(tmp / "manifest.json", manifest, indent=1)
     return target
 
 

@@ -51,6 +51,7 @@ from lsbench.datasets.integrity import (
     open_checked,
 )
 from lsbench.datasets.io import DatasetError, default_root, open_image, read_bytes
+from lsbench.levelset.validate import check_bool, check_nonnegative_int
 from lsbench.types import Sample
 
 __all__ = ["ARCHIVES", "N_VARIANTS", "WEIZMANN_NAMES", "WeizmannDataset", "annotator_mask", "dataset_dir",
@@ -198,10 +199,8 @@ class WeizmannDataset(Dataset):
             raise ValueError(f"gt must be one of {', '.join(GT_CHOICES)} (an annotator or the 2-of-3 consensus); got {gt!r}")
         if image not in IMAGE_CHOICES:
             raise ValueError(f"image must be one of {', '.join(IMAGE_CHOICES)}; got {image!r}")
-        if not isinstance(augment, bool):
-            raise TypeError(f"augment must be True or False, got {augment!r}")
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        check_bool("augment", augment)
+        check_nonnegative_int("seed", seed)
         self.split, self.gt, self.image, self.augment, self.seed = split, gt, image, augment, seed
         self.directory = images_dir(root)
         self.root = self.directory.parent.parent

@@ -39,7 +39,6 @@ import abc
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import queue
 import threading
@@ -60,6 +59,7 @@ from lsbench.harness.work import (
     failure_record,
     group_batches,
 )
+from lsbench.levelset.validate import check_int, check_number
 from lsbench.segmenter import harness_batch_size
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "LocalExecutor", "ProcessExecutor", "make_executor",
@@ -71,18 +71,14 @@ EXECUTORS = ("local", "process", "dask")
 def _check_timeout(timeout: float | None) -> float | None:
     if timeout is None:
         return None
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
-            or timeout <= 0:
-        raise ValueError(f"--timeout-per-sample must be a positive number of seconds, got {timeout!r}")
-    return float(timeout)
+    return check_number("--timeout-per-sample", timeout, minimum=0, min_open=True,
+                        what="a positive number of seconds")
 
 
 def _check_count(value: int | None, name: str, minimum: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return check_int(name, value, minimum=minimum, what=f"an integer >= {minimum}")
 
 
 def shippable(spec: MethodSpec) -> MethodSpec:

@@ -69,6 +69,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lsbench.atomic import atomic_file, atomic_write_json
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.harness.artifacts import (
     N_FIGURE_SAMPLES,
@@ -93,6 +94,7 @@ from lsbench.harness.work import (
     json_safe,
     params_hash,
 )
+from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
 from lsbench.rundir import (
     CONFIG_FILE,
@@ -254,8 +256,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be an lsbench Dataset, got {type(dataset).__name__}")
     if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
-            raise ValueError(f"--limit must be a positive integer, got {limit!r}")
+        check_positive_int("--limit", limit)
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
@@ -269,8 +270,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
         raise ValueError(f"metric {metric_name!r} scores {metric_entry.kind} targets but dataset "
                          f"{dataset.name!r} is {dataset.kind}")
     for name, value in (("figure_samples", figure_samples), ("trace_samples", trace_samples)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        check_nonnegative_int(name, value)
     ids = list(dataset.ids())
     if len(set(ids)) != len(ids):
         dup = next(i for i, c in Counter(ids).items() if c > 1)
@@ -337,19 +337,6 @@ def _begin_session(config: dict[str, Any], executor: Executor, command: str | No
 def _end_session(session: dict[str, Any], executor: Executor, started: float, n_units: int) -> None:
     session.update(executor.describe())
     session.update(finished=True, wall_seconds=round(time.time() - started, 3), units_run=n_units)
-
-
-def _atomic_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -485,7 +472,7 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
     if out_dir is not None:
         partial = out_dir / f"{run_id}{PARTIAL_SUFFIX}"
         partial.mkdir()
-        _atomic_json(partial / CONFIG_FILE, config)
+        atomic_write_json(partial / CONFIG_FILE, config)
         if on_start is not None:
             on_start(partial)
     store = ResultStore(None if partial is None else partial / STORE_FILE)
@@ -607,7 +594,7 @@ def _resume(plan: RunPlan, ex: Executor, partial: Path, config: dict[str, Any], 
         recheck_records(plan, store, partial / STORE_FILE)  # an edited record cannot smuggle a score in
         config["resumed"] = int(config.get("resumed", 0)) + 1
         session = _begin_session(config, ex, command)
-        _atomic_json(partial / CONFIG_FILE, config)
+        atomic_write_json(partial / CONFIG_FILE, config)
         n_run = _execute(plan, store, ex, progress=progress, on_record=on_record)
         _end_session(session, ex, started, n_run)
         return _complete(plan, store, ex, config, partial, progress=progress, throughput=throughput,
@@ -875,12 +862,10 @@ def write_run_files(run_dir: Path, result: RunResult, figures: bool = False, htm
     """
     from lsbench.reports.build import build_report
 
-    for name, write in ((PER_SAMPLE_FILE, lambda p: result.per_sample.to_csv(p, index=False)),
-                        (SUMMARY_FILE, lambda p: result.summary.to_csv(p, index=False))):
-        tmp = run_dir / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, run_dir / name)
-    _atomic_json(run_dir / CONFIG_FILE, result.config)
+    for name, frame in ((PER_SAMPLE_FILE, result.per_sample), (SUMMARY_FILE, result.summary)):
+        with atomic_file(run_dir / name) as tmp:
+            frame.to_csv(tmp, index=False)
+    atomic_write_json(run_dir / CONFIG_FILE, result.config)
     if result.recorder is not None:
         result.recorder.write(run_dir)
     build_report(run_dir, figures=figures, html=html, instance_scores=result.instance_scores or None,

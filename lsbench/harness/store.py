@@ -107,7 +107,8 @@ class ResultStore:
             return
         if writable:
             try:
-                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+                self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW,
+                                   0o666)  # less the umask
             except OSError:
                 if self.path.is_symlink():
                     raise StoreError(f"{self.path} is a symbolic link; lsbench appends results only to a "

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from lsbench.datasets.base import Dataset
+from lsbench.levelset.validate import check_positive_int
 
 __all__ = ["BATCH_SIZE", "measure_throughput"]
 
@@ -30,10 +31,8 @@ def measure_throughput(segmenter: Any, dataset: Dataset, *, batch_size: int = BA
         ``batch_size``, ``repeats``, ``seconds_per_batch`` (best of ``repeats``),
         ``images_per_second``, ``clock``.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("repeats", repeats)
     if len(dataset) == 0:
         raise ValueError("cannot measure throughput on an empty dataset")
     n = min(batch_size, len(dataset))

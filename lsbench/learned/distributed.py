@@ -38,7 +38,6 @@ model with it on 1 and 2 processes and compare the losses.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import pickle
 import sys
@@ -53,6 +52,9 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import nn
+
+from lsbench.atomic import atomic_file
+from lsbench.levelset.validate import check_number, check_positive_int
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DistContext", "TrainJob", "TrainOutcome", "default_backend",
            "launch", "load_checkpoint", "save_checkpoint", "shard_bounds", "train_data_parallel"]
@@ -226,8 +228,7 @@ def launch(fn: Callable[..., Any], nproc: int, *args: Any, backend: str | None =
     RuntimeError
         A rank failed; the message carries the failing rank's error and traceback.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    check_positive_int("--nproc", nproc)
     backend = backend or default_backend(device)
     if backend not in ("gloo", "nccl"):
         raise ValueError(f"backend must be 'gloo' or 'nccl', got {backend!r}")
@@ -274,15 +275,8 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any], ctx: Di
     if ctx is not None and not ctx.is_main:
         return None
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save({"format": CHECKPOINT_FORMAT, **state}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -378,18 +372,13 @@ class TrainJob:
         if any(int(t.shape[0]) != n for t in self.tensors):
             raise ValueError(f"tensors differ in length: {[int(t.shape[0]) for t in self.tensors]}")
         for name in ("batch_size", "steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if self.batch_size > n:
             raise ValueError(f"batch_size {self.batch_size} exceeds the {n} training samples")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         for name in ("lr", "momentum", "grad_clip"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise ValueError(f"{name} must be a {'positive' if name == 'lr' else 'non-negative'} finite "
-                                 f"number, got {value!r}")
+            check_number(name, getattr(self, name), minimum=0, min_open=name == "lr")
 
 
 @dataclass

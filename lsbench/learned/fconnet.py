@@ -18,6 +18,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from lsbench.levelset.validate import check_positive_int
+
 __all__ = ["FConNet"]
 
 
@@ -45,12 +47,10 @@ class FConNet(nn.Module):
     def __init__(self, height: int = 64, width: int = 64, *, hidden: int | None = None) -> None:
         super().__init__()
         for name, value in (("height", height), ("width", width)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         n = height * width
         hidden = n if hidden is None else hidden
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
-            raise ValueError(f"hidden must be a positive integer, got {hidden!r}")
+        check_positive_int("hidden", hidden)
         self.height, self.width, self.hidden = height, width, hidden
         self.layers = nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, 2 * n))
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from lsbench.learned.fconnet import FConNet
 from lsbench.learned.rls import RLS
+from lsbench.levelset.validate import check_int
 
 __all__ = ["ARCHS", "build_model", "model_config"]
 
@@ -25,9 +26,8 @@ def model_config(arch: str, input_size: int | None, **kwargs: Any) -> dict[str, 
     """A checked model config; dense models get ``height = width = input_size``."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {arch!r}")
-    if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int)
-                                   or input_size < 3):
-        raise ValueError(f"size must be an integer >= 3 (or None for the image's own size), got {input_size!r}")
+    if input_size is not None:
+        check_int("size", input_size, minimum=3, what="an integer >= 3 (or None for the image's own size)")
     dense = arch == "fconnet" or kwargs.get("kind", "dense") == "dense"
     if dense:
         if input_size is None:

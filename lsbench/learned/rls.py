@@ -62,6 +62,7 @@ from torch import nn
 
 from lsbench.learned.maps import MAP_KINDS, make_map
 from lsbench.levelset import init as ls_init
+from lsbench.levelset.validate import check_number, check_positive_int
 from lsbench.torchops import curvature_central, dirac_arctan, region_means
 from lsbench.torchops.ops import HEAVISIDES
 
@@ -321,15 +322,12 @@ class RLS(nn.Module):
         super().__init__()
         _check_choice("weight_init", weight_init, WEIGHT_INITS)
         for name, value in (("height", height), ("width", width), ("steps", steps), ("kernel_size", kernel_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_positive_int(name, value)
         if min(height, width) < 3:
             raise ValueError(f"height and width must be at least 3, got {height} x {width}")
         _check_choice("init", init, INITS)
-        if not isinstance(eps, (int, float)) or isinstance(eps, bool) or not eps > 0:
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
-        if not isinstance(curvature_eta, (int, float)) or isinstance(curvature_eta, bool) or not curvature_eta > 0:
-            raise ValueError(f"curvature_eta must be a positive number, got {curvature_eta!r}")
+        for name, value in (("eps", eps), ("curvature_eta", curvature_eta)):
+            check_number(name, value, minimum=0, min_open=True, what="a positive number")
         self.height, self.width, self.steps, self.tie_weights = height, width, steps, bool(tie_weights)
         self.kind, self.init = kind, init
         cell_kwargs = dict(gru=gru, activation=activation, kernel_size=kernel_size, heaviside=heaviside,

@@ -1,47 +1,37 @@
 """The adapter between a trained model and the harness: ``Sample -> Prediction``, one or many.
 
 :func:`learned_segmenter` is what the registered factories (``rls``, ``rls-conv``,
-``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights in this order:
-
-1. ``weights=PATH``: that checkpoint, which must hold the same method and model config;
-2. the cache (:func:`lsbench.learned.weights.cache_dir`): a checkpoint whose method, model
-   config, training config and training-set fingerprint all match;
-3. none: it trains one right now on the training split (saying so on stderr, with a progress
-   bar) and stores it in the cache for the next run.
-
-Nothing is downloaded on any path.
+``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights as every learned method does
+(:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH``, else the cache, else it
+trains one right now on the training split (saying so on stderr, with a progress bar) and stores
+it in the cache for the next run. Nothing is downloaded on any path.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from lsbench.device import resolve_device
 from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.train import TrainConfig, save_trained, train_distributed, train_model
-from lsbench.learned.weights import (
-    CheckpointError,
-    cached_checkpoint_path,
-    load_checkpoint,
-    load_state,
-)
+from lsbench.learned.weights import load_checkpoint, load_weights, resolve_weights
 from lsbench.segmenter import Segmenter
 from lsbench.types import Prediction, Sample
 
 __all__ = [
     "LEARNED_METHODS",
     "LearnedSegmenter",
+    "TrainedSegmenter",
     "build_from_params",
     "configs_from_params",
     "learned_segmenter",
-    "resolve_device",
     "train_and_save",
 ]
 
@@ -61,22 +51,32 @@ SOURCE_KEYS = ("weights", "device", "train_dataset", "train_split", "train_root"
 MAX_BATCH = 64
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {type(device).__name__}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was asked for but CUDA is not available; use 'cpu' or 'auto'")
-        return torch.device(device)
-    raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
+class TrainedSegmenter(Segmenter):
+    """What the segmenters of trained models share (RLS, F-ConNet, CRLS, Mask R-CNN).
+
+    The model in eval mode on its device, the method's parameters and where the weights came
+    from (``checkpoint_info``, for the record). ``segmenter(sample)`` is
+    ``segmenter.predict_batch([sample])[0]``; subclasses define :meth:`predict_batch`.
+    """
+
+    def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
+                 device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
+        self.name = name
+        self.model = model.to(device).eval()
+        self.model_config = dict(model_config)
+        self.params = dict(params)
+        self.device = device
+        #: where the weights came from and how they were validated (for the record)
+        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
+
+    #: defined by each subclass: the predictions of many samples, in order
+    predict_batch: Callable[[Sequence[Sample]], list[Prediction]]
+
+    def __call__(self, sample: Sample) -> Prediction:
+        return self.predict_batch([sample])[0]
 
 
-class LearnedSegmenter(Segmenter):
+class LearnedSegmenter(TrainedSegmenter):
     """A trained RLS / F-ConNet model as a :class:`~lsbench.segmenter.Segmenter`.
 
     ``segmenter(sample)`` predicts one sample (batch 1); :meth:`predict_batch` predicts many in
@@ -87,19 +87,10 @@ class LearnedSegmenter(Segmenter):
 
     def __init__(self, name: str, model: nn.Module, model_config: dict[str, Any], params: dict[str, Any],
                  device: torch.device, checkpoint: dict[str, Any] | None = None) -> None:
-        self.name = name
-        self.model = model.to(device).eval()
-        self.model_config = dict(model_config)
-        self.params = dict(params)
-        self.device = device
+        super().__init__(name, model, model_config, params, device, checkpoint)
         self.size: int | None = model_config.get("input_size")
         self.uses_sample_init = model_config.get("init") == "sample"
         self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
-        #: where the weights came from and how they were validated (for the record)
-        self.checkpoint_info = {k: v for k, v in (checkpoint or {}).items() if k != "state_dict"}
-
-    def __call__(self, sample: Sample) -> Prediction:
-        return self.predict_batch([sample])[0]
 
     @torch.inference_mode()
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
@@ -149,9 +140,8 @@ def train_and_save(method: str, model_config: dict[str, Any], train_config: Trai
         return result.model, ckpt
     path = train_distributed(method, model_config, train_config, dataset, out, nproc=nproc, device=device,
                              progress=progress, desc=f"{desc} ({nproc} processes)")
-    ckpt = load_checkpoint(path, method=method, model_config=model_config)
-    model = build_model(model_config)
-    load_state(model, ckpt, path)
+    model, ckpt = load_weights(path, method=method, model_config=model_config,
+                               build=lambda: build_model(model_config))
     return model.to(device).eval(), ckpt
 
 
@@ -183,37 +173,19 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
 def learned_segmenter(method: str, model_config: dict[str, Any], train_config: TrainConfig, *,
                       weights: str | None, device: str, train_dataset: str, train_split: str,
                       train_root: str | None, params: dict[str, Any], progress: bool = True) -> LearnedSegmenter:
-    """Build the segmenter of a learned method: given weights, cached weights, or train now."""
+    """Build the segmenter of a learned method: given weights, cached weights, or train now
+    (:func:`lsbench.learned.weights.resolve_weights`)."""
     dev = resolve_device(device)
-    if weights is not None and weights != "":
-        if not isinstance(weights, (str, Path)):
-            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
-        ckpt = load_checkpoint(weights, method=method, model_config=model_config)
-        model = build_model(model_config)
-        load_state(model, ckpt, weights)
-        return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(weights)})
 
-    from lsbench.datasets import load
+    def training_set() -> Any:
+        from lsbench.datasets import load
 
-    dataset = load(train_dataset, root=train_root, split=train_split)
-    fingerprint = dataset.fingerprint()
-    path = cached_checkpoint_path(method, model_config, train_config.as_dict(), fingerprint)
-    if path.is_file():
-        try:
-            ckpt = load_checkpoint(path, method=method, model_config=model_config)
-            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
-                raise CheckpointError(f"checkpoint {path} was trained on other data")
-            model = build_model(model_config)
-            load_state(model, ckpt, path)
-            return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})
-        except CheckpointError as exc:
-            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
-    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
-          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config.epochs} epochs) -> {path}",
-          file=sys.stderr)
-    model, ckpt = train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
-    val = ckpt.get("val_metrics", {})
-    if val.get("f_measure") is not None:
-        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation F-measure "
-              f"{100 * val['f_measure']:.1f}% (epoch {val['epoch']})", file=sys.stderr)
-    return LearnedSegmenter(method, model, model_config, params, dev, {**ckpt, "path": str(path)})
+        return load(train_dataset, root=train_root, split=train_split)
+
+    def train(dataset: Any, path: Path) -> tuple[nn.Module, dict[str, Any]]:
+        return train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
+
+    model, ckpt = resolve_weights(method, model_config, train_config.as_dict(), weights=weights,
+                                  build=lambda: build_model(model_config), training_set=training_set, train=train,
+                                  score=("f_measure", "F-measure"))
+    return LearnedSegmenter(method, model, model_config, params, dev, ckpt)

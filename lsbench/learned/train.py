@@ -26,15 +26,13 @@ output against the ground truth, back-propagate, update. lsbench's protocol arou
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -44,10 +42,11 @@ from torch import nn
 from lsbench.datasets.base import Dataset, Subset
 from lsbench.learned.data import image_tensor, mask_tensor, phi0_tensor, restore_masks
 from lsbench.learned.distributed import DistContext, launch
+from lsbench.learned.loop import check_train_config, config_dict, deterministic, progress_bar
 from lsbench.learned.models import build_model
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.weights import save_checkpoint
-from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
+from lsbench.levelset.validate import check_positive_int
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
@@ -99,21 +98,10 @@ class TrainConfig:
     invert: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
-            check_positive_int(name, getattr(self, name))
-        for name in ("seed", "shift"):
-            check_nonnegative_int(name, getattr(self, name))
-        for name, lo_open in (("lr", True), ("weight_decay", False), ("grad_clip", False)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-                    or v < 0 or (lo_open and v == 0):
-                raise ValueError(f"{name} must be a {'positive' if lo_open else 'non-negative'} number, got {v!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) \
-                or not 0 <= self.val_fraction < 1:
-            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        check_train_config(self, nonnegative_ints=("shift",), nonnegative=())
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: (float(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return config_dict(self)
 
 
 @dataclass
@@ -156,17 +144,6 @@ def split_by_scene(samples: Sequence[Sample], val_fraction: float, seed: int) ->
     train = [i for i, g in enumerate(groups) if g not in held]
     val = [i for i, g in enumerate(groups) if g in held]
     return train, val, sorted(held)
-
-
-@contextlib.contextmanager
-def _deterministic() -> Iterator[None]:
-    was_on = torch.are_deterministic_algorithms_enabled()
-    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
 
 
 def _dihedral(t: torch.Tensor, k: int) -> torch.Tensor:
@@ -254,6 +231,10 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
                 dist: DistContext | None = None) -> TrainResult:
     """Train a freshly initialised model of ``model_config`` on ``dataset``.
 
+    The steps: split by scene (:func:`split_by_scene`), the seeded initial model, then per epoch
+    :func:`_train_epoch` (shuffled, augmented batches, one optimizer step each) and the
+    validation that keeps the best epoch's weights.
+
     Parameters
     ----------
     model_config : dict
@@ -279,90 +260,130 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     device = torch.device(device)
     started = time.perf_counter()
+    train, val, val_groups = _prepare_split(dataset, model_config, config, device)
+    dist = DistContext(device=device) if dist is None else dist
+    model = _initial_model(model_config, config.seed, device)
+    net = dist.wrap(model)  # DDP averages the gradients over ranks (unchanged for one process)
+    gen = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    history: list[dict[str, Any]] = []
+    best: _Best | None = None
+    total = config.epochs * math.ceil(len(train) / config.batch_size)
+    with progress_bar(progress, total, desc) as bar, deterministic():
+        for epoch in range(1, config.epochs + 1):
+            t0 = time.perf_counter()
+            loss = _train_epoch(net, model, optimizer, train, config, gen, dist, epoch, bar,
+                                None if best is None else best.metrics["f_measure"])
+            row: dict[str, Any] = {"epoch": epoch, "loss": loss}
+            if val is not None:  # every rank validates (the same model), so all keep the same best epoch
+                metrics = evaluate(model, val)
+                row.update(val_loss=metrics["loss"], val_f_measure=metrics["f_measure"])
+                best = _keep_best(best, model, metrics, epoch)
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+    val_metrics = _select_best(model, best, config.epochs)
+    model.eval()
+    return TrainResult(model=model, val_metrics=val_metrics, history=copy.deepcopy(history),
+                       seconds=time.perf_counter() - started, n_train=len(train),
+                       n_val=0 if val is None else len(val), val_groups=val_groups)
+
+
+def _prepare_split(dataset: Dataset | Sequence[Sample], model_config: dict[str, Any], config: TrainConfig,
+                   device: torch.device) -> tuple[_Prepared, _Prepared | None, list[str]]:
+    """The training and validation parts (split by scene) as tensors, and the held-out scene names."""
     samples = [dataset[i] for i in range(len(dataset))]
     if len(samples) < 2:
         raise ValueError(f"training needs at least 2 samples, got {len(samples)}")
     train_idx, val_idx, val_groups = split_by_scene(samples, config.val_fraction, config.seed)
     train = _Prepared([samples[i] for i in train_idx], model_config, device)
     val = _Prepared([samples[i] for i in val_idx], model_config, device) if val_idx else None
+    return train, val, val_groups
 
-    dist = DistContext(device=device) if dist is None else dist
+
+def _initial_model(model_config: dict[str, Any], seed: int, device: torch.device) -> nn.Module:
+    """The model's initial weights from ``torch.manual_seed(seed)``, leaving the caller's global RNG untouched."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = build_model(model_config).to(device)
-    net = dist.wrap(model)  # DDP averages the gradients over ranks (unchanged for one process)
-    gen = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    history: list[dict[str, Any]] = []
-    best: tuple[float, int, dict[str, torch.Tensor], dict[str, float]] | None = None
+        torch.manual_seed(seed)
+        return build_model(model_config).to(device)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="batch", file=sys.stderr,
-                   dynamic_ncols=True)
-    try:
-        with _deterministic():
-            for epoch in range(1, config.epochs + 1):
-                net.train()
-                t0 = time.perf_counter()
-                perm = torch.randperm(len(train), generator=gen)
-                total, count = 0.0, 0
-                for b in range(steps_per_epoch):
-                    # the global batch, shuffled and augmented alike on every rank
-                    idx = perm[b * config.batch_size:(b + 1) * config.batch_size].to(device)
-                    x, y = train.images[idx], train.targets[idx]
-                    phi0 = None if train.phi0 is None else train.phi0[idx]
-                    if config.augment:
-                        x, y, phi0 = _augment([x, y, phi0], gen)
-                    if config.shift:
-                        x, y, phi0 = _shift([x, y, phi0], config.shift, gen)
-                    if config.invert:
-                        flip = torch.rand(x.shape[0], generator=gen).to(x.device) < 0.5
-                        x = torch.where(flip[:, None, None], 1.0 - x, x)
-                    (xs, ys, phis), weight = dist.shard(x, y, phi0)
-                    if weight == 0:  # fewer samples than ranks: join the gradient all-reduce with a zero loss
-                        xs, ys, phis, weight = x[:1], y[:1], None if phi0 is None else phi0[:1], 0.0
-                    loss = _loss(net(xs, phis, all_steps=config.deep_supervision), ys) * weight
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    batch_loss = dist.mean(loss.detach())  # the global batch's mean loss, alike on every rank
-                    if not math.isfinite(batch_loss):
-                        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {batch_loss}); "
-                                                 "lower lr or enable grad_clip")
-                    if config.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    total += batch_loss * len(idx)
-                    count += len(idx)
-                    if bar is not None:
-                        bar.update(1)
-                        bar.set_postfix(epoch=epoch, loss=f"{total / count:.4f}",
-                                        val_f=f"{best[3]['f_measure']:.3f}" if best else "-")
-                row: dict[str, Any] = {"epoch": epoch, "loss": total / count}
-                if val is not None:  # every rank validates (the same model), so all keep the same best epoch
-                    metrics = evaluate(model, val)
-                    row.update(val_loss=metrics["loss"], val_f_measure=metrics["f_measure"])
-                    if best is None or metrics["f_measure"] > best[0]:
-                        state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                        best = (metrics["f_measure"], epoch, state, metrics)
-                row["seconds"] = time.perf_counter() - t0
-                history.append(row)
-    finally:
+def _train_epoch(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, train: _Prepared,
+                 config: TrainConfig, gen: torch.Generator, dist: DistContext, epoch: int, bar: Any,
+                 best_f: float | None) -> float:
+    """One pass over ``train`` in a fresh shuffled order; returns the epoch's mean training loss."""
+    net.train()
+    perm = torch.randperm(len(train), generator=gen)
+    total, count = 0.0, 0
+    for b in range(math.ceil(len(train) / config.batch_size)):
+        # the global batch, shuffled and augmented alike on every rank
+        idx = perm[b * config.batch_size:(b + 1) * config.batch_size].to(train.images.device)
+        x, y, phi0 = _training_batch(train, idx, config, gen)
+        batch_loss = _train_step(net, model, optimizer, x, y, phi0, config, dist, epoch)
+        total += batch_loss * len(idx)
+        count += len(idx)
         if bar is not None:
-            bar.close()
+            bar.update(1)
+            bar.set_postfix(epoch=epoch, loss=f"{total / count:.4f}",
+                            val_f="-" if best_f is None else f"{best_f:.3f}")
+    return total / count
 
-    if best is not None:
-        model.load_state_dict(best[2])
-        val_metrics = {"f_measure": best[3]["f_measure"], "loss": best[3]["loss"], "epoch": best[1]}
-    else:
-        val_metrics = {"f_measure": None, "loss": None, "epoch": config.epochs}
-    model.eval()
-    return TrainResult(model=model, val_metrics=val_metrics, history=copy.deepcopy(history),
-                       seconds=time.perf_counter() - started, n_train=len(train),
-                       n_val=0 if val is None else len(val), val_groups=val_groups)
+
+def _training_batch(train: _Prepared, idx: torch.Tensor, config: TrainConfig,
+                    gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Images, targets and phi_0 of the samples ``idx``, augmented as ``config`` says (draws from ``gen``)."""
+    x, y = train.images[idx], train.targets[idx]
+    phi0 = None if train.phi0 is None else train.phi0[idx]
+    if config.augment:
+        x, y, phi0 = _augment([x, y, phi0], gen)
+    if config.shift:
+        x, y, phi0 = _shift([x, y, phi0], config.shift, gen)
+    if config.invert:
+        flip = torch.rand(x.shape[0], generator=gen).to(x.device) < 0.5
+        x = torch.where(flip[:, None, None], 1.0 - x, x)
+    return x, y, phi0
+
+
+def _train_step(net: nn.Module, model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+                y: torch.Tensor, phi0: torch.Tensor | None, config: TrainConfig, dist: DistContext,
+                epoch: int) -> float:
+    """One optimizer step on this rank's part of the global batch; returns the global batch's mean loss."""
+    (xs, ys, phis), weight = dist.shard(x, y, phi0)
+    if weight == 0:  # fewer samples than ranks: join the gradient all-reduce with a zero loss
+        xs, ys, phis, weight = x[:1], y[:1], None if phi0 is None else phi0[:1], 0.0
+    loss = _loss(net(xs, phis, all_steps=config.deep_supervision), ys) * weight
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    batch_loss = dist.mean(loss.detach())  # the global batch's mean loss, alike on every rank
+    if not math.isfinite(batch_loss):
+        raise FloatingPointError(f"training diverged at epoch {epoch} (loss {batch_loss}); "
+                                 "lower lr or enable grad_clip")
+    if config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return batch_loss
+
+
+class _Best(NamedTuple):
+    """The best validation epoch so far: its metrics and a copy of its weights."""
+
+    epoch: int
+    metrics: dict[str, float]
+    state: dict[str, torch.Tensor]
+
+
+def _keep_best(best: _Best | None, model: nn.Module, metrics: dict[str, float], epoch: int) -> _Best:
+    """``best``, or this epoch when its validation F-measure is higher (the earlier epoch wins a tie)."""
+    if best is None or metrics["f_measure"] > best.metrics["f_measure"]:
+        return _Best(epoch, metrics, {k: v.detach().clone() for k, v in model.state_dict().items()})
+    return best
+
+
+def _select_best(model: nn.Module, best: _Best | None, epochs: int) -> dict[str, Any]:
+    """Load the best epoch's weights into ``model`` (the last epoch's stay without validation); its metrics."""
+    if best is None:
+        return {"f_measure": None, "loss": None, "epoch": epochs}
+    model.load_state_dict(best.state)
+    return {"f_measure": best.metrics["f_measure"], "loss": best.metrics["loss"], "epoch": best.epoch}
 
 
 def save_trained(path: str | Path, method: str, model_config: dict[str, Any], train_config: TrainConfig,
@@ -419,8 +440,7 @@ def train_distributed(method: str, model_config: dict[str, Any], config: TrainCo
     ``nproc`` beyond floating-point summation order. ``nproc=1`` trains in this process.
     Returns the checkpoint path.
     """
-    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
-        raise ValueError(f"--nproc must be a positive integer, got {nproc!r}")
+    check_positive_int("--nproc", nproc)
     data: tuple[dict[str, Any], list[str]] | Sequence[Sample]
     if isinstance(dataset, Dataset) and not isinstance(dataset, Subset) and _is_registered(dataset.name):
         data = (dataset.spec(), list(dataset.ids()))

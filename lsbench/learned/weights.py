@@ -18,6 +18,15 @@ Cache: ``$LSBENCH_CACHE/checkpoints/`` when ``$LSBENCH_CACHE`` is set, else
 hashes the method, the model config, the training config and the training set's fingerprint
 (:meth:`lsbench.datasets.base.Dataset.fingerprint`), so any change to one of them selects
 (or trains) another checkpoint. Nothing is ever downloaded.
+
+Where a learned method's weights come from (:func:`resolve_weights`, the same for RLS,
+rls-conv, F-ConNet, CRLS and Mask R-CNN):
+
+1. ``weights=PATH``: that checkpoint, which must hold the same method and model config;
+2. the cache: a checkpoint whose method, model config, training config and training-set
+   fingerprint all match;
+3. none: one is trained right now on the training set (saying so on stderr) and stored in the
+   cache for the next run.
 """
 
 from __future__ import annotations
@@ -27,23 +36,26 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 import zipfile
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from lsbench.atomic import atomic_file
+
 __all__ = [
     "CheckpointError",
-    "atomic_torch_save",
     "cache_dir",
     "cached_checkpoint_path",
     "check_config",
     "checkpoint_key",
     "load_checkpoint",
     "load_state",
+    "load_weights",
+    "resolve_weights",
     "save_checkpoint",
 ]
 
@@ -111,22 +123,9 @@ def save_checkpoint(path: str | os.PathLike[str], *, method: str, model_config: 
         "versions": _versions(),
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in state_dict.items()},
     }
-    atomic_torch_save(payload, path)
-    return path
-
-
-def atomic_torch_save(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then a rename: never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return path
 
 
 def check_config(path: str | os.PathLike[str], saved: dict[str, Any], requested: dict[str, Any], what: str) -> None:
@@ -198,3 +197,73 @@ def load_state(model: torch.nn.Module, ckpt: dict[str, Any], path: str | os.Path
         first = str(exc).strip().splitlines()
         raise CheckpointError(f"checkpoint {path}: its weights do not fit the model "
                               f"({' '.join(first[:3])})") from None
+
+
+def load_weights(path: str | os.PathLike[str], *, method: str, model_config: dict[str, Any],
+                 build: Callable[[], torch.nn.Module]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """``(model, checkpoint)``: the checkpoint at ``path`` (checked against ``method`` and ``model_config``)
+    loaded into a fresh ``build()``."""
+    ckpt = load_checkpoint(path, method=method, model_config=model_config)
+    model = build()
+    load_state(model, ckpt, path)
+    return model, ckpt
+
+
+def resolve_weights(method: str, model_config: dict[str, Any], train_config: dict[str, Any], *,
+                    weights: str | os.PathLike[str] | None, build: Callable[[], torch.nn.Module],
+                    training_set: Callable[[], Any],
+                    train: Callable[[Any, Path], tuple[torch.nn.Module, dict[str, Any]]],
+                    score: tuple[str, str], detail: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A learned method's model and checkpoint: ``weights`` given, else the cache, else trained now.
+
+    Parameters
+    ----------
+    method, model_config, train_config
+        What the checkpoint must match (``train_config`` as a dict).
+    weights : path or None
+        A checkpoint file to use (``None`` or ``""``: look in the cache, else train).
+    build : callable
+        A fresh, untrained model of ``model_config``.
+    training_set : callable
+        Returns the training set (a dataset with a ``fingerprint()``); called only when no
+        ``weights`` are given.
+    train : callable
+        ``train(training_set, path) -> (model, checkpoint)`` trains and writes the checkpoint to ``path``.
+    score : (str, str)
+        The validation metric in the checkpoint's ``val_metrics`` and its name, reported after training.
+    detail : str
+        Appended to the "training one now" line (e.g. the backbone).
+
+    Returns
+    -------
+    (model, checkpoint)
+        The checkpoint dict carries ``"path"``, the file the weights came from.
+    """
+    if weights is not None and weights != "":
+        if not isinstance(weights, (str, os.PathLike)):
+            raise TypeError(f"weights must be a checkpoint path, got {type(weights).__name__}")
+        model, ckpt = load_weights(weights, method=method, model_config=model_config, build=build)
+        return model, {**ckpt, "path": str(weights)}
+    dataset = training_set()
+    fingerprint = dataset.fingerprint()
+    path = cached_checkpoint_path(method, model_config, train_config, fingerprint)
+    if path.is_file():
+        try:
+            ckpt = load_checkpoint(path, method=method, model_config=model_config)
+            if ckpt.get("data", {}).get("fingerprint") != fingerprint:
+                raise CheckpointError(f"checkpoint {path} was trained on other data")
+            model = build()
+            load_state(model, ckpt, path)
+            return model, {**ckpt, "path": str(path)}
+        except CheckpointError as exc:
+            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
+    print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
+          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config['epochs']} epochs{detail}) -> {path}",
+          file=sys.stderr)
+    model, ckpt = train(dataset, path)
+    key, name = score
+    val = ckpt.get("val_metrics", {})
+    if val.get(key) is not None:
+        print(f"lsbench: {method} trained in {ckpt['train_seconds']:.0f} s; validation {name} "
+              f"{100 * val[key]:.1f}% (epoch {val['epoch']})", file=sys.stderr)
+    return model, {**ckpt, "path": str(path)}

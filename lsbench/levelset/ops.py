@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from lsbench.levelset.validate import check_number
+
 __all__ = [
     "curvature_central",
     "dirac_arctan",
@@ -397,8 +399,7 @@ def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
     >>> gaussian_kernel_1d(3.0).size, round(float(gaussian_kernel_1d(3.0).sum()), 12)
     (13, 1.0)
     """
-    if not np.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma must be a positive number, got {sigma!r}")
+    check_number("sigma", sigma, minimum=0, min_open=True, what="a positive number")
     if size is None:
         size = 2 * int(np.floor(2.0 * sigma + 0.5)) + 1  # MATLAB's round (half away from zero)
     size = int(size)

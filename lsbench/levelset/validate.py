@@ -1,4 +1,12 @@
-"""Input validation shared by the classic methods (house rule: validate at the top, name the parameter)."""
+"""The validators of lsbench: every bool, integer, number and choice check goes through this module.
+
+House rule: validate at the top of a public function and name the parameter and the value
+received. One rule, one message: :func:`check_int` and :func:`check_number` describe their bounds
+themselves ("a positive integer", "a non-negative finite number", "an integer between 32 and
+1024"); ``what`` replaces that description where an option says more (units, what ``None`` or 0
+means). Bools and integers are checked by type (``True`` is not an integer); numbers must be real
+and finite.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +16,14 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "check_bool",
     "check_choice",
     "check_finite",
     "check_image_2d",
+    "check_int",
     "check_nonnegative",
     "check_nonnegative_int",
+    "check_number",
     "check_positive",
     "check_positive_int",
 ]
@@ -48,34 +59,109 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
-def check_positive(name: str, value: Any) -> float:
-    if not _is_real(value) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+def _number_words(minimum: float | None, maximum: float | None, min_open: bool, max_open: bool) -> str:
+    if minimum is not None and maximum is not None:
+        return f"a number in {'(' if min_open else '['}{minimum}, {maximum}{')' if max_open else ']'}"
+    if minimum == 0:
+        return "a positive finite number" if min_open else "a non-negative finite number"
+    if minimum is not None:
+        return f"a finite number {'>' if min_open else '>='} {minimum}"
+    if maximum is not None:
+        return f"a finite number {'<' if max_open else '<='} {maximum}"
+    return "a finite number"
+
+
+def check_number(name: str, value: Any, *, minimum: float | None = None, maximum: float | None = None,
+                 min_open: bool = False, max_open: bool = False, what: str | None = None) -> float:
+    """``value`` as a float: a real, finite number (not a bool) within the bounds.
+
+    ``min_open`` / ``max_open`` exclude the bound itself. Raises ``ValueError``
+    ``"NAME must be WHAT, got VALUE"``, ``WHAT`` describing the bounds unless given.
+
+    Examples
+    --------
+    >>> check_number("lr", 1e-3, minimum=0, min_open=True)
+    0.001
+    >>> check_number("val_fraction", 1.0, minimum=0, maximum=1, max_open=True)
+    Traceback (most recent call last):
+    ...
+    ValueError: val_fraction must be a number in [0, 1), got 1.0
+    """
+    ok = _is_real(value) and bool(np.isfinite(value))
+    if ok and minimum is not None:
+        ok = value > minimum if min_open else value >= minimum
+    if ok and maximum is not None:
+        ok = value < maximum if max_open else value <= maximum
+    if not ok:
+        raise ValueError(f"{name} must be {what or _number_words(minimum, maximum, min_open, max_open)}, "
+                         f"got {value!r}")
     return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    return check_number(name, value, minimum=0, min_open=True)
 
 
 def check_nonnegative(name: str, value: Any) -> float:
-    if not _is_real(value) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return float(value)
+    return check_number(name, value, minimum=0)
 
 
 def check_finite(name: str, value: Any) -> float:
-    if not _is_real(value) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    return check_number(name, value)
+
+
+def _int_words(minimum: int | None, maximum: int | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"an integer between {minimum} and {maximum}"
+    if maximum is not None:
+        return f"an integer <= {maximum}"
+    return {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}")
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None,
+              what: str | None = None) -> int:
+    """``value`` as an int: an integer (not a bool, not a float) within ``[minimum, maximum]``.
+
+    Raises ``ValueError`` ``"NAME must be WHAT, got VALUE"``, ``WHAT`` describing the bounds
+    unless given.
+
+    Examples
+    --------
+    >>> check_int("size", 128, minimum=32, maximum=1024)
+    128
+    >>> check_int("epochs", 0, minimum=1)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be a positive integer, got 0
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) \
+            or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {what or _int_words(minimum, maximum)}, got {value!r}")
+    return int(value)
 
 
 def check_positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum=1)
 
 
 def check_nonnegative_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-    return int(value)
+    return check_int(name, value, minimum=0)
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is ``True`` or ``False`` (a NumPy bool too); else ``TypeError``.
+
+    Examples
+    --------
+    >>> check_bool("augment", 1)
+    Traceback (most recent call last):
+    ...
+    TypeError: augment must be True or False, got 1
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

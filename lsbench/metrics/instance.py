@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from lsbench.levelset.validate import check_int
 from lsbench.metrics.masks import mask_iou
 from lsbench.types import Instances, Prediction, Sample
 
@@ -336,8 +337,8 @@ class MaskAP:
         thresholds = tuple(float(t) for t in np.atleast_1d(np.asarray(iou_thresholds, dtype=float)))
         if not thresholds or any(not 0.0 < t <= 1.0 for t in thresholds):
             raise ValueError(f"iou_thresholds must be values in (0, 1], got {iou_thresholds!r}")
-        if max_dets is not None and (isinstance(max_dets, bool) or not isinstance(max_dets, int) or max_dets <= 0):
-            raise ValueError(f"max_dets must be a positive integer or None, got {max_dets!r}")
+        if max_dets is not None:
+            check_int("max_dets", max_dets, minimum=1, what="a positive integer or None")
         self.variant = variant
         self.iou_thresholds = thresholds
         self.max_dets = max_dets

@@ -13,14 +13,13 @@ Outputs: ``table<N>.md``, ``table<N>.csv``, ``table<N>.tex`` per table the run f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lsbench.atomic import atomic_write_text
 from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
 from lsbench.reports.tables import TABLES, build_tables, fillable_tables
 from lsbench.rundir import (
@@ -36,25 +35,12 @@ from lsbench.rundir import (
 __all__ = ["Report", "build_report", "write_table_files"]
 
 
-def _atomic_write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_table_files(run_dir: str | Path, table: ReportTable) -> list[Path]:
     """``<name>.md``, ``<name>.csv`` and ``<name>.tex`` of one table."""
     run_dir = Path(run_dir)
-    return [_atomic_write(run_dir / f"{table.name}.md", to_markdown(table)),
-            _atomic_write(run_dir / f"{table.name}.csv", to_csv(table)),
-            _atomic_write(run_dir / f"{table.name}.tex", to_latex(table))]
+    return [atomic_write_text(run_dir / f"{table.name}.md", to_markdown(table)),
+            atomic_write_text(run_dir / f"{table.name}.csv", to_csv(table)),
+            atomic_write_text(run_dir / f"{table.name}.tex", to_latex(table))]
 
 
 class Report:
@@ -180,5 +166,5 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     if html:
         from lsbench.reports.html import html_page
 
-        written.append(_atomic_write(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+        written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
     return Report(built, written)

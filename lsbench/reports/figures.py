@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,7 @@ import pandas as pd
 from matplotlib import patheffects
 from matplotlib.figure import Figure
 
+from lsbench.atomic import atomic_file
 from lsbench.rundir import FigureSample, failed_mask
 from lsbench.types import Instances
 
@@ -288,15 +288,9 @@ def save_figure(fig: Figure, stem: str | os.PathLike[str]) -> list[Path]:
     out = []
     for ext in ("png", "pdf"):
         final = stem.with_suffix(f".{ext}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".{ext}", dir=stem.parent)
-        os.close(fd)
-        try:
-            # no creation date in the PDF, so that regenerated reference figures diff cleanly
-            meta = {"Software": "lsbench"} if ext == "png" else {"Creator": "lsbench", "CreationDate": None}
+        # no creation date in the PDF, so that regenerated reference figures diff cleanly
+        meta = {"Software": "lsbench"} if ext == "png" else {"Creator": "lsbench", "CreationDate": None}
+        with atomic_file(final) as tmp:
             fig.savefig(tmp, dpi=DPI, format=ext, metadata=meta)
-            os.replace(tmp, final)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         out.append(final)
     return out

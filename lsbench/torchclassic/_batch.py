@@ -1,4 +1,4 @@
-"""What the batched PyTorch classic methods share: devices, precision, inputs, compilation, retiring.
+"""What the batched PyTorch classic methods share: precision (devices: :mod:`lsbench.device`), inputs, compilation, retiring.
 
 A batched method evolves ``B`` images of one size as one ``(B, H, W)`` tensor. An image leaves
 the batch when its own stopping rule fires (:class:`Retirer`): its final phi and iteration count
@@ -20,41 +20,16 @@ from lsbench.levelset.validate import check_image_2d
 from lsbench.types import LevelSetResult
 
 __all__ = [
-    "DEVICES",
     "DTYPES",
     "Retirer",
     "check_batch",
     "maybe_compiled",
-    "resolve_device",
     "resolve_dtype",
     "resolve_inits",
 ]
 
 #: precision choices of the batched methods (float32 is the default)
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}
-#: device choices ("cuda:N" is accepted too)
-DEVICES = ("auto", "cpu", "cuda")
-
-
-def resolve_device(device: Any) -> torch.device:
-    """``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Raises ``ValueError`` when CUDA is asked for and not available, or for anything else.
-    """
-    if isinstance(device, torch.device):
-        device = str(device)
-    if not isinstance(device, str):
-        raise TypeError(f"device must be a string, got {type(device).__name__}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cpu":
-        return torch.device("cpu")
-    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} was asked for but CUDA is not available "
-                             "(torch.cuda.is_available() is False); use device='cpu' or 'auto'")
-        return torch.device(device)
-    raise ValueError(f"device must be one of 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
 
 
 def resolve_dtype(dtype: Any) -> torch.dtype:

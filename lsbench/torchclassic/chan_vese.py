@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from lsbench.device import resolve_device
 from lsbench.levelset.init import signed_distance
 from lsbench.levelset.iteration import stall_report
 from lsbench.levelset.validate import (
@@ -25,7 +26,6 @@ from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
-    resolve_device,
     resolve_dtype,
     resolve_inits,
 )

@@ -18,12 +18,12 @@ import torch
 
 from lsbench.classic._common import li_init, to_255
 from lsbench.classic.drlse import check_drlse_params
+from lsbench.device import resolve_device
 from lsbench.levelset.init import binary_step
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
-    resolve_device,
     resolve_dtype,
     resolve_inits,
 )

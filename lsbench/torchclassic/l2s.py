@@ -20,12 +20,12 @@ from numpy.polynomial import legendre
 
 from lsbench.classic._common import to_255
 from lsbench.classic.l2s import check_l2s_params, degree_stages
+from lsbench.device import resolve_device
 from lsbench.levelset.init import signed_distance
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
-    resolve_device,
     resolve_dtype,
     resolve_inits,
 )

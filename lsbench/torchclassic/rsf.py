@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lsbench.classic._common import li_init, to_255
+from lsbench.device import resolve_device
 from lsbench.levelset.init import binary_step
 from lsbench.levelset.ops import gaussian_kernel_1d
 from lsbench.levelset.validate import check_nonnegative, check_positive, check_positive_int
@@ -23,7 +24,6 @@ from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
-    resolve_device,
     resolve_dtype,
     resolve_inits,
 )

@@ -34,6 +34,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from lsbench.levelset.validate import check_nonnegative_int, check_positive
+
 __all__ = [
     "HEAVISIDES",
     "curvature_central",
@@ -69,9 +71,7 @@ def _check_map(name: str, u: torch.Tensor, min_side: int = 2) -> None:
 
 
 def _check_eps(eps: float) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
-    return float(eps)
+    return check_positive("eps", eps)
 
 
 # -- regularised Heaviside / Dirac ----------------------------------------------------------------
@@ -262,8 +262,7 @@ def neumann_bound_cond(f: torch.Tensor) -> torch.Tensor:
 def neumann_pad(u: torch.Tensor, width: int = 1) -> torch.Tensor:
     """Zero-flux (edge-replicating) padding of ``(..., H, W)`` maps: ``np.pad(u, width, mode="edge")``."""
     _check_map("u", u, min_side=1)
-    if isinstance(width, bool) or not isinstance(width, int) or width < 0:
-        raise ValueError(f"width must be a non-negative integer, got {width!r}")
+    check_nonnegative_int("width", width)
     if width == 0:
         return u
     batched = u if u.dim() == 3 else u.unsqueeze(0)

@@ -98,3 +98,63 @@ def test_missing_file_and_directory_target(tmp_path):
         W.load_checkpoint(tmp_path / "nope.pt")
     with pytest.raises(IsADirectoryError, match="is a directory"):
         _save(tmp_path)
+
+
+class _Data:
+    name, split = "toy", "train"
+
+    def __init__(self, fingerprint):
+        self._fingerprint = fingerprint
+
+    def __len__(self):
+        return 3
+
+    def fingerprint(self):
+        return self._fingerprint
+
+
+def test_resolve_weights_given_then_cache_then_train(tmp_path, monkeypatch, capsys):
+    """The one resolution order of every learned method: weights given -> cache -> train now."""
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    config = model_config("rls", 8, kind="dense", steps=2)
+    calls = []
+
+    def train(data, path):
+        calls.append(("train", data.fingerprint(), path))
+        torch.manual_seed(len(calls))
+        model = build_model(config)
+        W.save_checkpoint(path, method="rls", model_config=config, train_config={"epochs": 1},
+                          state_dict=model.state_dict(), data={"fingerprint": data.fingerprint()},
+                          val_metrics={"f_measure": 0.25, "epoch": 1}, train_seconds=2.0)
+        return model, W.load_checkpoint(path)
+
+    def resolve(weights=None, fingerprint="fp1"):
+        def training_set():
+            calls.append(("data", fingerprint))
+            return _Data(fingerprint)
+
+        return W.resolve_weights("rls", config, {"epochs": 1}, weights=weights, build=lambda: build_model(config),
+                                 training_set=training_set, train=train, score=("f_measure", "F-measure"))
+
+    model, ckpt = resolve()  # nothing cached: trains and stores the checkpoint in the cache
+    cached = W.cached_checkpoint_path("rls", config, {"epochs": 1}, "fp1")
+    assert calls == [("data", "fp1"), ("train", "fp1", cached)] and ckpt["path"] == str(cached)
+    err = capsys.readouterr().err
+    assert "training one now on toy/train (3 images, 1 epochs)" in err
+    assert "validation F-measure 25.0% (epoch 1)" in err
+    again, ckpt = resolve()  # cached: loaded, not trained
+    assert calls[2:] == [("data", "fp1")] and ckpt["path"] == str(cached)
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+    given, ckpt = resolve(weights=str(cached))
+    assert all(torch.equal(v, given.state_dict()[k]) for k, v in model.state_dict().items())  # weights given: the training set is not even loaded
+    assert calls[3:] == [] and ckpt["path"] == str(cached)
+    with pytest.raises(TypeError, match="weights must be a checkpoint path"):
+        resolve(weights=3)
+    # a cache entry whose data fingerprint does not match is ignored and replaced
+    other = W.cached_checkpoint_path("rls", config, {"epochs": 1}, "fp2")
+    other.write_bytes(cached.read_bytes())
+    capsys.readouterr()
+    resolve(fingerprint="fp2")
+    assert calls[3:] == [("data", "fp2"), ("train", "fp2", other)]
+    assert "ignoring the cached checkpoint (checkpoint" in capsys.readouterr().err
+    assert W.load_checkpoint(other)["data"]["fingerprint"] == "fp2"

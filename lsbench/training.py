@@ -1,0 +1,207 @@
+"""Train a registered learned method by name and write its checkpoint: what ``lsbench train`` runs.
+
+:func:`train_method` takes a method's parameters as registered (``lsbench list methods -v``),
+trains it on a registered dataset split and writes the checkpoint either to a named file or to
+the cache entry that ``lsbench run`` (and the method's factory) looks up
+(:mod:`lsbench.learned.weights`). The single-object methods (``rls``, ``rls-conv``,
+``fconnet``) train with :mod:`lsbench.learned.train`, optionally data-parallel on ``nproc``
+processes; the instance methods (``crls``, ``maskrcnn``) with :mod:`lsbench.crls.train`,
+resumable from their state file. Nothing here imports torch until a training starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lsbench.levelset.validate import check_positive_int
+from lsbench.params import check_name
+from lsbench.registry import DATASETS, METHODS
+
+__all__ = ["SOURCE_PARAMS", "TrainedCheckpoint", "default_training_dataset", "learned_methods", "train_method",
+           "trainable_params"]
+
+#: registered parameters that say where weights and training data come from: set by
+#: :func:`train_method`'s own arguments, never trained
+SOURCE_PARAMS = ("weights", "train_dataset", "train_split", "train_root", "backbone_weights", "train_dataset_params")
+#: arguments of :func:`train_method` that only the instance methods take, as ``lsbench train`` spells them
+_INSTANCE_ONLY = {"backbone": "--backbone", "backbone_weights": "--backbone-weights",
+                  "dataset_params": "--dataset-param", "resume": "--resume"}
+
+
+@dataclass(frozen=True)
+class TrainedCheckpoint:
+    """What :func:`train_method` wrote: the checkpoint file and its contents."""
+
+    method: str
+    path: Path
+    checkpoint: dict[str, Any]
+    dataset: str
+    #: True when written to the cache entry that ``lsbench run`` looks up (no ``out`` given)
+    cached: bool
+
+
+def learned_methods() -> list[str]:
+    """The registered methods that can be trained (tagged ``learned``)."""
+    return [n for n in METHODS.names() if "learned" in METHODS.get(n).tags]
+
+
+def trainable_params(method: str) -> dict[str, Any]:
+    """The registered defaults of ``method`` less :data:`SOURCE_PARAMS`; ``ValueError`` for a method
+    that does not learn.
+
+    Examples
+    --------
+    >>> "epochs" in trainable_params("rls") and "weights" not in trainable_params("rls")
+    True
+    >>> trainable_params("cv")
+    Traceback (most recent call last):
+    ...
+    ValueError: 'cv' is not a learned method; choose from: crls, fconnet, maskrcnn, rls, rls-conv
+    """
+    learned = learned_methods()
+    if method not in learned:
+        raise ValueError(f"{method!r} is not a learned method; choose from: {', '.join(learned)}")
+    return {k: v for k, v in METHODS.get(method).defaults().items() if k not in SOURCE_PARAMS}
+
+
+def default_training_dataset(method: str) -> str:
+    """The dataset ``method`` trains on unless told otherwise (its registered ``train_dataset``)."""
+    trainable_params(method)
+    return str(METHODS.get(method).defaults().get("train_dataset", "synthetic"))
+
+
+def train_method(method: str, *, dataset: str | None = None, split: str = "train",
+                 root: str | os.PathLike[str] | None = None, params: Mapping[str, Any] | None = None,
+                 backbone: str | None = None, backbone_weights: str | os.PathLike[str] | None = None,
+                 dataset_params: Mapping[str, Any] | None = None, out: str | os.PathLike[str] | None = None,
+                 nproc: int = 1, resume: bool = False, progress: bool = True,
+                 log: Callable[[str], None] | None = None) -> TrainedCheckpoint:
+    """Train ``method`` on ``dataset``/``split`` and write its checkpoint.
+
+    Parameters
+    ----------
+    method : str
+        A learned method (:func:`learned_methods`).
+    dataset, split, root
+        The training data (default dataset: :func:`default_training_dataset`).
+    params : mapping
+        Any of :func:`trainable_params` (``epochs``, ``seed``, ``device``, ``lr``, ...); the
+        others keep their registered defaults.
+    backbone, backbone_weights, dataset_params, resume
+        Instance methods only: the backbone, a local state dict it starts from, the dataset's
+        options, and whether to continue an interrupted training from its state file
+        (``<checkpoint>.state``; without ``resume`` an old state file is deleted).
+    out : path, optional
+        The checkpoint file; default: the cache entry ``lsbench run`` looks up.
+    nproc : int
+        Single-object methods: train data-parallel on this many processes.
+    progress : bool
+        Progress bars on stderr.
+    log : callable, optional
+        Receives the lines said before and during training (default: printed to stderr).
+
+    Returns
+    -------
+    TrainedCheckpoint
+    """
+    say = log or (lambda line: print(line, file=sys.stderr))
+    trainable = trainable_params(method)
+    instance = METHODS.get(method).kind == "instance"
+    dataset = dataset or default_training_dataset(method)
+    DATASETS.get(dataset)
+    if not instance:
+        _refuse_instance_options(method, backbone=backbone is not None, backbone_weights=backbone_weights is not None,
+                                 dataset_params=bool(dataset_params), resume=resume)
+    for name in params or {}:
+        check_name(name, "params", name, trainable, owner=method, what="trainable parameter")
+    values = _factory_params(method, params or {}, backbone=backbone, backbone_weights=backbone_weights)
+    values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
+                  weights=None, **({"train_dataset_params": dict(dataset_params)} if dataset_params else {}))
+    target = None if out is None else Path(out)
+    if target is not None and target.is_dir():
+        raise IsADirectoryError(f"--out {target} is a directory; give a checkpoint file name")
+    check_positive_int("--nproc", nproc)
+    if instance:
+        if nproc != 1:
+            raise ValueError(f"data-parallel training is for rls, rls-conv and fconnet, not {method!r}")
+        path, ckpt, name = _train_detector(method, values, target, resume=resume, progress=progress, say=say)
+    else:
+        path, ckpt, name = _train_single(method, values, target, nproc=nproc, progress=progress, say=say)
+    return TrainedCheckpoint(method=method, path=path, checkpoint=ckpt, dataset=name, cached=out is None)
+
+
+def _refuse_instance_options(method: str, **given: bool) -> None:
+    for key, flag in _INSTANCE_ONLY.items():
+        if given[key]:
+            raise ValueError(f"{flag} applies to crls and maskrcnn only, not {method!r}")
+
+
+def _factory_params(method: str, params: Mapping[str, Any], *, backbone: str | None,
+                    backbone_weights: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """The registered defaults of ``method`` with ``params`` and the backbone options applied."""
+    values = {**METHODS.get(method).defaults(), **params}
+    if backbone is not None:
+        values["backbone"] = backbone
+    if backbone_weights is not None:
+        if not Path(backbone_weights).expanduser().is_file():
+            raise FileNotFoundError(f"--backbone-weights {backbone_weights} does not exist")
+        values["backbone_weights"] = str(backbone_weights)
+    return values
+
+
+def _train_single(method: str, values: dict[str, Any], out: Path | None, *, nproc: int, progress: bool,
+                  say: Callable[[str], None]) -> tuple[Path, dict[str, Any], str]:
+    """rls, rls-conv, fconnet: train (on ``nproc`` processes) and write the checkpoint."""
+    from lsbench.datasets import load
+    from lsbench.device import resolve_device
+    from lsbench.learned.segmenter import configs_from_params, train_and_save
+    from lsbench.learned.weights import cached_checkpoint_path
+
+    config, train_config = configs_from_params(method, values)
+    device = resolve_device(values["device"])
+    data = load(values["train_dataset"], root=values["train_root"], split=values["train_split"])
+    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
+                                                                data.fingerprint())
+    where = f"{device}" if nproc == 1 else f"{nproc} processes ({device})"
+    say(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {train_config.epochs} epochs on "
+        f"{where}")
+    _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=progress,
+                             nproc=nproc)
+    return target, ckpt, data.name
+
+
+def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, resume: bool, progress: bool,
+                    say: Callable[[str], None]) -> tuple[Path, dict[str, Any], str]:
+    """crls, maskrcnn: train (resuming the state file when asked) and write the checkpoint."""
+    from lsbench.crls.segmenter import (
+        configs_from_params,
+        state_path_for,
+        train_and_save,
+        training_data,
+    )
+    from lsbench.device import resolve_device
+    from lsbench.learned.weights import cached_checkpoint_path
+
+    device = resolve_device(values["device"])
+    train_set, val_set = training_data(values["train_dataset"], values["train_split"], values["train_root"],
+                                       values.get("train_dataset_params"))
+    config, train_config = configs_from_params(method, values, train_set)
+    target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
+                                                                train_set.fingerprint())
+    state = state_path_for(target)
+    if state.is_file() and not resume:
+        say(f"note: {state} holds an interrupted training; starting over (pass --resume to continue it)")
+        state.unlink()
+    val_desc = f"{val_set.name}/{val_set.split}" if val_set is not None else \
+        f"{100 * train_config.val_fraction:g}% of the training split"
+    say(f"training {method} ({config['backbone']} backbone, {config['num_classes']} classes) on "
+        f"{train_set.name}/{train_set.split} ({len(train_set)} images) for {train_config.epochs} epochs on "
+        f"{device}; model selection on {val_desc}; state saved to {state}")
+    _, ckpt = train_and_save(method, config, train_config, train_set, val_set, target, device=device,
+                             progress=progress, resume=resume, backbone_weights=values.get("backbone_weights"))
+    return target, ckpt, train_set.name
