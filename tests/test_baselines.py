@@ -102,3 +102,23 @@ def test_registered_baselines():
     np.testing.assert_array_equal(METHODS.build("otsu", polarity="border")(no_init).mask, img > 0.5)
     with pytest.raises(ValueError, match="otsu: polarity must be one of"):
         METHODS.build("otsu", polarity="inside")
+
+
+def test_baselines_in_the_harness_and_the_set_version_in_config(data_root, tmp_path):
+    import json
+
+    import pandas as pd
+
+    from lsbench.datasets import load
+    from lsbench.harness.runner import MethodRequest, run_benchmark
+    from lsbench.metrics.binary import f_measure
+
+    ds = load("synthetic", root=data_root, split="test")
+    run_benchmark([MethodRequest("box", {}), MethodRequest("otsu", {"polarity": "border"})], ds, out=tmp_path,
+                  run_id="b", limit=3, progress=False, warmup=False)
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["dataset"]["version"] == 2 and cfg["methods"]["otsu"] == {"polarity": "border"}
+    per = pd.read_csv(tmp_path / "b" / "per_sample.csv")
+    box_f = per[per.method == "box"]["f_measure"].to_numpy()
+    np.testing.assert_allclose(box_f, [f_measure(ds[i].init, ds[i].mask) for i in range(3)])
+    assert per["error"].isna().all()

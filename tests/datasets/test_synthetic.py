@@ -140,3 +140,12 @@ def test_the_set_version_is_recorded_and_an_old_folder_is_refused(tmp_path, data
     assert len(verify_synthetic(tmp_path)) == 1 and "version 1" in verify_synthetic(tmp_path)[0]
     build_synthetic(tmp_path, force=True)
     assert SyntheticDataset(tmp_path, "test").version == VERSION
+
+
+def test_datasets_info_and_run_name_the_version(data_root):
+    from click.testing import CliRunner
+
+    from lsbench.cli import main
+
+    out = CliRunner().invoke(main, ["datasets", "info", "synthetic", "--root", str(data_root)])
+    assert out.exit_code == 0 and "  version: 2" in out.output
