@@ -299,3 +299,41 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
               train_root: Any = None, train_dataset_params: Any = None, mask_threshold: float = 0.5,
               inference_batch: int = 8) -> Segmenter:
     return _detector("maskrcnn", locals())
+
+
+# -- sanity baselines (otsu, box): registered below -------------------------------------------------
+# What a method adds over a one-line global threshold and over the prior it was given
+# (lsbench.baselines). `otsu` orients its threshold like cv, by the sample's initial region
+# (polarity="sample"); polarity="border" (the phase touching less of the image border) needs no
+# ground truth. `box` returns the sample's initial region itself.
+class _Baseline(Segmenter):
+    """Adapter from a baseline ``fn(image, *, region, **params) -> mask`` (grey image, Sample.init)."""
+
+    def __init__(self, name: str, fn: Callable[..., np.ndarray], params: dict[str, Any]) -> None:
+        self.name, self._fn, self.params = name, fn, dict(params)
+        try:  # check the parameters once, before any sample
+            fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), region=np.eye(8, dtype=bool), **self.params)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+
+    def __call__(self, sample: Sample) -> Prediction:
+        if sample.init is None and (self.name == "box" or self.params.get("polarity") == "sample"):
+            raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
+                             "which this baseline reads" + ("; use -p otsu.polarity=border" if self.name == "otsu" else ""))
+        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **self.params))
+
+
+@METHODS.register("otsu", kind="binary", tags=("baseline",),
+                  summary="baseline: one global Otsu threshold (scikit-image), object phase by a polarity rule")
+def _otsu(polarity: str = "sample") -> Segmenter:
+    from lsbench.baselines import otsu
+
+    return _Baseline("otsu", otsu, dict(polarity=polarity))
+
+
+@METHODS.register("box", kind="binary", tags=("baseline",),
+                  summary="baseline: the sample's initial region (ground-truth box grown by 8 %) as the mask")
+def _box() -> Segmenter:
+    from lsbench.baselines import box
+
+    return _Baseline("box", box, {})

@@ -121,6 +121,7 @@ def describe(name: str, root: str | os.PathLike[str] | None, **params: Any) -> l
     if name in MODULES:
         lines.append(f"  location: {location(name, root, **params)}")
     categories = None
+    version = None
     for split in SPLITS.get(name, ("test",)):
         try:
             ds = load(name, root=root, split=split, **params)
@@ -133,6 +134,9 @@ def describe(name: str, root: str | os.PathLike[str] | None, **params: Any) -> l
                 groups[item["family"]] = groups.get(item["family"], 0) + 1
         lines.append(f"  {split}: {len(ds)} samples at {ds.root}" + (f"  {groups}" if groups else ""))
         categories = getattr(ds, "categories", categories)
+        version = getattr(ds, "version", version)
+    if version is not None:
+        lines.append(f"  version: {version}")
     if categories is not None:
         lines.append(f"  categories ({len(categories)}, label: id name): "
                      + ", ".join(f"{c.label}: {c.id} {c.name}" for c in categories))

@@ -1,17 +1,24 @@
 """Choosing which phase of a two-phase segmentation is the object.
 
-Two-phase models such as Chan–Vese started from a checkerboard have no intrinsic "inside":
-the object may end up as phi > 0 or phi < 0. lsbench never picks the better of ``F(S)`` and
-``F(not S)`` against the ground truth (a polarity oracle); instead the object is the phase that
-is concentrated in the dataset-chosen initial region, the same region every other method starts
-from (``Sample.init``).
+Two-phase models such as Chan–Vese started from a checkerboard, or a global threshold, have no
+intrinsic "inside": the object may end up as phi > 0 or phi < 0. lsbench never picks the better
+of ``F(S)`` and ``F(not S)`` against the ground truth (a polarity oracle). Two named rules decide
+instead:
+
+* :func:`orient_by_region`: the object is the phase concentrated in the dataset-chosen initial
+  region, the same region every other method starts from (``Sample.init``). The region is
+  derived from the ground truth (its box grown by a margin), so a run using this rule receives
+  ground-truth-derived input.
+* :func:`orient_by_border`: the object is the phase touching less of the image border. It reads
+  nothing but the mask, so it needs no ground truth; it assumes the object lies inside the frame
+  and the background surrounds it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["orient_by_region", "prefers_complement"]
+__all__ = ["border_counts", "orient_by_border", "orient_by_region", "prefers_complement"]
 
 
 def prefers_complement(mask: np.ndarray, region: np.ndarray | None) -> bool:
@@ -63,3 +70,56 @@ def orient_by_region(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
     """
     mask = np.asarray(mask, dtype=bool)
     return ~mask if prefers_complement(mask, region) else mask
+
+
+def border_counts(mask: np.ndarray) -> tuple[int, int]:
+    """Pixels of the image border (first and last rows and columns, each pixel once) in ``mask``
+    and in its complement.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> border_counts(np.eye(3, dtype=bool))
+    (2, 6)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"mask must be a non-empty 2-D array, got shape {mask.shape}")
+    ring = np.ones(mask.shape, bool)
+    ring[1:-1, 1:-1] = False
+    on = int(np.count_nonzero(mask & ring))
+    return on, int(np.count_nonzero(ring)) - on
+
+
+def orient_by_border(mask: np.ndarray) -> np.ndarray:
+    """Return ``mask`` or its complement: whichever phase has fewer pixels on the image border.
+
+    The rule reads no ground truth: the object is assumed to lie inside the frame, surrounded by
+    background. Border pixels are the first and last rows and columns, each counted once; a phase
+    touching no border at all is therefore the object. Ties keep ``mask`` (so a global threshold's
+    ``image > t`` stays the object when both phases touch the border equally).
+
+    Parameters
+    ----------
+    mask : (H, W) array_like of bool
+        One phase of a two-phase segmentation.
+
+    Returns
+    -------
+    (H, W) ndarray of bool
+        ``mask`` or ``~mask``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring = np.ones((4, 4), bool)
+    >>> ring[1:3, 1:3] = False          # the phase on the border is the background
+    >>> orient_by_border(ring).astype(int)
+    array([[0, 0, 0, 0],
+           [0, 1, 1, 0],
+           [0, 1, 1, 0],
+           [0, 0, 0, 0]])
+    """
+    mask = np.asarray(mask, dtype=bool)
+    on, off = border_counts(mask)
+    return ~mask if on > off else mask

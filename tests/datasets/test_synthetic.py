@@ -112,3 +112,40 @@ def test_fingerprint_identifies_the_split(data_root):
     a = SyntheticDataset(data_root, "train").fingerprint()
     assert a == SyntheticDataset(data_root, "train").fingerprint()
     assert a != SyntheticDataset(data_root, "test").fingerprint()
+
+
+def test_the_set_version_is_recorded_and_an_old_folder_is_refused(tmp_path, data_root):
+    from lsbench.datasets.synthetic import VERSION
+
+    assert VERSION == 2
+    manifest = json.loads((data_root / "synthetic" / "manifest.json").read_text())
+    assert manifest["version"] == VERSION
+    ds = SyntheticDataset(data_root, "test")
+    assert ds.version == VERSION and ds.spec()["version"] == VERSION
+    spec = dict(ds.spec())  # what a run's config.json records; workers rebuild the set from it
+    again = load(spec.pop("name"), root=spec.pop("root"), split=spec.pop("split"), **spec)
+    assert again.ids() == ds.ids() and again.fingerprint() == ds.fingerprint()
+    with pytest.raises(ValueError, match="version 2, not 1"):
+        load("synthetic", root=data_root, split="test", version=1)
+    # a version-1 folder (its manifest has no "version" field) is never read nor silently kept
+    old = tmp_path / "synthetic"
+    old.mkdir()
+    del manifest["version"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    rebuild = r"version 1, this lsbench reads version 2; rebuild with `lsbench datasets build synthetic --force`"
+    with pytest.raises(DatasetError, match=rebuild):
+        SyntheticDataset(tmp_path, "test")
+    with pytest.raises(DatasetError, match=rebuild):
+        build_synthetic(tmp_path)
+    assert len(verify_synthetic(tmp_path)) == 1 and "version 1" in verify_synthetic(tmp_path)[0]
+    build_synthetic(tmp_path, force=True)
+    assert SyntheticDataset(tmp_path, "test").version == VERSION
+
+
+def test_datasets_info_and_run_name_the_version(data_root):
+    from click.testing import CliRunner
+
+    from lsbench.cli import main
+
+    out = CliRunner().invoke(main, ["datasets", "info", "synthetic", "--root", str(data_root)])
+    assert out.exit_code == 0 and "  version: 2" in out.output
