@@ -461,3 +461,46 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
               train_root: Any = None, train_dataset_params: Any = None, mask_threshold: float = 0.5,
               inference_batch: int = 8) -> Segmenter:
     return _detector("maskrcnn", locals())
+
+
+# -- CRLS variants for a fair comparison (issue 14): the ablation, the parameter-matched CRLS, the
+# chapter's end-to-end box gradient. Each takes crls's parameters and defaults except those named
+# here, trains with the same recipe and is cached under its own name.
+def _crls_variant(method: str, summary: str, *, drop: tuple[str, ...] = (),
+                  add: tuple[tuple[str, Any], ...] = (), **defaults: Any) -> None:
+    """Register ``method``: ``crls``'s signature with ``defaults`` changed, ``drop`` removed, ``add`` appended."""
+    import inspect
+
+    base = inspect.signature(_crls).parameters.values()
+    params = [p.replace(default=defaults.pop(p.name, p.default)) for p in base if p.name not in drop]
+    if defaults:
+        raise TypeError(f"{method}: crls has no parameter(s) {', '.join(defaults)}")
+    at = next(i for i, p in enumerate(params) if p.name == "epochs")  # model parameters come before training's
+    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    signature = inspect.Signature(params, return_annotation=Segmenter)
+
+    def factory(**kwargs: Any) -> Segmenter:
+        bound = signature.bind(**kwargs)
+        bound.apply_defaults()
+        return _detector(method, dict(bound.arguments))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
+    factory.__doc__ = summary
+    METHODS.register(method, kind="instance", tags=("learned", "instance"), summary=summary)(factory)
+
+
+_RLS_KEYS = ("rls_steps", "rls_init", "rls_tie_weights", "rls_gru")
+# MNC's mask stage (fc6_maskest 256 + ReLU -> mask_pred 21 x 21) in place of the RLS, on the same
+# reduced RoI features: the ablation that says what the RLS adds (lsbench.crls.heads.FCMaskHead).
+_crls_variant("crls-fcmask", "CRLS ablation: MNC's plain FC mask stage (256 -> 21x21 logits) in place of the RLS, "
+              "all else as crls", drop=_RLS_KEYS, add=(("mask_hidden", 256),))
+# CRLS with a mask stage of Mask R-CNN's size (199,445 parameters against maskrcnn's 201,479; crls:
+# 4,718,418): a 10 x 10 RLS grid on RoI features reduced to 5 channels.
+_crls_variant("crls-lite", "CRLS with a mask stage of Mask R-CNN's parameter count (10x10 RLS, 5-channel RoI "
+              "features; 0.20 M)", mask_size=10, mask_channels=5)
+# The chapter's end-to-end training (§4): the head losses reach the RPN's box deltas through the
+# differentiable RoI warp (detach_proposals=False; crls keeps torchvision's detached proposals).
+_crls_variant("crls-e2e", "CRLS trained end to end through the box coordinates (detach_proposals=False, as the "
+              "chapter)", detach_proposals=False)

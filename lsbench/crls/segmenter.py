@@ -1,6 +1,7 @@
 """CRLS and Mask R-CNN as registered instance methods: weights given, cached, or trained now.
 
-:func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` in
+:func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` (and the variants
+``crls-fcmask``, ``crls-lite``, ``crls-e2e``, :data:`DETECTOR_METHODS`) in
 :mod:`lsbench.methods` call. It resolves the weights like the single-object learned methods
 (:mod:`lsbench.learned.segmenter`) and with the same checkpoint format and cache
 (:mod:`lsbench.learned.weights`):
@@ -29,7 +30,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lsbench.crls.model import build_detector, detector_config
+from lsbench.crls.model import (
+    build_detector,
+    count_parameters,
+    detector_config,
+    mask_stage_parameters,
+)
 from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
 from lsbench.learned.segmenter import resolve_device
 from lsbench.learned.weights import (
@@ -45,7 +51,9 @@ from lsbench.types import Prediction, Sample
 __all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
            "train_and_save", "training_data"]
 
-DETECTOR_METHODS = ("crls", "maskrcnn")
+#: registered detector methods -> the model arch each builds (crls-lite and crls-e2e are crls with other defaults)
+DETECTOR_METHODS = {"crls": "crls", "maskrcnn": "maskrcnn", "crls-fcmask": "crls-fcmask", "crls-lite": "crls",
+                    "crls-e2e": "crls"}
 #: factory parameters that configure training (DetectorTrainConfig)
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "warmup_iters", "lr_schedule", "grad_clip",
               "seed", "hflip", "val_fraction", "val_limit", "patience")
@@ -101,7 +109,7 @@ def configs_from_params(method: str, params: dict[str, Any], train_set: Any) -> 
     model_keys = {k: v for k, v in params.items() if k not in (*TRAIN_KEYS, *SOURCE_KEYS)}
     if bw:
         model_keys["backbone_pretrained"] = True
-    config = detector_config(method, len(class_names), class_names, image_shape=first.shape, **model_keys)
+    config = detector_config(DETECTOR_METHODS[method], len(class_names), class_names, image_shape=first.shape, **model_keys)
     train = DetectorTrainConfig(**{k: params[k] for k in TRAIN_KEYS if k in params},
                                 backbone_weights_sha256=_sha256(bw) if bw else None)
     return config, train
@@ -135,6 +143,10 @@ class DetectorSegmenter(Segmenter):
 
     def __call__(self, sample: Sample) -> Prediction:
         return self.predict_batch([sample])[0]
+
+    def describe(self) -> dict[str, Any]:
+        """What the run's ``config.json`` records of the model: its size, total and of the mask stage."""
+        return {"params": count_parameters(self.model), "mask_params": mask_stage_parameters(self.model)}
 
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
         return predict(self.model, list(samples), device=self.device, batch_size=self.inference_batch,
