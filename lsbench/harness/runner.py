@@ -19,8 +19,9 @@ from the store. Its only contract with the reports is the two tidy tables:
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, and the batched throughput of methods that have ``predict_batch``,
-:mod:`lsbench.harness.throughput`), the tables (``lsbench.reports``) and what the reports need to be rebuilt
+git commit, machine, the batched throughput of methods that have ``predict_batch``,
+:mod:`lsbench.harness.throughput`, and under ``models`` what a segmenter that has ``describe()``
+says of itself, e.g. a detector's parameter counts ``params`` and ``mask_params``), the tables (``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
 samples and the convergence traces.
@@ -430,6 +431,8 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "class_names": list(plan.class_names),
         "metric": plan.metric,
         "methods": {name: json_safe(params) for name, _, params in plan.built},
+        "models": {name: json_safe(seg.describe()) for name, seg, _ in plan.built
+                   if callable(getattr(seg, "describe", None))},
         "executor": ex.describe(),
         "plan": plan.describe(),
         "sessions": [],
