@@ -26,6 +26,13 @@ learning rates 0.001 then 0.0001 (§5). lsbench's protocol, the same for both me
 * **determinism**: weights from ``torch.manual_seed(seed)``; shuffling and flips from a
   ``torch.Generator``; torchvision's RoI/anchor samplers draw from the global torch RNG, which
   is seeded too (all inside :func:`torch.random.fork_rng`, so the caller's RNG is untouched).
+  Nothing else is random (the RLS's phi_0 is the fixed disk lattice), so on the CPU two
+  trainings of the same code and configuration give bit-identical weights and validation
+  histories, in one process or two (``tests/crls/test_determinism.py``). The float rounding,
+  and with it every later step, does depend on the intra-op thread count
+  (``torch.get_num_threads()``, recorded in each history row; ``OMP_NUM_THREADS=1`` and ``=2``
+  differ after 8 steps), on the CPU and on code that changes the arithmetic without changing the
+  maths; checkpoints record the lsbench commit and the CPU (:mod:`lsbench.learned.weights`).
 """
 
 from __future__ import annotations
@@ -418,6 +425,7 @@ def train_detector(model_config: dict[str, Any], config: DetectorTrainConfig, tr
                             save_state()
                             last_save = time.perf_counter()
                     row: dict[str, Any] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"],
+                                           "threads": torch.get_num_threads(),
                                            **{k: sums[k] / max(count, 1) for k in LOSS_KEYS},
                                            "loss": sum(sums.values()) / max(count, 1)}
                     if val_samples:
