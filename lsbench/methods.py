@@ -29,7 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 from lsbench.registry import METHODS
-from lsbench.segmenter import BatchedClassicSegmenter, ClassicSegmenter, Segmenter, SkimageChanVese
+from lsbench.segmenter import (
+    BaselineSegmenter,
+    BatchedClassicSegmenter,
+    ClassicSegmenter,
+    Segmenter,
+    SkimageChanVese,
+)
 
 __all__: list[str] = []
 
@@ -301,34 +307,60 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
     return _detector("maskrcnn", locals())
 
 
+# -- CRLS variants for a fair comparison (issue 14): the ablation, the parameter-matched CRLS, the
+# chapter's end-to-end box gradient. Each takes crls's parameters and defaults except those named
+# here, trains with the same recipe and is cached under its own name.
+def _crls_variant(method: str, summary: str, *, drop: tuple[str, ...] = (),
+                  add: tuple[tuple[str, Any], ...] = (), **defaults: Any) -> None:
+    """Register ``method``: ``crls``'s signature with ``defaults`` changed, ``drop`` removed, ``add`` appended."""
+    import inspect
+
+    base = inspect.signature(_crls).parameters.values()
+    params = [p.replace(default=defaults.pop(p.name, p.default)) for p in base if p.name not in drop]
+    if defaults:
+        raise TypeError(f"{method}: crls has no parameter(s) {', '.join(defaults)}")
+    at = next(i for i, p in enumerate(params) if p.name == "epochs")  # model parameters come before training's
+    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+    signature = inspect.Signature(params, return_annotation=Segmenter)
+
+    def factory(**kwargs: Any) -> Segmenter:
+        bound = signature.bind(**kwargs)
+        bound.apply_defaults()
+        return _detector(method, dict(bound.arguments))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
+    factory.__doc__ = summary
+    METHODS.register(method, kind="instance", tags=("learned", "instance"), summary=summary)(factory)
+
+
+_RLS_KEYS = ("rls_steps", "rls_init", "rls_tie_weights", "rls_gru")
+# MNC's mask stage (fc6_maskest 256 + ReLU -> mask_pred 21 x 21) in place of the RLS, on the same
+# reduced RoI features: the ablation that says what the RLS adds (lsbench.crls.heads.FCMaskHead).
+_crls_variant("crls-fcmask", "CRLS ablation: MNC's plain FC mask stage (256 -> 21x21 logits) in place of the RLS, "
+              "all else as crls", drop=_RLS_KEYS, add=(("mask_hidden", 256),))
+# CRLS with a mask stage of Mask R-CNN's size (199,445 parameters against maskrcnn's 201,479; crls:
+# 4,718,418): a 10 x 10 RLS grid on RoI features reduced to 5 channels.
+_crls_variant("crls-lite", "CRLS with a mask stage of Mask R-CNN's parameter count (10x10 RLS, 5-channel RoI "
+              "features; 0.20 M)", mask_size=10, mask_channels=5)
+# The chapter's end-to-end training (§4): the head losses reach the RPN's box deltas through the
+# differentiable RoI warp (detach_proposals=False; crls keeps torchvision's detached proposals).
+_crls_variant("crls-e2e", "CRLS trained end to end through the box coordinates (detach_proposals=False, as the "
+              "chapter)", detach_proposals=False)
+
+
 # -- sanity baselines (otsu, box): registered below -------------------------------------------------
 # What a method adds over a one-line global threshold and over the prior it was given
 # (lsbench.baselines). `otsu` orients its threshold like cv, by the sample's initial region
 # (polarity="sample"); polarity="border" (the phase touching less of the image border) needs no
 # ground truth. `box` returns the sample's initial region itself.
-class _Baseline(Segmenter):
-    """Adapter from a baseline ``fn(image, *, region, **params) -> mask`` (grey image, Sample.init)."""
-
-    def __init__(self, name: str, fn: Callable[..., np.ndarray], params: dict[str, Any]) -> None:
-        self.name, self._fn, self.params = name, fn, dict(params)
-        try:  # check the parameters once, before any sample
-            fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), region=np.eye(8, dtype=bool), **self.params)
-        except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{name}: {exc}") from None
-
-    def __call__(self, sample: Sample) -> Prediction:
-        if sample.init is None and (self.name == "box" or self.params.get("polarity") == "sample"):
-            raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
-                             "which this baseline reads" + ("; use -p otsu.polarity=border" if self.name == "otsu" else ""))
-        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **self.params))
-
-
 @METHODS.register("otsu", kind="binary", tags=("baseline",),
                   summary="baseline: one global Otsu threshold (scikit-image), object phase by a polarity rule")
 def _otsu(polarity: str = "sample") -> Segmenter:
     from lsbench.baselines import otsu
 
-    return _Baseline("otsu", otsu, dict(polarity=polarity))
+    return BaselineSegmenter("otsu", otsu, dict(polarity=polarity))
 
 
 @METHODS.register("box", kind="binary", tags=("baseline",),
@@ -336,4 +368,4 @@ def _otsu(polarity: str = "sample") -> Segmenter:
 def _box() -> Segmenter:
     from lsbench.baselines import box
 
-    return _Baseline("box", box, {})
+    return BaselineSegmenter("box", box, {})

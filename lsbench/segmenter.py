@@ -54,7 +54,7 @@ from lsbench.levelset.ops import to_gray
 from lsbench.levelset.polarity import orient_by_region, prefers_complement
 from lsbench.types import Prediction, Sample
 
-__all__ = ["BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter", "SkimageChanVese", "batches_natively",
+__all__ = ["BaselineSegmenter", "BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter", "SkimageChanVese", "batches_natively",
            "can_trace", "harness_batch_size"]
 
 
@@ -87,6 +87,11 @@ class Segmenter(abc.ABC):
         """Predictions for ``samples``, in order. Here one call per sample; a segmenter with a
         native batched path overrides this (:func:`batches_natively`)."""
         return [self(s) for s in samples]
+
+    def describe(self) -> dict[str, Any]:
+        """Facts about the built model that a run records in ``config.json`` under ``models``
+        (e.g. a detector's parameter counts); here none."""
+        return {}
 
     def trace(self, sample: Sample, callback: IterCallback) -> Prediction:
         """Predict ``sample`` calling ``callback(IterInfo)`` after every iteration; overridden by the
@@ -302,3 +307,24 @@ class SkimageChanVese(Segmenter):
         if self.polarity == "sample":
             seg = orient_by_region(seg, sample.init)
         return Prediction(mask=seg, n_iter=n_iter, converged=n_iter < self.params["max_iter"])
+
+
+class BaselineSegmenter(Segmenter):
+    """Adapter from a sanity baseline ``fn(image, *, region, **params) -> mask`` (:mod:`lsbench.baselines`).
+
+    The function gets the grey image and the sample's initial region (``Sample.init``); the
+    parameters are checked once, on a tiny image, before any sample.
+    """
+
+    def __init__(self, name: str, fn: Callable[..., np.ndarray], params: dict[str, Any]) -> None:
+        self.name, self._fn, self.params = name, fn, dict(params)
+        try:  # check the parameters once, before any sample
+            fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), region=np.eye(8, dtype=bool), **self.params)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}: {exc}") from None
+
+    def __call__(self, sample: Sample) -> Prediction:
+        if sample.init is None and (self.name == "box" or self.params.get("polarity") == "sample"):
+            raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
+                             "which this baseline reads" + ("; use -p otsu.polarity=border" if self.name == "otsu" else ""))
+        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **self.params))

@@ -3,7 +3,9 @@
 Stage 2 (:class:`RLSMaskHead`, chapter §3.2, official ``fc6_maskest`` -> ``ls_layer``/``gru_layer``
 x T -> ``mask_pred``): the warped RoI features go through a fully connected layer (ReLU) to an
 ``m x m`` "image" ``I`` (``m = 21``), which the recurrent level set (:class:`lsbench.learned.rls.RLS`,
-dense, ``N = m^2 = 441``, T steps from phi_0) segments into one class-agnostic mask.
+dense, ``N = m^2 = 441``, T steps from phi_0) segments into one class-agnostic mask. Its ablation
+(:class:`FCMaskHead`, the ``crls-fcmask`` method) is MNC's plain stage 2 on the same features:
+``fc6_maskest`` (256, ReLU) -> ``mask_pred`` (``m^2``), no RLS.
 
 Stage 3 (:class:`MaskedFeatureClassifier`, §3.3, Figure 6): the warped features multiplied by the
 predicted mask (resized to the RoI grid, ``f_MSK = f_ROI * f_SEG``) and the plain warped
@@ -48,7 +50,7 @@ from torchvision.models.detection.roi_heads import RoIHeads, fastrcnn_loss, mask
 
 from lsbench.learned.rls import RLS
 
-__all__ = ["CRLSRoIHeads", "MaskedFeatureClassifier", "RLSMaskHead"]
+__all__ = ["CRLSRoIHeads", "FCMaskHead", "MaskedFeatureClassifier", "RLSMaskHead"]
 
 
 class RLSMaskHead(nn.Module):
@@ -104,6 +106,56 @@ class RLSMaskHead(nn.Module):
         return (logits[:, 1] - logits[:, 0]).unsqueeze(1)
 
 
+class FCMaskHead(nn.Module):
+    """MNC's stage 2 (the ablation of the RLS): RoI features -> FC (ReLU) -> FC to ``m x m`` mask logits.
+
+    MNC's ``mnc_5stage`` mask estimation is ``fc6_maskest`` (256, ReLU) then ``mask_pred``
+    (``m^2 = 441``) on the warped 14 x 14 features, one class-agnostic sigmoid mask per RoI. CRLS
+    widens ``fc6_maskest`` to ``m^2`` and puts the RLS between it and the output; this head is the
+    same stage without the RLS, on the same (optionally 1 x 1-reduced) RoI features, so that
+    ``crls-fcmask`` differs from ``crls`` only in the mask stage.
+
+    Parameters
+    ----------
+    in_channels : int
+        Channels of the warped RoI features.
+    roi_size : int
+        Side of the warped RoI grid (official: 14).
+    mask_size : int
+        ``m`` (MNC and CRLS: 21).
+    mask_channels : int or None
+        The 1 x 1 convolution + ReLU of :class:`RLSMaskHead` (0 or None: none).
+    hidden : int
+        Width of ``fc6_maskest`` (MNC: 256).
+
+    Examples
+    --------
+    >>> head = FCMaskHead(8, roi_size=4, mask_size=5, hidden=16)
+    >>> tuple(head(torch.zeros(3, 8, 4, 4)).shape)
+    (3, 1, 5, 5)
+    """
+
+    def __init__(self, in_channels: int, roi_size: int = 14, mask_size: int = 21, *,
+                 mask_channels: int | None = None, hidden: int = 256) -> None:
+        super().__init__()
+        self.roi_size, self.mask_size = int(roi_size), int(mask_size)
+        if mask_channels:
+            self.reduce: nn.Module = nn.Sequential(nn.Conv2d(in_channels, mask_channels, 1), nn.ReLU(inplace=True))
+            channels = int(mask_channels)
+        else:
+            self.reduce = nn.Identity()
+            channels = int(in_channels)
+        self.fc_maskest = nn.Linear(channels * roi_size * roi_size, int(hidden))
+        self.mask_pred = nn.Linear(int(hidden), mask_size * mask_size)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Mask logits ``(K, 1, m, m)`` for RoI features ``(K, C, roi, roi)``."""
+        if features.shape[0] == 0:
+            return features.new_zeros((0, 1, self.mask_size, self.mask_size))
+        hidden = F.relu(self.fc_maskest(self.reduce(features).flatten(1)))
+        return self.mask_pred(hidden).view(-1, 1, self.mask_size, self.mask_size)
+
+
 class MaskedFeatureClassifier(nn.Module):
     """Stage 3: box path and mask path (max-pool, two FC layers each), joined, then scores and boxes.
 
@@ -154,7 +206,7 @@ class CRLSRoIHeads(RoIHeads):
     ----------
     box_roi_pool : nn.Module
         :class:`~lsbench.crls.roi_warp.RoIWarp` or ``MultiScaleRoIAlign`` (output ``roi_size``).
-    mask_head : RLSMaskHead
+    mask_head : RLSMaskHead or FCMaskHead
     classifier : MaskedFeatureClassifier
     **kwargs
         ``RoIHeads``' sampling and inference settings (``fg_iou_thresh``, ``bg_iou_thresh``,
@@ -169,7 +221,7 @@ class CRLSRoIHeads(RoIHeads):
     warp; the regression and mask targets are computed from detached copies.
     """
 
-    def __init__(self, box_roi_pool: nn.Module, mask_head: RLSMaskHead, classifier: MaskedFeatureClassifier,
+    def __init__(self, box_roi_pool: nn.Module, mask_head: nn.Module, classifier: MaskedFeatureClassifier,
                  **kwargs: Any) -> None:
         super().__init__(box_roi_pool, None, None, **kwargs)
         self.mask_head = mask_head

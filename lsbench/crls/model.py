@@ -16,7 +16,15 @@ the same parts (``reference/learned-methods.md`` §2.2):
   **Mask R-CNN** (:class:`MaskRCNNBaseline`): torchvision's ``MaskRCNN`` with the same backbone,
   transform, anchors, RPN and RoI sampling, RoIAlign 7 x 7 (boxes) and 14 x 14 (masks),
   ``TwoMLPHead`` of the same width, and a ``MaskRCNNHeads`` FCN mask head (4 conv layers, 28 x 28
-  per-class masks) sized like CRLS's mask stage on the small backbone.
+  per-class masks; on the small backbone 64 channels, a mask stage of 0.20 M parameters against
+  CRLS's 4.72 M, which ``crls-lite`` matches).
+* **CRLS with MNC's mask stage** (``arch="crls-fcmask"``, the ablation of the RLS): the same
+  :class:`CRLS` with :class:`~lsbench.crls.heads.FCMaskHead` (``fc6_maskest`` 256 + ReLU ->
+  ``mask_pred`` ``m^2``) in place of the RLS mask head; every other part and key is CRLS's.
+
+:func:`mask_stage_parameters` counts the mask stage of any of them (CRLS: the RoI-feature
+reduction, ``fc6_maskest`` and the RLS; Mask R-CNN: the FCN mask head and its predictor), the
+number the parameter-matched comparison of ``crls-lite`` and ``maskrcnn`` is made on.
 
 A model config is a plain JSON-able dict (stored in every checkpoint; a checkpoint only loads into
 a model of an equal config): :func:`detector_config` fills in and checks every key,
@@ -56,15 +64,17 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
 from lsbench.crls.backbones import build_backbone
-from lsbench.crls.heads import CRLSRoIHeads, MaskedFeatureClassifier, RLSMaskHead
+from lsbench.crls.heads import CRLSRoIHeads, FCMaskHead, MaskedFeatureClassifier, RLSMaskHead
 from lsbench.crls.roi_warp import RoIWarp
 from lsbench.learned.rls import GRUS, INITS
 from lsbench.levelset.validate import check_int, check_number, check_positive_int
 
 __all__ = ["ARCHS", "CRLS", "MaskRCNNBaseline", "ProposalNetwork", "build_detector", "check_images",
-           "check_targets", "detector_config"]
+           "check_targets", "count_parameters", "detector_config", "mask_stage_parameters"]
 
-ARCHS = ("crls", "maskrcnn")
+ARCHS = ("crls", "maskrcnn", "crls-fcmask")
+#: the archs built by :class:`CRLS` (the chapter's cascade; they differ in the mask stage only)
+CRLS_ARCHS = ("crls", "crls-fcmask")
 ROI_OPS = ("warp", "align")
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -85,6 +95,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
 ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "crls": {"roi_op": "warp", "detach_proposals": True, "roi_size": 14, "sampling_ratio": 2, "mask_size": 21,
              "mask_channels": None, "rls_steps": 5, "rls_init": "disks", "rls_tie_weights": True, "rls_gru": "rls"},
+    "crls-fcmask": {"roi_op": "warp", "detach_proposals": True, "roi_size": 14, "sampling_ratio": 2, "mask_size": 21,
+                    "mask_channels": None, "mask_hidden": 256},
     "maskrcnn": {"mask_layers": None, "mask_dim": None},
 }
 #: per-backbone defaults of the keys left None above
@@ -116,11 +128,11 @@ def auto_sizes(image_shape: tuple[int, int] | None) -> dict[str, Any]:
 
 def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | None = None, *,
                     image_shape: tuple[int, int] | None = None, **kwargs: Any) -> dict[str, Any]:
-    """A complete, checked model config for ``arch`` (``"crls"`` or ``"maskrcnn"``).
+    """A complete, checked model config for ``arch`` (``"crls"``, ``"maskrcnn"`` or ``"crls-fcmask"``).
 
     Parameters
     ----------
-    arch : {"crls", "maskrcnn"}
+    arch : {"crls", "maskrcnn", "crls-fcmask"}
     num_classes : int
         ``K``, object classes without the background.
     class_names : sequence of str, optional
@@ -169,10 +181,10 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
     if cfg["rpn_bg_iou"] > cfg["rpn_fg_iou"] or cfg["box_bg_iou"] > cfg["box_fg_iou"]:
         raise ValueError("the background IoU thresholds must not exceed the foreground ones")
     cfg["backbone_pretrained"] = bool(cfg["backbone_pretrained"])
-    if arch == "crls":
+    if arch in CRLS_ARCHS:
         if cfg["roi_op"] not in ROI_OPS:
             raise ValueError(f"roi_op must be one of {', '.join(map(repr, ROI_OPS))}; got {cfg['roi_op']!r}")
-        for key in ("roi_size", "sampling_ratio", "mask_size", "rls_steps"):
+        for key in ("roi_size", "sampling_ratio", "mask_size"):
             check_positive_int(key, cfg[key])
         if cfg["roi_size"] < 2 or cfg["roi_size"] % 2:
             raise ValueError(f"roi_size must be an even number >= 2 (the classifier max-pools it by 2), "
@@ -180,12 +192,16 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
         if cfg["mask_size"] < 3:
             raise ValueError(f"mask_size must be at least 3, got {cfg['mask_size']}")
         check_int("mask_channels", cfg["mask_channels"], minimum=0, what="a non-negative integer (0: no reduction)")
+        cfg["detach_proposals"] = bool(cfg["detach_proposals"])
+    if arch == "crls-fcmask":
+        check_positive_int("mask_hidden", cfg["mask_hidden"])
+    elif arch == "crls":
+        check_positive_int("rls_steps", cfg["rls_steps"])
         if cfg["rls_init"] not in INITS or cfg["rls_init"] == "sample":
             valid = [i for i in INITS if i != "sample"]
             raise ValueError(f"rls_init must be one of {', '.join(map(repr, valid))}; got {cfg['rls_init']!r}")
         if cfg["rls_gru"] not in GRUS:
             raise ValueError(f"rls_gru must be one of {', '.join(map(repr, GRUS))}; got {cfg['rls_gru']!r}")
-        cfg["detach_proposals"] = bool(cfg["detach_proposals"])
         cfg["rls_tie_weights"] = bool(cfg["rls_tie_weights"])
     else:
         layers = cfg["mask_layers"]
@@ -341,8 +357,9 @@ class CRLS(_CheckedInputs, GeneralizedRCNN):
     """
 
     def __init__(self, config: dict[str, Any], backbone: nn.Module | None = None) -> None:
-        if config.get("arch") != "crls":
-            raise ValueError(f"CRLS needs a 'crls' config, got arch {config.get('arch')!r}")
+        if config.get("arch") not in CRLS_ARCHS:
+            raise ValueError(f"CRLS needs a {' or '.join(map(repr, CRLS_ARCHS))} config, got arch "
+                             f"{config.get('arch')!r}")
         self.config = dict(config)
         cfg = config
         backbone = _backbone(cfg, backbone)
@@ -353,8 +370,14 @@ class CRLS(_CheckedInputs, GeneralizedRCNN):
         roi = cfg["roi_size"]
         pool: nn.Module = (RoIWarp("0", roi, cfg["sampling_ratio"]) if cfg["roi_op"] == "warp"
                            else MultiScaleRoIAlign(["0"], roi, cfg["sampling_ratio"]))
-        mask_head = RLSMaskHead(c, roi, cfg["mask_size"], mask_channels=cfg["mask_channels"], steps=cfg["rls_steps"],
-                                init=cfg["rls_init"], tie_weights=cfg["rls_tie_weights"], gru=cfg["rls_gru"])
+        mask_head: nn.Module
+        if cfg["arch"] == "crls-fcmask":
+            mask_head = FCMaskHead(c, roi, cfg["mask_size"], mask_channels=cfg["mask_channels"],
+                                   hidden=cfg["mask_hidden"])
+        else:
+            mask_head = RLSMaskHead(c, roi, cfg["mask_size"], mask_channels=cfg["mask_channels"],
+                                    steps=cfg["rls_steps"], init=cfg["rls_init"], tie_weights=cfg["rls_tie_weights"],
+                                    gru=cfg["rls_gru"])
         classifier = MaskedFeatureClassifier(c, roi, cfg["representation_size"], cfg["num_classes"] + 1)
         heads = CRLSRoIHeads(pool, mask_head, classifier, fg_iou_thresh=cfg["box_fg_iou"],
                              bg_iou_thresh=cfg["box_bg_iou"], batch_size_per_image=cfg["box_batch_size"],
@@ -405,10 +428,37 @@ def build_detector(config: dict[str, Any], *, backbone_weights: str | None = Non
     """
     if not isinstance(config, dict) or config.get("arch") not in ARCHS:
         raise ValueError(f"a detector config is a dict with 'arch' in {ARCHS}; got {config!r:.200}")
-    model: nn.Module = (CRLS(config, backbone) if config["arch"] == "crls" else MaskRCNNBaseline(config, backbone))
+    model: nn.Module = (CRLS(config, backbone) if config["arch"] in CRLS_ARCHS else MaskRCNNBaseline(config, backbone))
     if backbone_weights is not None:
         if not config["backbone_pretrained"]:
             raise ValueError("backbone weights need a config with backbone_pretrained=True")
         trained = build_backbone(config["backbone"], weights=backbone_weights)
         model.backbone.load_state_dict(trained.state_dict())
     return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return int(sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def mask_stage_parameters(model: nn.Module) -> int:
+    """Trainable parameters of the mask stage of a :class:`CRLS` or :class:`MaskRCNNBaseline`.
+
+    CRLS: ``roi_heads.mask_head`` (the 1 x 1 reduction, ``fc6_maskest`` and the RLS, or MNC's two
+    FC layers); Mask R-CNN: ``roi_heads.mask_head`` (the FCN) and ``roi_heads.mask_predictor``
+    (the deconvolution and the per-class 1 x 1 output). RoI pooling has no parameters.
+
+    Examples
+    --------
+    >>> cfg = detector_config("maskrcnn", 2, image_shape=(64, 64), mask_layers=[4], mask_dim=4)
+    >>> mask_stage_parameters(build_detector(cfg))  # 3x3 conv 128->4: 4612, 2x2 deconv: 68, 1x1 4->3: 15
+    4695
+    """
+    if not isinstance(model, (CRLS, MaskRCNNBaseline)):
+        raise TypeError(f"expected a CRLS or MaskRCNNBaseline, got {type(model).__name__}")
+    parts = [model.roi_heads.mask_head]
+    if isinstance(model, MaskRCNNBaseline):
+        parts.append(model.roi_heads.mask_predictor)
+    return int(sum(p.numel() for part in parts for p in part.parameters() if p.requires_grad))
+

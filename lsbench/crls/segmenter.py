@@ -1,13 +1,19 @@
 """CRLS and Mask R-CNN as registered instance methods: weights given, cached, or trained now.
 
-:func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` in
-:mod:`lsbench.methods` call. It resolves the weights as the single-object learned methods do, with the same checkpoint
-format and cache (:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH`` (the same
-method and an equal model config: backbone, class count, ...; a mismatch is a
-:class:`~lsbench.learned.weights.CheckpointError` listing the differing keys), else the cache,
-else train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a progress
-bar), resuming an interrupted run of the same configuration from its state file
-(``<checkpoint>.state``), and store it in the cache.
+:func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` (and the variants
+``crls-fcmask``, ``crls-lite``, ``crls-e2e``, :data:`DETECTOR_METHODS`) in
+:mod:`lsbench.methods` call. It resolves the weights like the single-object learned methods
+(:mod:`lsbench.learned.segmenter`) and with the same checkpoint format and cache
+(:func:`lsbench.learned.weights.resolve_weights`):
+
+1. ``weights=PATH``: that checkpoint; it must hold the same method and an equal model config
+   (backbone, class count, ... : a mismatch is a :class:`~lsbench.learned.weights.CheckpointError`
+   listing the differing keys);
+2. the cache: a checkpoint whose method, model config, training config and training-set
+   fingerprint all match;
+3. none: train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a
+   progress bar), resuming an interrupted run of the same configuration from its state file
+   (``<checkpoint>.state``), and store it in the cache.
 
 The model's class count and names come from the training dataset (shapes: 6 classes). Nothing
 is downloaded on any path; ``backbone_weights`` is a local file.
@@ -23,7 +29,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lsbench.crls.model import build_detector, detector_config
+from lsbench.crls.model import (
+    build_detector,
+    count_parameters,
+    detector_config,
+    mask_stage_parameters,
+)
 from lsbench.crls.train import DetectorTrainConfig, predict, train_detector
 from lsbench.device import resolve_device
 from lsbench.learned.segmenter import TrainedSegmenter
@@ -33,7 +44,9 @@ from lsbench.types import Prediction, Sample
 __all__ = ["DETECTOR_METHODS", "DetectorSegmenter", "build_from_params", "configs_from_params", "state_path_for",
            "train_and_save", "training_data"]
 
-DETECTOR_METHODS = ("crls", "maskrcnn")
+#: registered detector methods -> the model arch each builds (crls-lite and crls-e2e are crls with other defaults)
+DETECTOR_METHODS = {"crls": "crls", "maskrcnn": "maskrcnn", "crls-fcmask": "crls-fcmask", "crls-lite": "crls",
+                    "crls-e2e": "crls"}
 #: factory parameters that configure training (DetectorTrainConfig)
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "warmup_iters", "lr_schedule", "grad_clip",
               "seed", "hflip", "val_fraction", "val_limit", "patience")
@@ -89,7 +102,7 @@ def configs_from_params(method: str, params: dict[str, Any], train_set: Any) -> 
     model_keys = {k: v for k, v in params.items() if k not in (*TRAIN_KEYS, *SOURCE_KEYS)}
     if bw:
         model_keys["backbone_pretrained"] = True
-    config = detector_config(method, len(class_names), class_names, image_shape=first.shape, **model_keys)
+    config = detector_config(DETECTOR_METHODS[method], len(class_names), class_names, image_shape=first.shape, **model_keys)
     train = DetectorTrainConfig(**{k: params[k] for k in TRAIN_KEYS if k in params},
                                 backbone_weights_sha256=_sha256(bw) if bw else None)
     return config, train
@@ -115,6 +128,10 @@ class DetectorSegmenter(TrainedSegmenter):
         super().__init__(name, model, model_config, params, device, checkpoint)
         self.mask_threshold = float(params.get("mask_threshold", 0.5))
         self.inference_batch = int(params.get("inference_batch", 8))
+
+    def describe(self) -> dict[str, Any]:
+        """What the run's ``config.json`` records of the model: its size, total and of the mask stage."""
+        return {"params": count_parameters(self.model), "mask_params": mask_stage_parameters(self.model)}
 
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
         return predict(self.model, list(samples), device=self.device, batch_size=self.inference_batch,

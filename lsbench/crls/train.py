@@ -26,6 +26,21 @@ learning rates 0.001 then 0.0001 (§5). lsbench's protocol, the same for both me
 * **determinism**: weights from ``torch.manual_seed(seed)``; shuffling and flips from a
   ``torch.Generator``; torchvision's RoI/anchor samplers draw from the global torch RNG, which
   is seeded too (all inside :func:`torch.random.fork_rng`, so the caller's RNG is untouched).
+  Nothing else is random (the RLS's phi_0 is the fixed disk lattice), so on the CPU two
+  trainings of the same code and configuration give bit-identical weights and validation
+  histories, in one process or two (``tests/crls/test_determinism.py``). The float rounding,
+  and with it every later step, does depend on the intra-op thread count
+  (``torch.get_num_threads()``, recorded in each history row; ``OMP_NUM_THREADS=1`` and ``=2``
+  differ after 8 steps), on the CPU and on code that changes the arithmetic without changing the
+  maths, and training amplifies a last-bit difference into a different model. Measured with
+  ``lsbench train crls --dataset shapes`` on one thread, validation mAPr@0.5 after epoch 1: 0.297
+  at commit 86f1bba (curvature differences by ``torch.gradient``, RoI warp by matrix products),
+  0.272 from merge ba109d1 on (the same differences by slices: equal forward, backward differing
+  by 2e-6), 0.288 from 9cace64 (``roi_align`` for boxes without gradient), against 0.304 in the
+  first measurement of unrecorded code; the final validation mAPr@0.5 of two such trainings
+  differed by 0.5 and their test mAPr@0.5 by 1.9 points (84.1 and 82.2 %). So checkpoints record
+  the lsbench commit and the CPU (:mod:`lsbench.learned.weights`), and two trainings that differ
+  only in rounding should be read as two seeds.
 """
 
 from __future__ import annotations
@@ -426,6 +441,7 @@ class _DetectorRun:
             if time.perf_counter() - self.last_save > checkpoint_seconds:
                 self.save_state()
         row = {"epoch": self.epoch, "lr": self.optimizer.param_groups[0]["lr"],
+               "threads": torch.get_num_threads(),
                **{k: sums[k] / max(count, 1) for k in LOSS_KEYS}, "loss": sum(sums.values()) / max(count, 1)}
         return row, t0
 

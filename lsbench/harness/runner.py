@@ -19,8 +19,10 @@ from the store. Its only contract with the reports is the two tidy tables:
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, and the batched throughput of methods that declare a native ``predict_batch``,
-:mod:`lsbench.harness.throughput`), the tables (``lsbench.reports``) and what the reports need to be rebuilt
+git commit, machine, the batched throughput of methods that declare a native ``predict_batch``
+(:mod:`lsbench.harness.throughput`), and under ``models`` what a segmenter says of itself through
+``describe()``, e.g. a detector's parameter counts ``params`` and ``mask_params``), the tables
+(``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
 samples and the convergence traces. Every file's format is :mod:`lsbench.rundir`'s.
@@ -107,7 +109,7 @@ from lsbench.rundir import (
     display_image,
     summarize,
 )
-from lsbench.segmenter import batches_natively, can_trace, harness_batch_size
+from lsbench.segmenter import Segmenter, batches_natively, can_trace, harness_batch_size
 
 __all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "find_partial_run",
            "resume_benchmark", "run_benchmark", "write_run_files"]
@@ -462,6 +464,8 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "class_names": list(plan.class_names),
         "metric": plan.metric,
         "methods": {name: json_safe(params) for name, _, params in plan.built},
+        "models": {name: json_safe(seg.describe()) for name, seg, _ in plan.built
+                   if isinstance(seg, Segmenter) and seg.describe()},
         "executor": ex.describe(),
         "plan": plan.describe(),
         "sessions": [],

@@ -93,12 +93,17 @@ def cached_checkpoint_path(method: str, model_config: dict[str, Any], train_conf
     return cache_dir() / f"{method}-{key[:20]}.pt"
 
 
-def _versions() -> dict[str, str | None]:
+def _versions() -> dict[str, Any]:
+    """Where the weights come from: versions, the lsbench commit (training arithmetic changes with the
+    code even where the maths does not) and the CPU (its kernels round differently)."""
+    from lsbench.harness.environment import cpu_name, git_commit
+
     try:
         lsbench_version: str | None = metadata.version("lsbench")
     except metadata.PackageNotFoundError:
         lsbench_version = None
-    return {"python": sys.version.split()[0], "torch": str(torch.__version__), "lsbench": lsbench_version}
+    return {"python": sys.version.split()[0], "torch": str(torch.__version__), "lsbench": lsbench_version,
+            "git": git_commit(), "cpu": cpu_name()}
 
 
 def save_checkpoint(path: str | os.PathLike[str], *, method: str, model_config: dict[str, Any],

@@ -222,15 +222,20 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
            published: Published | None = None, variant: str = "mnc") -> ReportTable:
     """Table 3: mAPr@0.5/@0.7 and AP_vol under ``variant``, time per image; published beside."""
     times = _time_stats(per_sample)
+    models = config.get("models") or {}
     rows = []
     for m, s in scores.items():
         res = s.mapr[variant]
+        size = {k: models.get(m, {}).get(k) for k in ("params", "mask_params")}
         rows.append({"method": m, "measured": True, "mapr50": 100 * res.mean_ap[0.5], "mapr70": 100 * res.mean_ap[0.7],
-                     "ap_vol": 100 * res.ap_vol, **times.get(m, {})})
+                     "ap_vol": 100 * res.ap_vol, **{k: None if v is None else v / 1e6 for k, v in size.items()},
+                     **times.get(m, {})})
     cols = [Column("method", "Method", code=True),
             Column("mapr50", "mAPr@0.5 %", "measured", fmt_num(1)),
             Column("mapr70", "mAPr@0.7 %", "measured", fmt_num(1)),
             Column("ap_vol", "AP_vol %", "measured", fmt_num(1)),
+            Column("params", "Params (M)", "measured", fmt_num(2)),
+            Column("mask_params", "Mask stage (M)", "measured", fmt_num(2)),
             Column("seconds", "Time / image (s)", "measured", fmt_time),
             Column("n", "n", "measured"), Column("failed", "Failed", "measured")]
     datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
@@ -238,7 +243,9 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
         "table3", f"Table 3 — instance segmentation, region AP ({datasets})",
         [f"mAPr@t = mean over classes of the region AP at mask IoU t; AP_vol = mean of mAPr over "
          f"t = 0.1..0.9. Measured with AP definition {_VARIANT_TEXT[variant]}. A sample a method failed on "
-         "counts as no detections."],
+         "counts as no detections. Params = trainable parameters of the model, mask stage = of its mask "
+         "branch (CRLS: RoI-feature reduction, fc6_maskest and the RLS; Mask R-CNN: FCN mask head and "
+         "predictor), as the method described itself in config.json ('–': not recorded)."],
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(
             per_sample, config, f"; AP definition: {variant}"))])

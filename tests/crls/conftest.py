@@ -28,6 +28,8 @@ def tiny_config(arch: str, **kw):
                     rpn_post_nms_train=50, rpn_post_nms_test=50, box_batch_size=16)
     if arch == "crls":
         defaults.update(mask_channels=4, rls_steps=2)
+    elif arch == "crls-fcmask":
+        defaults.update(mask_channels=4, mask_hidden=16)
     else:
         defaults.update(mask_layers=[8, 8], mask_dim=8)
     return detector_config(arch, N_CLASSES, ["disk", "square", "bar"], **{**defaults, **kw})
@@ -59,6 +61,6 @@ def scene(seed: int = 0, n: int = 3, size: tuple[int, int] = (SIZE, SIZE)):
     return image, target
 
 
-@pytest.fixture(params=["crls", "maskrcnn"])
+@pytest.fixture(params=["crls", "maskrcnn", "crls-fcmask"])
 def arch(request):
     return request.param

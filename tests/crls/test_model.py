@@ -27,6 +27,11 @@ def test_train_mode_gives_the_five_losses_and_backward_reaches_every_stage(arch)
         stages.update({"mask fc (fc6_maskest)": heads.mask_head.fc_maskest, "RLS cell": heads.mask_head.rls.cells,
                        "RLS output": heads.mask_head.rls.head, "box path": heads.classifier.box_path,
                        "mask path": heads.classifier.mask_path, "classifier": heads.classifier.predictor})
+    elif arch == "crls-fcmask":
+        heads = model.roi_heads
+        stages.update({"mask fc (fc6_maskest)": heads.mask_head.fc_maskest, "mask_pred": heads.mask_head.mask_pred,
+                       "box path": heads.classifier.box_path, "mask path": heads.classifier.mask_path,
+                       "classifier": heads.classifier.predictor})
     else:
         heads = model.roi_heads
         stages.update({"box head": heads.box_head, "box predictor": heads.box_predictor,

@@ -115,6 +115,15 @@ def test_harness_fills_tables_3_and_4(trained, root, tmp_path):
         assert 0.0 <= res.instance_scores[m].mapr["mnc"].mean_ap[0.5] <= 1.0
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["throughput"]["crls"]["images_per_second"] > 0
+    # each detector describes its size; Table 3 shows it (the tiny models: exact counts from the models)
+    from lsbench.crls.model import count_parameters, mask_stage_parameters
+
+    for m in ("crls", "maskrcnn"):
+        model = trained[m].model
+        assert cfg["models"][m] == {"params": count_parameters(model), "mask_params": mask_stage_parameters(model)}
+        row = next(line for line in table3.splitlines() if line.startswith(f"| `{m}`"))
+        assert f"| {count_parameters(model) / 1e6:.2f} | {mask_stage_parameters(model) / 1e6:.2f} |" in row
+    assert "Params (M)" in table3 and "Mask stage (M)" in table3
 
 
 def test_cli_train_then_run_with_weights(root, tmp_path):

@@ -62,7 +62,8 @@ def test_instance_run_writes_predictions_tables_and_figures(tmp_path, dataset, i
     assert 0.3 < jitter.mapr["mnc"].mean_ap[0.5] < 1.0
 
     table3 = (d / "table3.md").read_text()
-    assert "`perfect` | 100.0 | 100.0 | 100.0" in table3
+    assert "`perfect` | 100.0 | 100.0 | 100.0 | – | – |" in table3  # no describe(): sizes not recorded
+    assert "models" in cfg and "perfect" not in cfg["models"]
     assert "CRLS (chapter) | 66.7 | 44.6" in table3 and "published B" in table3
     assert "mnc: argmax-IoU matching" in table3 and "Per-class AP@0.5" in table3
     table4 = (d / "table4.md").read_text()

@@ -25,6 +25,9 @@ def test_round_trip_and_contents(tmp_path):
     assert ckpt["model_config"] == config and ckpt["train_config"] == {"epochs": 1}
     assert ckpt["data"]["fingerprint"] == "abc" and ckpt["val_metrics"]["f_measure"] == 0.5
     assert ckpt["versions"]["torch"] == torch.__version__ and ckpt["train_seconds"] == 1.5
+    from lsbench.harness.environment import cpu_name, git_commit
+
+    assert ckpt["versions"]["git"] == git_commit() and ckpt["versions"]["cpu"] == cpu_name()  # what trained it
     fresh = build_model(config)
     W.load_state(fresh, ckpt, path)
     for k, v in model.state_dict().items():
