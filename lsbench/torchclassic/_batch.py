@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from lsbench.levelset.init import resolve_init
-from lsbench.levelset.validate import check_image_2d
+from lsbench.levelset.validate import check_same_size_images
 from lsbench.types import LevelSetResult
 
 __all__ = [
@@ -67,24 +67,12 @@ def resolve_dtype(dtype: Any) -> torch.dtype:
 
 
 def check_batch(images: Any) -> list[np.ndarray]:
-    """``images`` (a sequence of 2-D arrays or one ``(B, H, W)`` array) as checked 2-D arrays of one size."""
+    """``images`` (a sequence of 2-D arrays, one ``(B, H, W)`` array or tensor) as checked 2-D arrays of one size."""
     if isinstance(images, torch.Tensor):
         images = images.detach().cpu().numpy()
-    if isinstance(images, np.ndarray):
-        if images.ndim != 3:
-            raise ValueError(f"images must be a (B, H, W) array or a sequence of 2-D images, got shape {images.shape}")
+    if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         images = list(images)
-    if not isinstance(images, Sequence) or isinstance(images, (str, bytes)):
-        raise TypeError(f"images must be a sequence of 2-D arrays, got {type(images).__name__}")
-    if len(images) == 0:
-        raise ValueError("images is empty: a batch needs at least one image")
-    out = [check_image_2d(img, name=f"images[{i}]") for i, img in enumerate(images)]
-    shape = out[0].shape
-    for i, img in enumerate(out):
-        if img.shape != shape:
-            raise ValueError(f"every image of a batch must have one size: images[0] is {shape}, "
-                             f"images[{i}] is {img.shape} (group images by size)")
-    return out
+    return check_same_size_images(images)
 
 
 def resolve_inits(init: Any, n: int, shape: tuple[int, int], mask_to_phi: Callable[[np.ndarray], np.ndarray],
