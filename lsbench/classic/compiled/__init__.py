@@ -19,6 +19,12 @@ from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
+# numba's OpenMP threading layer reads this when it starts (the first parallel kernel): waiting
+# threads sleep instead of spinning, so that a busy machine does not collapse a parallel kernel
+# (a thread spinning at a barrier holds a core that the thread it waits for needs). A value the
+# user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def _package_stamp() -> bytes:
     """SHA-256 of every module of this package: a kernel's cached machine code embeds the helpers

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import prange
 
-from lsbench.classic.compiled._kernels import jit, like, pairwise_sum, pairwise_sum_parallel
+from lsbench.classic.compiled._kernels import jit, like, pairwise_sum
 
 __all__ = ["cv_evolve", "cv_evolve_batch", "cv_region_means", "getreuer_eq22", "region_means", "rms"]
 
@@ -114,17 +114,14 @@ def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, t
     change = 0.0
     for _ in range(max_steps):
         c1, c2 = c[0], c[1]
-        for b in prange(n_chunks):
-            _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt,
-                        b * h // n_chunks, (b + 1) * h // n_chunks)
         counts = np.zeros(n_chunks, np.int64)
-        for b in prange(n_chunks):
-            counts[b] = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, b * h // n_chunks,
-                                         (b + 1) * h // n_chunks)
+        for b in prange(n_chunks):  # one parallel region per iteration: each chunk of rows, then its sums' terms
+            r0, r1 = b * h // n_chunks, (b + 1) * h // n_chunks
+            _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, r0, r1)
+            counts[b] = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, r0, r1)
         cur, nxt = nxt, cur
-        c[0], c[1] = region_means(pairwise_sum_parallel(img_in), pairwise_sum_parallel(img_out),
-                                  counts.sum(), n)
-        change = rms(pairwise_sum_parallel(diff2), n)
+        c[0], c[1] = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), counts.sum(), n)
+        change = rms(pairwise_sum(diff2, 0, n), n)
         steps += 1
         if not change > tol:  # converged, or not finite
             break
