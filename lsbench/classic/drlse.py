@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.classic._common import (
     SignChangeMonitor,
     check_callback,
@@ -23,6 +22,7 @@ from lsbench.classic._common import (
     to_255,
     wants_energy,
 )
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
     dirac_compact,

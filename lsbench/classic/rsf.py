@@ -19,7 +19,6 @@ import numpy as np
 from scipy import fft as sp_fft
 from scipy import ndimage
 
-from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.classic._common import (
     SignChangeMonitor,
     check_callback,
@@ -27,6 +26,7 @@ from lsbench.classic._common import (
     to_255,
     wants_energy,
 )
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
     curvature_central,

@@ -12,6 +12,7 @@ from ``sigma >= 5`` the NumPy backend convolves by FFT, equal to rounding). Sign
 reference: the object is ``u < 0``; index 1 is the region ``u > 0``.
 """
 
+# ruff: noqa: E741  (I is the papers' name for the image)
 from __future__ import annotations
 
 import math
@@ -32,8 +33,16 @@ from lsbench.classic.compiled._kernels import (
     pixel,
 )
 
-__all__ = ["heaviside", "level_set_eq", "lic_update_b", "lic_update_c", "lse_steps", "local_binary_fit",
-           "rsf_data_force", "rsf_steps"]
+__all__ = [
+    "heaviside",
+    "level_set_eq",
+    "lic_update_b",
+    "lic_update_c",
+    "local_binary_fit",
+    "lse_steps",
+    "rsf_data_force",
+    "rsf_steps",
+]
 
 _CURVATURE_ETA = 1e-10  # curvature_central's regulariser under the square root
 
