@@ -11,6 +11,7 @@ backends agree to the rounding of those libraries (amplified by the evolution as
 difference is).
 """
 
+# ruff: noqa: E741  (I is the paper's name for the image, i, j, k, l the basis indices)
 from __future__ import annotations
 
 import math
@@ -113,7 +114,6 @@ def l2s_steps(phi, I, py, px, pyy, pxx, nu, rho, lambda1, lambda2, epsilon, cfl,
     Returns ``(iterations, converged)``.
     """
     h, w = phi.shape
-    m = py.shape[1]
     p1, p2, H, Nx, Ny, F, kappa, nxt = work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7]
     Hc, HI = work[8], work[9]
     row_max = np.zeros(h)
