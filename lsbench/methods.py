@@ -38,6 +38,9 @@ class Segmenter:
     name: str = ""
     kind: str = "binary"
     params: dict[str, Any]
+    #: which implementation runs the method ("numpy", "numba", "torch"; "" where there is one),
+    #: recorded in the run's config.json
+    backend: str = ""
 
     def __call__(self, sample: Sample) -> Prediction:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -70,6 +73,10 @@ class ClassicSegmenter(Segmenter):
         if isinstance(dry_init, np.ndarray):
             dry.pop("init")
         fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), **dry, **self.extra_call)
+        if "backend" in self.params:
+            from lsbench.classic.backend import resolve_backend
+
+            self.backend = resolve_backend(self.params["backend"])
 
     def _init_for(self, sample: Sample) -> Any:
         init = self.params.get("init", "sample")
@@ -94,7 +101,8 @@ class BatchedClassicSegmenter(Segmenter):
     """Adapter from a batched classic function ``fn(images, *, ..., init) -> list[LevelSetResult]``.
 
     The batched PyTorch backends (:mod:`lsbench.torchclassic`) behind ``cv-torch``,
-    ``drlse-torch``, ``li-torch``, ``lic-torch`` and ``l2s-torch``. ``segmenter(sample)`` runs a
+    ``drlse-torch``, ``li-torch``, ``lic-torch`` and ``l2s-torch``, and ``cv`` with ``batch_size > 1``
+    (:func:`lsbench.classic.chan_vese_batch`, images in parallel with numba). ``segmenter(sample)`` runs a
     batch of one; :meth:`predict_batch` groups the samples by image size and evolves each group in
     batches of up to :attr:`batch_size` images, which is how the harness runs these methods (the
     per-image time it records is then the batch's wall time divided by its size). Parameters are
@@ -103,7 +111,7 @@ class BatchedClassicSegmenter(Segmenter):
     """
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *, batch_size: int = 32,
-                 fallback_init: str = "box", polarity: str = "phi") -> None:
+                 fallback_init: str = "box", polarity: str = "phi", backend: str = "torch") -> None:
         if polarity not in ("phi", "sample"):
             raise ValueError(f"{name}: polarity must be 'phi' or 'sample', got {polarity!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -114,8 +122,9 @@ class BatchedClassicSegmenter(Segmenter):
         self.batch_size = batch_size
         self.fallback_init = fallback_init
         self.polarity = polarity
+        self.backend = backend
         init = self.params.get("init")
-        dry = {**self.params, "compile": False, "max_iter": 2}
+        dry = {**self.params, "max_iter": 2} | ({"compile": False} if "compile" in self.params else {})
         if isinstance(init, str) and init == "sample":
             dry["init"] = fallback_init
         ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)
@@ -151,15 +160,21 @@ class BatchedClassicSegmenter(Segmenter):
 
 # -- Chan–Vese --------------------------------------------------------------------------------------
 @METHODS.register("cv", kind="binary", tags=("classic",),
-                  summary="Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy")
+                  summary="Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy or numba")
 def _cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.0, dt: float = 0.5,
         tol: float = 1e-3, max_iter: int = 500, init: Any = "checkerboard", eta: float = 1e-16,
-        polarity: str = "sample") -> Segmenter:
-    from lsbench.classic.chan_vese import chan_vese
+        polarity: str = "sample", backend: str = "auto", batch_size: int = 1) -> Segmenter:
+    from lsbench.classic.chan_vese import chan_vese, chan_vese_batch
 
     params = dict(mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter,
-                  init=init, eta=eta)
-    return ClassicSegmenter("cv", chan_vese, params, extra_call={"track_energy": False}, polarity=polarity)
+                  init=init, eta=eta, backend=backend)
+    if batch_size == 1:  # one image per call: the per-image timing of the paper's protocol
+        return ClassicSegmenter("cv", chan_vese, params, extra_call={"track_energy": False}, polarity=polarity)
+    # batches of same-size images (the harness groups them), evolved in parallel, one per thread
+    from lsbench.classic.backend import resolve_backend
+
+    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init="checkerboard",
+                                   polarity=polarity, backend=resolve_backend(backend))
 
 
 class _SkimageChanVese(Segmenter):
@@ -208,6 +223,8 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
 
 
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
+# Like cv, each takes backend ("auto": the compiled numba kernels when numba imports, else NumPy;
+# lsbench.classic.backend); the run's config.json records the one that ran (Segmenter.backend).
 # The contour methods start from the sample's initial region (the ground-truth box grown by 8 %,
 # i.e. outside the object: DRLSE's alpha > 0 shrinks it, per the paper's sign rule); a sample
 # without one starts from a centred box. The harness never asks for the energy trace. l2s, the
@@ -215,62 +232,64 @@ def _skimage_cv(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, dt
 # cv from the checkerboard (-p l2s.init=checkerboard -p l2s.polarity=sample); its default "phi" keeps
 # phi > 0 as the object, as the reference code does.
 @METHODS.register("drlse", kind="binary", tags=("classic",),
-                  summary="DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy")
+                  summary="DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy or numba")
 def _drlse(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, epsilon: float = 1.5,
            sigma: float = 1.5, dt: float = 5.0, potential: str = "double-well", max_iter: int = 200,
            iter_inner: int = 5, iter_refine: int = 5, tol: float = 0.0, c0: float = 2.0,
-           init: Any = "sample") -> Segmenter:
+           init: Any = "sample", backend: str = "auto") -> Segmenter:
     from lsbench.classic.drlse import drlse
 
     params = dict(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt,
                   potential=potential, max_iter=max_iter, iter_inner=iter_inner,
-                  iter_refine=iter_refine, tol=tol, c0=c0, init=init)
+                  iter_refine=iter_refine, tol=tol, c0=c0, init=init, backend=backend)
     return ClassicSegmenter("drlse", drlse, params, fallback_init="box", extra_call={"track_energy": False})
 
 
 @METHODS.register("li", kind="binary", tags=("classic",),
-                  summary="Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy")
+                  summary="Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy or numba")
 def _li(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu: float = 1.0, sigma: float = 3.0,
         epsilon: float = 1.0, dt: float = 0.1, max_iter: int = 300, tol: float = 0.0, c0: float = 2.0,
-        init: Any = "sample") -> Segmenter:
+        init: Any = "sample", backend: str = "auto") -> Segmenter:
     from lsbench.classic.rsf import rsf
 
     params = dict(lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt,
-                  max_iter=max_iter, tol=tol, c0=c0, init=init)
+                  max_iter=max_iter, tol=tol, c0=c0, init=init, backend=backend)
     return ClassicSegmenter("li", rsf, params, fallback_init="box", extra_call={"track_energy": False})
 
 
 @METHODS.register("lic", kind="binary", tags=("classic",),
-                  summary="LIC: level set with bias-field estimation (Li et al. 2011), NumPy")
+                  summary="LIC: level set with bias-field estimation (Li et al. 2011), NumPy or numba")
 def _lic(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, dt: float = 0.1,
          max_iter: int = 500, iter_inner: int = 10, tol: float = 0.0, c0: float = 1.0,
-         init: Any = "sample") -> Segmenter:
+         init: Any = "sample", backend: str = "auto") -> Segmenter:
     from lsbench.classic.rsf import lic
 
     params = dict(nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt, max_iter=max_iter,
-                  iter_inner=iter_inner, tol=tol, c0=c0, init=init)
+                  iter_inner=iter_inner, tol=tol, c0=c0, init=init, backend=backend)
     return ClassicSegmenter("lic", lic, params, fallback_init="box", extra_call={"track_energy": False})
 
 
 @METHODS.register("l2s", kind="binary", tags=("classic",),
-                  summary="L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy")
+                  summary="L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy or numba")
 def _l2s(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: float = 1.0, lambda2: float = 1.0,
          epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
          tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
-         polarity: str = "phi") -> Segmenter:
+         polarity: str = "phi", backend: str = "auto") -> Segmenter:
     from lsbench.classic.l2s import l2s
 
     params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon,
                   cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience,
-                  start_degree=start_degree, init=init)
+                  start_degree=start_degree, init=init, backend=backend)
     return ClassicSegmenter("l2s", l2s, params, fallback_init="box", extra_call={"track_energy": False},
                             polarity=polarity)
 
 
 # -- batched PyTorch backends of the classic methods (cv-torch, drlse-torch, li-torch, lic-torch,
 # l2s-torch): registered below. Each takes its NumPy method's parameters (same defaults) plus
-# device ("auto", "cpu", "cuda"), dtype ("float32", "float64"), compile (torch.compile the update)
-# and batch_size (images per evolution in predict_batch, which the harness uses). They are separate
+# device ("auto", "cpu", "cuda"), dtype ("float32", "float64"), compile (torch.compile the update),
+# batch_size (images per evolution in predict_batch, which the harness uses) and threads (torch CPU
+# threads during the evolution, 1 by default: on a shared machine a second thread mostly waits,
+# lsbench.torchclassic._batch.TorchThreads; lsbench.torchclassic also sets OMP_WAIT_POLICY=PASSIVE). They are separate
 # names rather than a backend parameter so that one run can time both backends side by side (a run
 # lists each method once) and the NumPy methods never see torch options. li-torch defaults to float64:
 # RSF's curvature regulariser (1e-10 under the square root, as in RSF.m) is below float32 resolution
@@ -283,9 +302,14 @@ def _torch_classic(name: str, module: str, fn: str, params: dict[str, Any], *, f
                    polarity: str = "phi") -> Segmenter:
     import importlib
 
-    batched = getattr(importlib.import_module(module), fn)
+    from lsbench.torchclassic._batch import TorchThreads
+
     params = dict(params)
     batch_size = params.pop("batch_size")
+    try:
+        batched = TorchThreads(getattr(importlib.import_module(module), fn), params.pop("threads"))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
     return BatchedClassicSegmenter(name, batched, params, batch_size=batch_size, fallback_init=fallback_init,
                                    polarity=polarity)
 
@@ -295,9 +319,9 @@ def _torch_classic(name: str, module: str, fn: str, params: dict[str, Any], *, f
 def _cv_torch(mu: float = 0.25, lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.0, dt: float = 0.5,
               tol: float = 1e-3, max_iter: int = 500, init: Any = "checkerboard", eta: float = 1e-16,
               polarity: str = "sample", device: str = "auto", dtype: str = "float32", compile: bool = True,
-              batch_size: int = 32) -> Segmenter:
+              batch_size: int = 32, threads: int = 1) -> Segmenter:
     params = dict(mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter, init=init,
-                  eta=eta, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
+                  eta=eta, device=device, dtype=dtype, compile=compile, batch_size=batch_size, threads=threads)
     return _torch_classic("cv-torch", "lsbench.torchclassic.chan_vese", "chan_vese_batch", params,
                           fallback_init="checkerboard", polarity=polarity)
 
@@ -308,10 +332,10 @@ def _drlse_torch(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, eps
                  sigma: float = 1.5, dt: float = 5.0, potential: str = "double-well", max_iter: int = 200,
                  iter_inner: int = 5, iter_refine: int = 5, tol: float = 0.0, c0: float = 2.0,
                  init: Any = "sample", device: str = "auto", dtype: str = "float32", compile: bool = True,
-                 batch_size: int = 32) -> Segmenter:
+                 batch_size: int = 32, threads: int = 1) -> Segmenter:
     params = dict(lambda_=lambda_, mu=mu, alpha=alpha, epsilon=epsilon, sigma=sigma, dt=dt, potential=potential,
                   max_iter=max_iter, iter_inner=iter_inner, iter_refine=iter_refine, tol=tol, c0=c0, init=init,
-                  device=device, dtype=dtype, compile=compile, batch_size=batch_size)
+                  device=device, dtype=dtype, compile=compile, batch_size=batch_size, threads=threads)
     return _torch_classic("drlse-torch", "lsbench.torchclassic.drlse", "drlse_batch", params, fallback_init="box")
 
 
@@ -320,10 +344,10 @@ def _drlse_torch(lambda_: float = 5.0, mu: float = 0.04, alpha: float = 1.5, eps
 def _li_torch(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu: float = 1.0, sigma: float = 3.0,
               epsilon: float = 1.0, dt: float = 0.1, max_iter: int = 300, tol: float = 0.0, c0: float = 2.0,
               init: Any = "sample", device: str = "auto", dtype: str = "float64", compile: bool = True,
-              batch_size: int = 32) -> Segmenter:
+              batch_size: int = 32, threads: int = 1) -> Segmenter:
     params = dict(lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt,
                   max_iter=max_iter, tol=tol, c0=c0, init=init, device=device, dtype=dtype, compile=compile,
-                  batch_size=batch_size)
+                  batch_size=batch_size, threads=threads)
     return _torch_classic("li-torch", "lsbench.torchclassic.rsf", "rsf_batch", params, fallback_init="box")
 
 
@@ -332,9 +356,10 @@ def _li_torch(lambda1: float = 1.0, lambda2: float = 1.0, nu: float = 0.001, mu:
 def _lic_torch(nu: float = 0.001, mu: float = 1.0, sigma: float = 4.0, epsilon: float = 1.0, dt: float = 0.1,
                max_iter: int = 500, iter_inner: int = 10, tol: float = 0.0, c0: float = 1.0, init: Any = "sample",
                device: str = "auto", dtype: str = "float64", compile: bool = True,
-               batch_size: int = 32) -> Segmenter:
+               batch_size: int = 32, threads: int = 1) -> Segmenter:
     params = dict(nu=nu, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt, max_iter=max_iter, iter_inner=iter_inner,
-                  tol=tol, c0=c0, init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
+                  tol=tol, c0=c0, init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size,
+                  threads=threads)
     return _torch_classic("lic-torch", "lsbench.torchclassic.rsf", "lic_batch", params, fallback_init="box")
 
 
@@ -344,10 +369,10 @@ def _l2s_torch(degree: int = 2, nu: float = 0.2, rho: float = 0.3, lambda1: floa
                epsilon: float = 2.0, cfl: float = 0.8, reinit_dt: float = 0.5, max_iter: int = 1200,
                tol: float = 1.0, patience: int = 20, start_degree: int | None = None, init: Any = "sample",
                polarity: str = "phi", device: str = "auto", dtype: str = "float32", compile: bool = True,
-               batch_size: int = 32) -> Segmenter:
+               batch_size: int = 32, threads: int = 1) -> Segmenter:
     params = dict(degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl,
                   reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience, start_degree=start_degree,
-                  init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size)
+                  init=init, device=device, dtype=dtype, compile=compile, batch_size=batch_size, threads=threads)
     return _torch_classic("l2s-torch", "lsbench.torchclassic.l2s", "l2s_batch", params, fallback_init="box",
                           polarity=polarity)
 

@@ -18,8 +18,8 @@ from the store. Its only contract with the reports is the two tidy tables:
   divided by ``batch_size``, see :mod:`lsbench.harness.work`);
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, and the batched throughput of methods that have ``predict_batch``,
+plus ``config.json`` (resolved parameters, the backend each classic method ran on, dataset spec,
+executor and timing protocol, versions, git commit, machine, and the batched throughput of methods that have ``predict_batch``,
 :mod:`lsbench.harness.throughput`), the tables (``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
@@ -430,6 +430,8 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "class_names": list(plan.class_names),
         "metric": plan.metric,
         "methods": {name: json_safe(params) for name, _, params in plan.built},
+        # which implementation ran each method that has several (backend="auto" resolved here)
+        "backends": {name: seg.backend for name, seg, _ in plan.built if getattr(seg, "backend", "")},
         "executor": ex.describe(),
         "plan": plan.describe(),
         "sessions": [],
