@@ -614,6 +614,8 @@ class _CompiledLIC:
         self.KONE_I = self.I * self.I * self._gaussian(np.ones_like(self.I))
         self.e1, self.e2, self.force = np.empty_like(self.I), np.empty_like(self.I), np.empty_like(self.I)
         self._params = (float(nu), float(mu), float(epsilon), float(dt))
+        self._H = np.empty_like(self.I)  # H(u) of the current u: from here, then from each update_b
+        kernels.heaviside_field(self.u, self.epsilon, self._H)
 
     def _gaussian(self, a: np.ndarray) -> np.ndarray:
         from lsbench.classic.compiled._kernels import gaussian_filter_zero, threads
@@ -629,8 +631,8 @@ class _CompiledLIC:
         KB1 = self._gaussian(b)
         KB2 = self._gaussian(b * b)
         with threads(self._threads):
-            C = self._kernels.lic_update_c(self.I, self.u, KB1, KB2, self.epsilon, np.asarray(C, dtype=np.float64),
-                                           self._work[:2].reshape(2, -1))
+            C = self._kernels.lic_update_c(self.I, self._H, KB1, KB2, np.asarray(C, dtype=np.float64),
+                                           self._work[:4].reshape(4, -1))
             self._kernels.lic_data_force(self.I, self.KONE_I, KB1, KB2, C, self.e1, self.e2, self.force)
         return C
 
@@ -645,7 +647,7 @@ class _CompiledLIC:
 
         with threads(self._threads):
             return self._kernels.lic_update_b(self.I, self.u, C, self.k, self.epsilon, np.ascontiguousarray(b),
-                                              self._work)
+                                              self._work, self._H)
 
 
 def _heaviside(u: np.ndarray, epsilon: float) -> np.ndarray:

@@ -177,14 +177,13 @@ def l2s_steps(phi, I, py, px, pyy, pxx, nu, rho, lambda1, lambda2, epsilon, cfl,
         # one Sussman step (one-sided differences, zero beyond the border), Neumann boundary
         for i in prange(h):
             D, o = F[i], nxt[i]
-            up = F[i - 1] if i > 0 else F[i]
+            up = F[i - 1] if i > 0 else F[i]  # beyond the border the one-sided differences are 0
             down = F[i + 1] if i < h - 1 else F[i]
-            for j in range(w):
-                a = D[j] - D[j - 1] if j > 0 else 0.0
-                b = D[j + 1] - D[j] if j < w - 1 else 0.0
-                c = D[j] - up[j]
-                d = down[j] - D[j]
-                o[j] = sussman_eq(D[j], a, b, c, d, reinit_dt)
+            o[0] = sussman_eq(D[0], 0.0, D[1] - D[0], D[0] - up[0], down[0] - D[0], reinit_dt)
+            for j in range(1, w - 1):
+                o[j] = sussman_eq(D[j], D[j] - D[j - 1], D[j + 1] - D[j], D[j] - up[j], down[j] - D[j], reinit_dt)
+            o[w - 1] = sussman_eq(D[w - 1], D[w - 1] - D[w - 2], 0.0, D[w - 1] - up[w - 1], down[w - 1] - D[w - 1],
+                                  reinit_dt)
         neumann_bound_cond(nxt)
         for i in prange(h):  # pixels that changed side (phi >= 0), and the new phi
             o, pi = nxt[i], phi[i]

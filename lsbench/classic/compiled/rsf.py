@@ -171,38 +171,50 @@ def lse_steps(u, F, nu, mu, epsilon, dt, n_steps, work):
 
 
 @jit(parallel=True)
-def lic_update_c(I, u, KB1, KB2, epsilon, previous, work):
-    """``lse_bfe.m``'s ``updateC``: ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` with ``M1 = H(u)``,
-    ``M2 = 1 - H(u)`` (NumPy's pairwise sums of the same products); a zero denominator keeps
-    ``previous[i]``. ``work`` is ``(2, H*W)`` scratch."""
-    h, w = u.shape
+def heaviside_field(u, epsilon, H):
+    """``H = H_eps(u)`` for every pixel."""
+    for i in prange(u.shape[0]):
+        ui, Hi = u[i], H[i]
+        for j in range(u.shape[1]):
+            Hi[j] = heaviside(ui[j], epsilon)
+
+
+@jit(parallel=True)
+def lic_update_c(I, H, KB1, KB2, previous, work):
+    """``lse_bfe.m``'s ``updateC``: ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` with ``M1 = H``,
+    ``M2 = 1 - H`` (``H = H_eps(u)``; NumPy's pairwise sums of the same products); a zero
+    denominator keeps ``previous[i]``. ``work`` is ``(4, H*W)`` scratch."""
+    h, w = H.shape
     n = h * w
+    for i in prange(h):
+        for j in range(w):
+            M1, M2 = H[i, j], 1.0 - H[i, j]
+            work[0, i * w + j] = (KB1[i, j] * I[i, j]) * M1
+            work[1, i * w + j] = KB2[i, j] * M1
+            work[2, i * w + j] = (KB1[i, j] * I[i, j]) * M2
+            work[3, i * w + j] = KB2[i, j] * M2
     C = previous.copy()
     for region in range(2):
-        for i in prange(h):
-            for j in range(w):
-                H = heaviside(u[i, j], epsilon)
-                M = H if region == 0 else 1.0 - H
-                work[0, i * w + j] = (KB1[i, j] * I[i, j]) * M
-                work[1, i * w + j] = KB2[i, j] * M
-        num, den = pairwise_sum(work[0], 0, n), pairwise_sum(work[1], 0, n)
+        num, den = pairwise_sum(work[2 * region], 0, n), pairwise_sum(work[2 * region + 1], 0, n)
         if den != 0:
             C[region] = num / den
     return C
 
 
 @jit(parallel=True)
-def lic_update_b(I, u, C, k, epsilon, previous, work):
+def lic_update_b(I, u, C, k, epsilon, previous, work, H):
     """``lse_bfe.m``'s ``updateB``: ``b = K*(I J1) / K*J2`` with ``J1 = c1 M1 + c2 M2`` and
-    ``J2 = c1^2 M1 + c2^2 M2``; where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is
-    ``(5, H, W)`` scratch; returns the new ``b`` (a new array)."""
+    ``J2 = c1^2 M1 + c2^2 M2`` (``M1 = H_eps(u)``, written into ``H`` for the next ``updateC``, which
+    sees the same ``u``); where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is ``(5, H, W)``
+    scratch; returns the new ``b`` (a new array)."""
     h, w = u.shape
     PC1I, PC2, num, den, tmp = work[0], work[1], work[2], work[3], work[4]
     for i in prange(h):
         for j in range(w):
-            H = heaviside(u[i, j], epsilon)
-            PC1I[i, j] = (C[0] * H + C[1] * (1.0 - H)) * I[i, j]
-            PC2[i, j] = (C[0] * C[0]) * H + (C[1] * C[1]) * (1.0 - H)
+            Hij = heaviside(u[i, j], epsilon)
+            H[i, j] = Hij
+            PC1I[i, j] = (C[0] * Hij + C[1] * (1.0 - Hij)) * I[i, j]
+            PC2[i, j] = (C[0] * C[0]) * Hij + (C[1] * C[1]) * (1.0 - Hij)
     gaussian_filter_zero(PC1I, k, num, tmp)
     gaussian_filter_zero(PC2, k, den, tmp)
     b = np.empty_like(previous)
