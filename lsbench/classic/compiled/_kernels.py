@@ -59,29 +59,26 @@ def _like(x, value):
 @jit
 def _pairwise_block(a, lo, n):
     """A leaf of NumPy's pairwise sum (``n <= 128``): eight interleaved accumulators, then the rest."""
+    b = a[lo:lo + n]
     if n < 8:
         res = like(a[lo], 0.0)
-        for i in range(lo, lo + n):
-            res += a[i]
+        for i in range(n):
+            res += b[i]
         return res
-    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-    i = lo + 8
-    stop = lo + n - n % 8
-    while i < stop:
-        r0 += a[i]
-        r1 += a[i + 1]
-        r2 += a[i + 2]
-        r3 += a[i + 3]
-        r4 += a[i + 4]
-        r5 += a[i + 5]
-        r6 += a[i + 6]
-        r7 += a[i + 7]
-        i += 8
+    r0, r1, r2, r3, r4, r5, r6, r7 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    stop = n - n % 8
+    for i in range(8, stop, 8):
+        r0 += b[i]
+        r1 += b[i + 1]
+        r2 += b[i + 2]
+        r3 += b[i + 3]
+        r4 += b[i + 4]
+        r5 += b[i + 5]
+        r6 += b[i + 6]
+        r7 += b[i + 7]
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    while i < lo + n:
-        res += a[i]
-        i += 1
+    for i in range(stop, n):
+        res += b[i]
     return res
 
 

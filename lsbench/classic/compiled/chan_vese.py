@@ -69,17 +69,20 @@ def _sweep_rows(phi, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, ne
 @jit
 def _reduction_terms(phi, old, image, img_in, img_out, diff2, r0, r1):
     """Per pixel of rows ``r0 .. r1-1``: ``f H``, ``f (1 - H)`` with ``H = phi > 0`` (the products
-    scikit-image sums for ``c1``, ``c2``) and ``(phi - old)^2``; returns the pixels inside."""
+    scikit-image sums for ``c1``, ``c2``) and ``(phi - old)^2``, into the flat arrays; returns the
+    number of pixels inside."""
     w = phi.shape[1]
+    one, zero = like(phi[0, 0], 1.0), like(phi[0, 0], 0.0)
     count = 0
     for i in range(r0, r1):
+        p, o, f = phi[i], old[i], image[i]
+        fin, fout, d2 = img_in[i * w:(i + 1) * w], img_out[i * w:(i + 1) * w], diff2[i * w:(i + 1) * w]
         for j in range(w):
-            k = i * w + j
-            H = like(phi[i, j], 1.0) if phi[i, j] > 0 else like(phi[i, j], 0.0)
-            count += phi[i, j] > 0
-            img_in[k] = image[i, j] * H
-            img_out[k] = image[i, j] * (like(H, 1.0) - H)
-            diff2[k] = (phi[i, j] - old[i, j]) ** 2
+            H = one if p[j] > 0 else zero
+            count += p[j] > 0
+            fin[j] = f[j] * H
+            fout[j] = f[j] * (one - H)
+            d2[j] = (p[j] - o[j]) ** 2
     return count
 
 
