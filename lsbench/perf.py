@@ -252,7 +252,7 @@ def _cv_skimage(benches: list[_Bench]) -> list[str]:
         rows.append(cells)
     if not rows:
         return []
-    nb = next((b for b in benches if b.get("table") == "cv_skimage" and b.get("impl") == "numba"), None)
+    nb = _find(benches, table="cv_skimage", impl="numba", side=256)
     threads = nb.get("threads") if nb else "–"
     return ["## Chan–Vese against scikit-image", "",
             f"`lsbench.classic.chan_vese` (NumPy backend, and the compiled numba backend) and "
