@@ -116,10 +116,27 @@ def _classic(name: str, fallback_init: str, fn: Callable[..., Any], params: dict
                             polarity=polarity)
 
 
+def _cv(fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
+    """``build`` of ``cv``: one image per call (batch_size 1, the per-image timing of the paper's
+    protocol), or batches of same-size images evolved in parallel by :func:`~lsbench.classic.chan_vese_batch`
+    (the harness groups them)."""
+    batch_size = params.pop("batch_size")
+    if batch_size == 1:
+        return _classic("cv", "checkerboard", fn, params)
+    from lsbench.classic.backend import resolve_backend
+    from lsbench.classic.chan_vese import chan_vese_batch
+
+    polarity = params.pop("polarity")
+    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init="checkerboard",
+                                   polarity=polarity, backend=resolve_backend(params["backend"]))
+
+
 # -- Chan–Vese --------------------------------------------------------------------------------------
-_register("cv", "Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy",
-          SignatureFactory("lsbench.classic.chan_vese:chan_vese", functools.partial(_classic, "cv", "checkerboard"),
-                           options={"polarity": "sample"}))
+# Each classic method takes backend ("auto": the compiled numba kernels when numba imports, else
+# NumPy; lsbench.classic.backend); the run's config.json records the one that ran (Segmenter.backend).
+_register("cv", "Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy or numba",
+          SignatureFactory("lsbench.classic.chan_vese:chan_vese", _cv, options={"polarity": "sample"},
+                           backend_options={"batch_size": 1}))
 
 
 # scikit-image's own defaults, under cv's names (max_iter, init); extended_output is the adapter's
@@ -137,14 +154,14 @@ _register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (sa
 # cv from the checkerboard (-p l2s.init=checkerboard -p l2s.polarity=sample); its default "phi" keeps
 # phi > 0 as the object, as the reference code does.
 _FROM_SAMPLE = {"init": "sample"}
-_register("drlse", "DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy",
+_register("drlse", "DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy or numba",
           SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", "box"),
                            overrides=_FROM_SAMPLE))
-_register("li", "Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy",
+_register("li", "Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy or numba",
           SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", "box"), overrides=_FROM_SAMPLE))
-_register("lic", "LIC: level set with bias-field estimation (Li et al. 2011), NumPy",
+_register("lic", "LIC: level set with bias-field estimation (Li et al. 2011), NumPy or numba",
           SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", "box"), overrides=_FROM_SAMPLE))
-_register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy",
+_register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy or numba",
           SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", "box"), overrides=_FROM_SAMPLE,
                            options={"polarity": "phi"}))
 
@@ -153,7 +170,9 @@ _register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy",
 # l2s-torch): registered below. Each takes its batched function's parameters (the NumPy method's,
 # same defaults) with device ("auto", "cpu", "cuda"), dtype ("float32", "float64") and compile
 # (torch.compile the update; registered on, the function's default is off), plus batch_size (images
-# per evolution in predict_batch, which the harness uses). They are separate
+# per evolution in predict_batch, which the harness uses) and threads (torch CPU threads during the
+# evolution, 1 by default: on a shared machine a second thread mostly waits,
+# lsbench.torchclassic._batch.TorchThreads; lsbench.torchclassic also sets OMP_WAIT_POLICY=PASSIVE). They are separate
 # names rather than a backend parameter so that one run can time both backends side by side (a run
 # lists each method once) and the NumPy methods never see torch options. li-torch defaults to float64:
 # RSF's curvature regulariser (1e-10 under the square root, as in RSF.m) is below float32 resolution
@@ -164,10 +183,16 @@ _register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy",
 # all 8 on >= 99.99 % (lsbench.torchclassic.rsf.lic_batch).
 def _batched(name: str, fallback_init: str, fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
     """``build`` of a batched backend (with ``functools.partial``): a :class:`BatchedClassicSegmenter`."""
+    from lsbench.torchclassic._batch import TorchThreads
+
     polarity = params.pop("polarity", "phi")
     batch_size = params.pop("batch_size")
+    try:
+        fn = TorchThreads(fn, params.pop("threads"))
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
     return BatchedClassicSegmenter(name, fn, params, batch_size=batch_size, fallback_init=fallback_init,
-                                   polarity=polarity)
+                                   polarity=polarity, backend="torch")
 
 
 def _register_torch(name: str, target: str, *, summary: str, fallback_init: str, overrides: dict[str, Any],
@@ -175,7 +200,7 @@ def _register_torch(name: str, target: str, *, summary: str, fallback_init: str,
     _register(name, summary,
               SignatureFactory(target, functools.partial(_batched, name, fallback_init),
                                overrides={"compile": True, **overrides}, options=options,
-                               backend_options={"batch_size": 32}),
+                               backend_options={"batch_size": 32, "threads": 1}),
               tags=("classic", "torch"))
 
 

@@ -5,7 +5,7 @@
 Every figure in the report is computed here from that JSON: medians over the timed rounds (wall
 clock), per image where one timed call processes several images (the call's time divided by its
 number of images, said so in each table), ratios of medians, the fitted exponent of time against
-pixel count, and each target of issue 8 with whether it is met. The JSON also records the machine,
+pixel count, and each target of issues 8 and 17 with whether it is met. The JSON also records the machine,
 its load average before and after the run, the thread settings and the library versions, which the
 report states first: timings taken on a busy machine are marked as such.
 """
@@ -28,6 +28,9 @@ from lsbench.atomic import atomic_write_text
 __all__ = ["build_report", "fit_exponent", "main"]
 
 CLASSIC = ("drlse", "li", "lic", "l2s")
+BACKENDS = ("numpy", "numba", "torch")
+#: the sizes over which the time exponent is fitted (issue 17: 128^2 to 1024^2)
+EXPONENT_SIDES = (128, 256, 512, 1024)
 _NAMES = {"cv": "Chan–Vese", "drlse": "DRLSE", "li": "RSF (li)", "lic": "LIC", "l2s": "L2S"}
 
 
@@ -134,12 +137,12 @@ def build_report(data: dict[str, Any], source: str = "") -> str:
         ["GPU", extra.get("cuda") or "none (CPU only)"],
         ["load average (1, 5, 15 min)", f"{_loads(load0)} at start, {_loads(load1)} at end"
          + (" — **the machine was busy: timings are contended**" if busy else "")],
-        ["threads", f"torch {extra.get('torch_threads', '–')}; " + ", ".join(f"{k}={v or 'unset'}" for k, v in env.items())],
+        ["threads", _threads_text(extra, env)],
         ["versions", ", ".join(f"{k} {v}" for k, v in versions.items())],
         ["suite wall time", f"{extra.get('wall_seconds', '–')} s"],
     ], "ll")
 
-    out += _targets(benches)
+    out += _targets(benches, extra.get("cuda") or "")
     out += _cv_skimage(benches)
     out += _cv_batch(benches)
     out += _classic(benches)
@@ -150,55 +153,80 @@ def build_report(data: dict[str, Any], source: str = "") -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _threads_text(extra: dict[str, Any], env: dict[str, Any]) -> str:
+    numba = extra.get("numba") or {}
+    parts = [f"torch {extra.get('torch_threads', '–')} (the `*-torch` methods: "
+             f"{extra.get('torch_method_threads', 'torch default')})"]
+    if numba:
+        parts.append(f"numba {numba.get('threads', '–')} at 256² ({numba.get('threading_layer', '–')} layer)")
+    return "; ".join(parts) + "; " + ", ".join(f"{k}={v or 'unset'}" for k, v in env.items())
+
+
 def _loads(values: Sequence[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values) if values else "–"
 
 
-# -- the targets of issue 8 --------------------------------------------------------------------------------
-def _targets(benches: list[_Bench]) -> list[str]:
+# -- the targets of issues 8 and 17 --------------------------------------------------------------------------
+def _targets(benches: list[_Bench], gpu: str) -> list[str]:
     rows = []
-    sk = _find(benches, table="cv_skimage", side=256, impl="skimage")
-    np_ = _find(benches, table="cv_skimage", side=256, impl="numpy")
-    np1 = _find(benches, table="cv_skimage", side=256, impl="numpy-1-thread")
-    if sk and np_:
-        r = _ratio(sk.median, np_.median)
-        same = bool(np_.get("identical_masks"))
-        r1 = _ratio(sk.median, np1.median) if np1 else math.nan
-        rows.append(["NumPy Chan–Vese >= 3x scikit-image at 256², identical masks",
-                     f"{_x(r)} (one thread: {_x(r1)}), masks identical: {same}", _yes(r >= 3 and same)])
+    for side in (256, 512):
+        sk = _find(benches, table="cv_skimage", side=side, impl="skimage")
+        nb = _find(benches, table="cv_skimage", side=side, impl="numba")
+        nb1 = _find(benches, table="cv_skimage", side=side, impl="numba-1-thread")
+        if sk and nb:
+            r, r1 = _ratio(sk.median, nb.median), _ratio(sk.median, nb1.median) if nb1 else math.nan
+            same = bool(nb.get("identical_masks")) and (nb1 is None or bool(nb1.get("identical_masks")))
+            diff = max(float(x.get("phi_max_abs_diff", math.nan)) for x in (nb, nb1) if x is not None)
+            rows.append(["17", f"compiled Chan–Vese >= 10x scikit-image at {side}², >= 6x on one thread, identical "
+                               "masks, phi within 1e-12",
+                         f"{_x(r)}, one thread {_x(r1)}; masks identical: {same}; max |phi - phi_skimage| {diff:.1e}",
+                         _yes(r >= 10 and r1 >= 6 and same and diff <= 1e-12)])
     skl = _find(benches, table="cv_batch", impl="skimage-loop")
-    tc = _find(benches, table="cv_batch", impl="torch-compiled")
-    if skl and tc:
-        r = _ratio(skl.per_image, tc.per_image)
-        rows.append(["torch-batched Chan–Vese (32 x 128²) >= 20x scikit-image's per-image throughput",
-                     f"{_x(r)} ({tc.get('device', 'cpu')})", _yes(r >= 20)])
+    cpu = [b for b in benches if b.get("table") == "cv_batch" and b.get("impl") not in ("skimage-loop", None)
+           and b.get("device", "cpu") == "cpu"]
+    if skl and cpu:
+        best = min(cpu, key=lambda b: b.per_image)
+        r = _ratio(skl.per_image, best.per_image)
+        rows.append(["17", "batched Chan–Vese on the CPU (best backend, 32 x 128²) >= 20x scikit-image's per-image "
+                           "throughput", f"{_x(r)} ({best.get('impl')})", _yes(r >= 20)])
     for m in CLASSIC:
         n = _find(benches, table="classic", method=m, backend="numpy", side=256)
-        t = _find(benches, table="classic", method=m, backend="torch", side=256)
-        if not (n or t):
+        c = _find(benches, table="classic", method=m, backend="numba", side=256)
+        if n is None or c is None:
             continue
-        best = min(x.per_image for x in (n, t) if x is not None)
-        which = "torch" if t is not None and (n is None or t.per_image <= n.per_image) else "numpy"
-        rows.append([f"{_NAMES[m]}: < 1 s per 256² image, faster backend", f"{_s(best)} s ({which})", _yes(best < 1.0)])
-        if t is not None and t.get("agreement_mean") is not None:
-            a, lo = t.get("agreement_mean"), t.get("agreement_min")
-            floor = t.get("numpy_self_agreement_mean")
-            txt = f"mean {_pct(a)} %, min {_pct(lo)} %" + (
-                f" (NumPy against itself from phi0 + 1e-12 noise: mean {_pct(floor)} %)" if floor is not None else "")
-            rows.append([f"{_NAMES[m]}: NumPy and torch masks agree on >= 99.9 % of pixels (256²)", txt,
-                         _yes(a >= 0.999)])
+        r = _ratio(n.per_image, c.per_image)
+        rows.append(["17", f"{_NAMES[m]}: compiled >= 4x NumPy at 256², < 0.3 s per image",
+                     f"{_x(r)}, {_s(c.per_image)} s", _yes(r >= 4 and c.per_image < 0.3)])
+        a, floor = c.get("agreement_per_image"), c.get("numpy_self_agreement_per_image")
+        if a is not None and floor is not None:
+            worse = sum(x < f for x, f in zip(a, floor, strict=False))
+            mean, floor_mean = c.get("agreement_mean"), c.get("numpy_self_agreement_mean")
+            rows.append(["17", f"{_NAMES[m]}: compiled masks agree with NumPy's at least as well as NumPy with itself "
+                               "from a 1e-12-perturbed start (256², mean over the images)",
+                         f"mean {_pct(mean)} % vs {_pct(floor_mean)} % ({worse} of {len(a)} images below their own "
+                         "floor)", _yes(mean >= floor_mean)])
     for method in ("cv", *CLASSIC):
-        for backend in ("numpy", "torch"):
+        for backend in BACKENDS:
             e = _exponent(benches, method, backend)
             if math.isfinite(e):
-                rows.append([f"{_NAMES[method]} ({backend}): time exponent on pixel count <= 1.1 (128²..512²)",
+                rows.append(["17", f"{_NAMES[method]} ({backend}): time exponent on pixel count <= 1.1 (128²..1024²)",
                              f"{e:.2f}", _yes(e <= 1.1)])
+    rows.append(["17", "torch backends on the GPU (batch of 256 at 256²)",
+                 gpu or "not measured: no GPU in this run (none was lent to the session that ran it)",
+                 "–" if not gpu else "measured"])
+    for m in CLASSIC:
+        t = _find(benches, table="classic", method=m, backend="torch", side=256)
+        if t is not None and t.get("agreement_mean") is not None:
+            a = t.get("agreement_mean")
+            rows.append(["8", f"{_NAMES[m]}: NumPy and torch masks agree on >= 99.9 % of pixels (256²)",
+                         f"mean {_pct(a)} %, min {_pct(t.get('agreement_min'))} % (NumPy against itself from phi0 + "
+                         f"1e-12 noise: mean {_pct(t.get('numpy_self_agreement_mean'))} %)", _yes(a >= 0.999)])
     if not rows:
         return []
-    return ["## Targets (issue 8)", "", *_table(["target", "measured", "met"], rows, "lll")]
+    return ["## Targets", "", *_table(["issue", "target", "measured", "met"], rows, "llll")]
 
 
-def _exponent(benches: list[_Bench], method: str, backend: str, sides: Sequence[int] = (128, 256, 512)) -> float:
+def _exponent(benches: list[_Bench], method: str, backend: str, sides: Sequence[int] = EXPONENT_SIDES) -> float:
     pts = [(s, b.per_image) for s in sides
            if (b := _find(benches, table="scaling", method=method, backend=backend, side=s)) is not None]
     if len(pts) < 2:
@@ -214,21 +242,28 @@ def _cv_skimage(benches: list[_Bench]) -> list[str]:
         if sk is None:
             continue
         cells = [f"{side}²", _ms(sk.median)]
-        for impl in ("numpy", "numpy-1-thread"):
+        for impl in ("numpy", "numba", "numba-1-thread"):
             b = _find(benches, table="cv_skimage", side=side, impl=impl)
             cells += [_ms(b.median) if b else "–", _x(_ratio(sk.median, b.median)) if b else "–"]
-        b = _find(benches, table="cv_skimage", side=side, impl="numpy")
-        cells.append(str(bool(b.get("identical_masks"))) if b else "–")
+        found = [b for impl in ("numpy", "numba", "numba-1-thread")
+                 if (b := _find(benches, table="cv_skimage", side=side, impl=impl)) is not None]
+        cells.append(str(all(bool(b.get("identical_masks")) for b in found)) if found else "–")
+        diffs = [float(b.get("phi_max_abs_diff", math.nan)) for b in found]
+        cells.append(f"{max(diffs):.1e}" if diffs else "–")
         rows.append(cells)
     if not rows:
         return []
-    return ["## Chan–Vese: NumPy against scikit-image", "",
-            f"`lsbench.classic.chan_vese` and `skimage.segmentation.chan_vese` on `skimage.data.camera()` resized "
-            f"(float64), {CV_ITER_TEXT}; milliseconds per image (median). *numpy* uses the default worker threads "
-            "(`LSBENCH_NUM_THREADS`, else min(4, cores)), *1 thread* sets `LSBENCH_NUM_THREADS=1`; "
-            "*identical* compares the masks element by element.", "",
-            *_table(["side", "scikit-image ms", "numpy ms", "speed-up", "numpy 1 thread ms", "speed-up",
-                     "identical masks"], rows)]
+    nb = _find(benches, table="cv_skimage", impl="numba", side=256)
+    threads = nb.get("threads") if nb else "–"
+    return ["## Chan–Vese against scikit-image", "",
+            f"`lsbench.classic.chan_vese` (NumPy backend, and the compiled numba backend) and "
+            f"`skimage.segmentation.chan_vese` on `skimage.data.camera()` resized (float64), {CV_ITER_TEXT}; "
+            f"milliseconds per image (median). *numba* runs on the default threads (`LSBENCH_NUM_THREADS`, else "
+            f"min(4, cores): {threads} at 256², one below 160²), *1 thread* sets `LSBENCH_NUM_THREADS=1`; scikit-image and "
+            "the NumPy backend run on one thread. *identical* compares the masks of all three backends with "
+            "scikit-image's element by element, *max |Δphi|* their level sets.", "",
+            *_table(["side", "scikit-image ms", "numpy ms", "speed-up", "numba ms", "speed-up", "numba 1 thread ms",
+                     "speed-up", "identical masks", "max |Δphi|"], rows)]
 
 
 CV_ITER_TEXT = "200 iterations, `tol=0`, `mu=0.25`, `dt=0.5`"
@@ -239,23 +274,24 @@ def _cv_batch(benches: list[_Bench]) -> list[str]:
     rows = []
     for impl, label in (("skimage-loop", "scikit-image, one image at a time"),
                         ("numpy-loop", "lsbench NumPy, one image at a time"),
+                        ("numba-batch", "lsbench numba, batch of 32 (chan_vese_batch, images in parallel)"),
                         ("torch-compiled", "lsbench torch, batch of 32, torch.compile"),
                         ("torch-eager", "lsbench torch, batch of 32, eager")):
         b = _find(benches, table="cv_batch", impl=impl)
         if b is None:
             continue
-        rows.append([label, b.get("device", "cpu"), _ms(b.per_image), f"{1.0 / b.per_image:.1f}",
+        rows.append([label, b.get("device", "cpu"), str(b.get("threads", "–")), _ms(b.per_image), f"{1.0 / b.per_image:.1f}",
                      _x(_ratio(base.per_image, b.per_image)) if base else "–",
                      _pct(b.get("agreement_mean")), _pct(b.get("agreement_min")), str(b.get("polarity_flips", "–"))])
     if not rows:
         return []
-    return ["## Chan–Vese: batched torch against the scikit-image loop", "",
+    return ["## Chan–Vese: batches against the scikit-image loop", "",
             f"32 synthetic test images (128², float32), {CV_ITER_TEXT}; per image = time of the whole "
             "batch (or loop) / 32. Agreement with scikit-image's masks is per pixel, of the partition (a mask or "
             "its complement: with `lambda1 == lambda2` the model does not know which phase is the object, and "
             "from the checkerboard which one ends up `phi > 0` is decided by rounding; *flips* counts them).", "",
-            *_table(["implementation", "device", "ms / image", "images / s", "vs scikit-image", "agree mean %",
-                     "agree min %", "flips"], rows)]
+            *_table(["implementation", "device", "threads", "ms / image", "images / s", "vs scikit-image",
+                     "agree mean %", "agree min %", "flips"], rows)]
 
 
 def _classic(benches: list[_Bench]) -> list[str]:
@@ -263,32 +299,34 @@ def _classic(benches: list[_Bench]) -> list[str]:
     for m in CLASSIC:
         for side in (128, 256):
             n = _find(benches, table="classic", method=m, backend="numpy", side=side)
-            t = _find(benches, table="classic", method=m, backend="torch", side=side)
-            if n is None and t is None:
-                continue
-            rows.append([_NAMES[m], f"{side}²", _s(n.per_image) if n else "–", _s(t.per_image) if t else "–",
-                         _x(_ratio(n.per_image, t.per_image)) if n and t else "–",
-                         f"{t.get('dtype', '')}, {t.get('device', '')}" if t else "–",
-                         _pct(t.get("agreement_mean")) if t else "–", _pct(t.get("agreement_min")) if t else "–",
-                         _pct(t.get("numpy_self_agreement_mean")) if t else "–"])
+            for backend in ("numba", "torch"):
+                c = _find(benches, table="classic", method=m, backend=backend, side=side)
+                if c is None:
+                    continue
+                precision = f"{c.get('dtype', '')}, {c.get('device', '')}" if backend == "torch" else "float64, cpu"
+                rows.append([_NAMES[m], f"{side}²", _s(n.per_image) if n else "–", backend, str(c.get("threads", "–")),
+                             precision, _s(c.per_image), _x(_ratio(n.per_image, c.per_image)) if n else "–",
+                             _pct(c.get("agreement_mean")), _pct(c.get("agreement_min")),
+                             _pct(c.get("numpy_self_agreement_mean")), _pct(c.get("numpy_self_agreement_min"))])
     if not rows:
         return []
     return ["## DRLSE, RSF, LIC, L2S: seconds per image", "",
             "Registered default parameters, the 8 synthetic test images of the suite (one every 45) from their "
-            "initial regions, upsampled bilinearly to 256². NumPy: one image at a time; torch: the 8 images as "
-            "one batch (`predict_batch`, `torch.compile`), per image = batch time / 8. *agree*: share of pixels "
-            "on which the torch and NumPy masks agree; *NumPy self* (256², where agreement < 99.9 %): the NumPy "
-            "method against itself started from its initial level set plus 1e-12 Gaussian noise, i.e. how much "
-            "rounding alone moves that method's masks.", "",
-            *_table(["method", "side", "numpy s / image", "torch s / image", "torch speed-up", "torch precision",
-                     "agree mean %", "agree min %", "NumPy self %"], rows)]
+            "initial regions, upsampled bilinearly to 256². NumPy and numba: one image at a time (numba on its "
+            "default threads, one below 160²); torch: the 8 images as one batch (`predict_batch`, `torch.compile`, "
+            "the registered one CPU thread), per image = batch time / 8. *agree*: share of pixels on which the "
+            "backend's masks and the NumPy backend's agree; *NumPy self* (256²): the NumPy backend against itself "
+            "started from its initial level set plus 1e-12 Gaussian noise, i.e. how much rounding alone moves that "
+            "method's masks (the floor another implementation can be held to).", "",
+            *_table(["method", "side", "numpy s / image", "backend", "threads", "precision", "s / image",
+                     "speed-up vs numpy", "agree mean %", "agree min %", "NumPy self mean %", "NumPy self min %"], rows)]
 
 
 def _scaling(benches: list[_Bench]) -> list[str]:
     rows = []
     sides = sorted({int(b.get("side")) for b in benches if b.get("table") == "scaling"})
     for m in ("cv", *CLASSIC):
-        for backend in ("numpy", "torch"):
+        for backend in BACKENDS:
             cells = []
             for s in sides:
                 b = _find(benches, table="scaling", method=m, backend=backend, side=s)
@@ -302,10 +340,10 @@ def _scaling(benches: list[_Bench]) -> list[str]:
     it = next((b.get("iterations") for b in benches if b.get("table") == "scaling"), "")
     return ["## Time against image size", "",
             f"{it} iterations at every size (`tol=0` where the method has a tolerance), 2 images per call "
-            "(torch: one batch of 2, torch's threads; NumPy: `LSBENCH_NUM_THREADS=1`, so that Chan–Vese's "
-            "switch to threads at 160² stays out of the fit), milliseconds per image; *exponent*: "
-            "least-squares slope of log(time) against log(pixels) over 128² to 512² (1 = linear in the "
-            "pixel count).", "",
+            "(torch: one batch of 2 on one thread; NumPy and numba: one image at a time, `LSBENCH_NUM_THREADS=1`, "
+            "so that the compiled kernels' switch to threads at 160² stays out of the fit), milliseconds per "
+            "image; *exponent*: least-squares slope of log(time) against log(pixels) over 128² to 1024² (1 = "
+            "linear in the pixel count).", "",
             *_table(["method", "backend", *[f"{s}² ms" for s in sides], "exponent"], rows)]
 
 

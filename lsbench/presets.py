@@ -1,7 +1,8 @@
 """Parameter presets kept as data: ``baselines/presets/<method>.toml``.
 
 A preset file has a ``[defaults]`` table (the method's reference defaults, which equal its
-registered defaults) and per-dataset overrides chosen by a documented tuning run on that
+registered defaults, except the parameters that choose how a method runs rather than what it
+computes, :data:`RUN_PARAMS`, which presets leave alone) and per-dataset overrides chosen by a documented tuning run on that
 dataset's **train** split (``[datasets.<name>]``, with the tuning command in a comment above it)::
 
     [defaults]
@@ -31,10 +32,14 @@ from typing import Any
 from lsbench.atomic import atomic_write_text
 from lsbench.registry import METHODS
 
-__all__ = ["PRESET_CHOICES", "load_preset", "load_preset_with_source", "preset_path", "presets_dir",
-           "read_preset_file", "write_tuned"]
+__all__ = ["PRESET_CHOICES", "RUN_PARAMS", "load_preset", "load_preset_with_source", "preset_path",
+           "presets_dir", "read_preset_file", "write_tuned"]
 
 PRESET_CHOICES = ("default", "tuned")
+
+#: parameters that choose how a method runs, not what it computes (the classic methods' backend and
+#: cv's batch_size): not part of a preset, so that a ``*-torch`` method can share its base's file
+RUN_PARAMS = ("backend", "batch_size")
 
 
 def presets_dir() -> Path:
@@ -177,7 +182,7 @@ def write_tuned(method: str, dataset: str, params: dict[str, Any], comment: list
         doc.add(tomlkit.comment(f"Parameter presets of {method!r} (see lsbench/presets.py)."))
         defaults = tomlkit.table()
         for k, v in METHODS.get(method).defaults().items():
-            if isinstance(v, (bool, int, float, str)):
+            if isinstance(v, (bool, int, float, str)) and k not in RUN_PARAMS:
                 defaults[k] = v
         doc["defaults"] = defaults
     if "datasets" not in doc:

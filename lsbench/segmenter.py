@@ -72,12 +72,16 @@ class Segmenter(abc.ABC):
     batch_size : int
         Samples the harness hands to one :meth:`predict_batch` call while benchmarking (1: one
         call per sample, timed at batch 1).
+    backend : str
+        Which implementation runs the method (``"numpy"``, ``"numba"``, ``"torch"``; ``""`` where
+        there is only one), recorded in the run's ``config.json``.
     """
 
     name: str = ""
     kind: str = "binary"
     params: dict[str, Any]
     batch_size: int = 1
+    backend: str = ""
 
     @abc.abstractmethod
     def __call__(self, sample: Sample) -> Prediction:
@@ -176,6 +180,10 @@ class ClassicSegmenter(Segmenter):
         if isinstance(dry_init, np.ndarray):
             dry.pop("init")
         fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), **dry, **self.extra_call)
+        if "backend" in self.params:  # "auto" resolved once, to the implementation that runs
+            from lsbench.classic.backend import resolve_backend
+
+            self.backend = resolve_backend(self.params["backend"])
 
     def _init_for(self, sample: Sample) -> Any:
         init = self.params.get("init", "sample")
@@ -219,7 +227,8 @@ class BatchedClassicSegmenter(Segmenter):
     """Adapter from a batched classic function ``fn(images, *, ..., init) -> list[LevelSetResult]``.
 
     The batched PyTorch backends (:mod:`lsbench.torchclassic`) behind ``cv-torch``,
-    ``drlse-torch``, ``li-torch``, ``lic-torch`` and ``l2s-torch``. ``segmenter(sample)`` runs a
+    ``drlse-torch``, ``li-torch``, ``lic-torch`` and ``l2s-torch``, and ``cv`` with ``batch_size > 1``
+    (:func:`lsbench.classic.chan_vese_batch`, images in parallel with numba). ``segmenter(sample)`` runs a
     batch of one; :meth:`predict_batch` groups the samples by image size and evolves each group in
     batches of up to :attr:`batch_size` images, which is how the harness runs these methods (the
     per-image time it records is then the batch's wall time divided by its size). Parameters are
@@ -228,8 +237,9 @@ class BatchedClassicSegmenter(Segmenter):
     """
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *, batch_size: int = 32,
-                 fallback_init: str = "box", polarity: str = "phi") -> None:
+                 fallback_init: str = "box", polarity: str = "phi", backend: str = "torch") -> None:
         self.polarity = _check_polarity(name, polarity)
+        self.backend = backend
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{name}: batch_size must be a positive integer, got {batch_size!r}")
         self.name = name
@@ -238,7 +248,7 @@ class BatchedClassicSegmenter(Segmenter):
         self.batch_size = batch_size
         self.fallback_init = fallback_init
         init = self.params.get("init")
-        dry = {**self.params, "compile": False, "max_iter": 2}
+        dry = {**self.params, "max_iter": 2} | ({"compile": False} if "compile" in self.params else {})
         if isinstance(init, str) and init == "sample":
             dry["init"] = fallback_init
         ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)

@@ -47,7 +47,7 @@ def _binary_samples() -> list[Sample]:
     init = (abs(yy - 12) < 8) & (abs(xx - 11) < 8)
     blank = np.full((SIZE, SIZE), 0.5, np.float32)
     return [Sample("square", np.clip(image, 0, 1), mask=square, init=init),
-            Sample("empty", blank, mask=np.zeros((SIZE, SIZE), bool))]
+            Sample("empty", blank, mask=np.zeros((SIZE, SIZE), bool), init=init)]  # the baselines read init
 
 
 def _instance_samples() -> list[Sample]:
@@ -179,8 +179,8 @@ CALL_ONLY = {"image", "images", "return_result", "iter_callback", "track_energy"
 OVERRIDES = {"init": "sample"}  # the contour methods start from the sample's initial region
 TORCH_OVERRIDES = {"compile": True}
 #: registration-only parameters
-EXTRAS = {"cv": {"polarity": "sample"}, "l2s": {"polarity": "phi"}, "cv-torch": {"polarity": "sample"},
-          "l2s-torch": {"polarity": "phi"}}
+EXTRAS = {"cv": {"polarity": "sample", "batch_size": 1}, "l2s": {"polarity": "phi"},
+          "cv-torch": {"polarity": "sample"}, "l2s-torch": {"polarity": "phi"}}
 
 
 def _function(name):
@@ -211,6 +211,7 @@ def test_registered_classic_defaults_come_from_the_function_signature(name):
         assert expected["compile"] is False  # the function's default; the registration compiles
         expected.update(TORCH_OVERRIDES)
         expected["batch_size"] = 32
+        expected["threads"] = 1  # torch CPU threads during the evolution
     expected.update(EXTRAS.get(name, {}))
     registered = METHODS.get(name).defaults()
     assert registered == expected

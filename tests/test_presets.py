@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from lsbench.cli import main
-from lsbench.presets import load_preset, presets_dir, read_preset_file, write_tuned
+from lsbench.presets import RUN_PARAMS, load_preset, presets_dir, read_preset_file, write_tuned
 from lsbench.registry import METHODS
 
 SHIPPED = sorted(Path(__file__).resolve().parents[1].joinpath("baselines", "presets").glob("*.toml"))
@@ -27,8 +27,9 @@ def test_the_classic_methods_ship_presets():
 def test_shipped_defaults_are_the_registered_defaults(path):
     data = read_preset_file(path.stem)  # also validates every table against the registry
     registered = METHODS.get(path.stem).defaults()
-    # TOML has no null: a None default (l2s's start_degree) is what an absent key loads as
-    assert data["defaults"] == {k: v for k, v in registered.items() if v is not None}
+    # TOML has no null: a None default (l2s's start_degree) is what an absent key loads as; how a
+    # method runs (its backend) is no part of a preset
+    assert data["defaults"] == {k: v for k, v in registered.items() if v is not None and k not in RUN_PARAMS}
     for dataset, table in data.get("datasets", {}).items():
         assert table, f"[datasets.{dataset}] is empty"
         assert "tuned by: lsbench tune" in path.read_text()  # the reproducing command is recorded
@@ -77,8 +78,9 @@ def test_bad_preset_files_name_the_file(preset_root, text, match):
 def test_write_tuned_creates_and_rewrites_keeping_comments(preset_root):
     path = write_tuned("lic", "synthetic", {"sigma": 8.0}, ["tuned by: lsbench tune lic ...", "score"])
     data = tomllib.loads(path.read_text())
-    assert data["defaults"] == {k: v for k, v in METHODS.get("lic").defaults().items()}
+    assert data["defaults"] == {k: v for k, v in METHODS.get("lic").defaults().items() if k not in RUN_PARAMS}
     assert data["datasets"]["synthetic"] == {"sigma": 8.0}
+    assert load_preset("lic-torch", dataset="synthetic", which="tuned")["sigma"] == 8.0  # the torch twin reads it
     text = path.read_text().replace("[defaults]", "# hand-written note\n[defaults]")
     path.write_text(text)
     for _ in range(3):

@@ -1,22 +1,23 @@
 """Chan–Vese "active contours without edges", semi-implicit scheme of Getreuer (IPOL 2012).
 
-The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), written as one
-cache-blocked pass per iteration over preallocated buffers with in-place NumPy operations (and
-threads for large images), with the same floating-point operations in the same order, so that
-for equal parameters and initial level set phi, the energies and the masks equal scikit-image's
-bit for bit. It adds the area term ``nu`` of the original model and an optional energy trace that
-is only computed when asked for. The batched PyTorch twin is
+The same Jacobi update as ``skimage.segmentation.chan_vese`` (Getreuer's Eq. (22)), with the same
+floating-point operations in the same order, so that for equal parameters and initial level set
+phi, the energies and the masks equal scikit-image's bit for bit. It adds the area term ``nu`` of
+the original model and an optional energy trace that is only computed when asked for. Two
+backends run the update: :func:`getreuer_eq22` in NumPy (the readable reference) and the compiled
+kernel :func:`lsbench.classic.compiled.chan_vese.getreuer_eq22` (numba), which gives the same bits;
+:func:`chan_vese_batch` evolves several same-size images at once. The batched PyTorch twin is
 :func:`lsbench.torchclassic.chan_vese_batch`.
 """
 
 from __future__ import annotations
 
-import itertools
-import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.init import resolve_init, signed_distance
 from lsbench.levelset.iteration import IterCallback, notify, stall_report
 from lsbench.levelset.validate import (
@@ -25,10 +26,11 @@ from lsbench.levelset.validate import (
     check_nonnegative,
     check_positive,
     check_positive_int,
+    check_same_size_images,
 )
 from lsbench.types import LevelSetResult
 
-__all__ = ["chan_vese", "chan_vese_energy"]
+__all__ = ["chan_vese", "chan_vese_batch", "chan_vese_energy", "getreuer_eq22"]
 
 
 def chan_vese(
@@ -46,6 +48,7 @@ def chan_vese(
     return_result: bool = False,
     iter_callback: IterCallback | None = None,
     track_energy: bool | None = None,
+    backend: str = "auto",
 ) -> np.ndarray | LevelSetResult:
     """Two-phase piecewise-constant segmentation by Chan–Vese level-set evolution.
 
@@ -84,6 +87,10 @@ def chan_vese(
         Compute the energy after every iteration (it costs about half an iteration). By default
         (None) it is on when ``return_result`` or ``iter_callback`` is given; ``False`` leaves
         ``energies`` empty and reports NaN to the callback (what the benchmark harness uses).
+    backend : {"auto", "numpy", "numba"}
+        Which implementation runs the iterations (:mod:`lsbench.classic.backend`): the NumPy
+        reference, the compiled kernel (numba; rows swept by ``LSBENCH_NUM_THREADS`` threads from
+        160 x 160 pixels), or ``"auto"``: numba when it imports. Both give the same bits.
 
     Returns
     -------
@@ -160,41 +167,38 @@ def chan_vese(
     if iter_callback is not None and not callable(iter_callback):
         raise TypeError(f"iter_callback must be callable, got {type(iter_callback).__name__}")
 
-    dtype = img.dtype
-    phi0 = resolve_init(init, img.shape, mask_to_phi=signed_distance, dtype=dtype)
-    inside0 = phi0 > 0
-    # scikit-image's normalisation, operation for operation
-    img = img - np.min(img)
-    if np.max(img) != 0:
-        img = img / np.max(img)
+    backend = resolve_backend(backend)
 
+    phi0 = resolve_init(init, img.shape, mask_to_phi=signed_distance, dtype=img.dtype)
+    inside0 = phi0 > 0
+    img = _normalise(img)
     want_energy = (return_result or iter_callback is not None) if track_energy is None else bool(track_energy)
-    solver = _SemiImplicitCV(img, phi0, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, eta=eta)
-    try:
-        energies: list[float] = []
-        energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu) if want_energy else np.nan
-        n_iter = 0
-        converged = False
-        stopped = False
-        while n_iter < max_iter:
-            change = solver.step()
-            n_iter += 1
-            if want_energy:
-                energies.append(energy)
-                energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu)
-            if not np.isfinite(change):
-                raise FloatingPointError(f"Chan-Vese diverged at iteration {n_iter} (non-finite phi); lower dt")
-            if change <= tol:
-                converged = True
-                break
-            if notify(iter_callback, n_iter, solver.phi, energy):
-                stopped = True
-                break
-        if converged and iter_callback is not None and not stopped:
-            notify(iter_callback, n_iter, solver.phi, energy)
-        phi = solver.phi.copy()
-    finally:
-        solver.close()
+    solver_class = _CompiledCV if backend == "numba" else _NumpyCV
+    solver = solver_class(img, phi0, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, eta=eta)
+    # one iteration per call when someone looks after each; else all of them in one call
+    stepwise = want_energy or iter_callback is not None
+    energies: list[float] = []
+    energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu) if want_energy else np.nan
+    n_iter = 0
+    converged = False
+    stopped = False
+    while n_iter < max_iter:
+        steps, change = solver.advance(1 if stepwise else max_iter - n_iter, tol)
+        n_iter += steps
+        if want_energy:
+            energies.append(energy)
+            energy = chan_vese_energy(img, solver.phi, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu)
+        if not np.isfinite(change):
+            raise FloatingPointError(f"Chan-Vese diverged at iteration {n_iter} (non-finite phi); lower dt")
+        if change <= tol:
+            converged = True
+            break
+        if notify(iter_callback, n_iter, solver.phi, energy):
+            stopped = True
+            break
+    if converged and iter_callback is not None and not stopped:
+        notify(iter_callback, n_iter, solver.phi, energy)
+    phi = solver.phi.copy()
     mask = phi > 0
     if not return_result:
         return mask
@@ -203,259 +207,222 @@ def chan_vese(
                           n_iter=n_iter, converged=converged, extras=extras)
 
 
-class _SemiImplicitCV:
-    """One Jacobi sweep of Getreuer's Eq. (22) per :meth:`step`, in one cache-blocked pass.
+def _normalise(img: np.ndarray) -> np.ndarray:
+    """scikit-image's min-max normalisation to ``[0, 1]``, operation for operation, in img's type."""
+    img = img - np.min(img)
+    if np.max(img) != 0:
+        img = img / np.max(img)
+    return np.ascontiguousarray(img)
 
-    phi lives in the interior of an edge-padded ``(H+2) x (W+2)`` array that is also viewed
-    flat, so that the four neighbours of every pixel are the *contiguous* 1-D slices at offsets
-    +-1 and +-(W+2) (the two pad columns are computed too and overwritten by the edge padding,
-    2/W of extra work). Two such arrays alternate (old -> new).
 
-    The region means ``c1``, ``c2`` of an iteration depend only on the *old* phi, so they are
-    reduced at the end of the previous iteration (and once from phi0) and every pixel of the
-    update can then be computed in one pass. The pass runs over blocks of about
-    :data:`BLOCK_ELEMENTS` pixels (whole rows), so that the dozen scratch arrays of a block stay
-    in the core's L2 cache instead of streaming full images through memory ~55 times per
-    iteration; every slice a block needs is made once, in ``__init__``. Each block also writes its
-    rows of the three full-size arrays that the reductions read (``(new - old)**2`` for the RMS
-    change, ``image * H`` and ``image - image * H`` for the next means). The blocks are split
-    into contiguous ranges swept by a small thread pool (NumPy releases the GIL inside its loops);
-    the reductions are single ``np.sum``/``mean``/``count_nonzero`` calls over contiguous
-    ``H x W`` arrays in the main thread, the same pairwise sums as scikit-image.
+def getreuer_eq22(phi: np.ndarray, image: np.ndarray, c1: Any, c2: Any, *, mu: float, lambda1: float,
+                  lambda2: float, nu: float, dt: float, eta: float) -> np.ndarray:
+    """phi at the next iteration: Getreuer (2012), Eq. (22), for every pixel (NumPy).
 
-    Every pixel goes through the same floating-point operations in the same order as
-    ``skimage.segmentation.chan_vese`` (products are reordered only where multiplication is
-    commutative; ``-1 * a + b`` is written ``b - a`` and ``1 * a`` as ``a``, which IEEE 754
-    makes exact), so phi is bit-identical.
+    With phi's right, left, down and up neighbours ``phi_r, phi_l, phi_d, phi_u`` (edge-replicated
+    beyond the border)::
+
+        C1 = 1 / sqrt(eta + (phi_r - phi)^2 + ((phi_d - phi_u)/2)^2)        right
+        C2 = 1 / sqrt(eta + (phi - phi_l)^2 + ((phi_d - phi_u)/2)^2)        left
+        C3 = 1 / sqrt(eta + ((phi_r - phi_l)/2)^2 + (phi_d - phi)^2)        down
+        C4 = 1 / sqrt(eta + ((phi_r - phi_l)/2)^2 + (phi - phi_u)^2)        up
+        delta = 1 / (1 + phi^2)
+        phi' = (phi + dt delta (mu (phi_r C1 + phi_l C2 + phi_d C3 + phi_u C4)
+                                - lambda1 (f - c1)^2 + lambda2 (f - c2)^2 - nu))
+               / (1 + mu dt delta (C1 + C2 + C3 + C4))
+
+    in scikit-image's operation order (``-lambda1 * a + b`` is ``b - a`` for ``lambda1 = 1``,
+    exactly; ``nu = 0`` subtracts an exact zero). The compiled twin is
+    :func:`lsbench.classic.compiled.chan_vese.getreuer_eq22`, one pixel at a time.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.classic.chan_vese import getreuer_eq22
+    >>> phi = np.array([[1.0, -1.0, 1.0]] * 3)
+    >>> new = getreuer_eq22(phi, np.zeros((3, 3)), 0.0, 0.0, mu=0.25, lambda1=1.0, lambda2=1.0,
+    ...                     nu=0.0, dt=0.5, eta=1e-16)
+    >>> bool(np.all(np.abs(new) < np.abs(phi)))  # curvature flow flattens the stripes
+    True
     """
-
-    def __init__(self, image: np.ndarray, phi0: np.ndarray, *, mu: float, lambda1: float,
-                 lambda2: float, nu: float, dt: float, eta: float) -> None:
-        h, w = image.shape
-        wp = w + 2
-        dt_ = image.dtype
-        self.h, self.w, self.wp = h, w, wp
-        self.image = np.ascontiguousarray(image)
-        self.mu, self.lambda1, self.lambda2, self.nu, self.dt, self.eta = mu, lambda1, lambda2, nu, dt, eta
-        self.mu_dt = mu * dt
-        self._pads = [np.empty((h + 2, wp), dt_), np.empty((h + 2, wp), dt_)]
-        self._cur = 0
-        self._pads[0][1:-1, 1:-1] = phi0
-        _edge_pad(self._pads[0])
-        img_p = np.zeros((h, wp), dt_)  # the image on the padded-row grid (pad columns: 0)
-        img_p[:, 1:-1] = self.image
-        self.img_flat = img_p.reshape(-1)
-        self.inside = np.empty((h, w), dtype=bool)
-        self.img_in = np.empty((h, w), dt_)
-        self.img_out = np.empty((h, w), dt_)
-        self.diff2 = np.empty((h, w), dt_)
-        # rows per block, and the rows of each worker thread
-        rows = max(1, min(h, BLOCK_ELEMENTS // wp))
-        n_workers = max(1, min(_n_threads(h * w), -(-h // rows)))
-        bounds = np.linspace(0, h, n_workers + 1).round().astype(int)
-        self._work: list[list[tuple[_Block, _Block]]] = []
-        for r_a, r_b in itertools.pairwise(bounds):
-            if r_b <= r_a:
-                continue
-            scratch = _Scratch(min(rows, int(r_b - r_a)) * wp, wp, dt_)
-            blocks = []
-            for r0 in range(int(r_a), int(r_b), rows):
-                r1 = min(r0 + rows, int(r_b))
-                blocks.append((self._block(r0, r1, scratch, 0), self._block(r0, r1, scratch, 1)))
-            self._work.append(blocks)
-        self._pool = None
-        if len(self._work) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(max_workers=len(self._work) - 1, thread_name_prefix="lsbench-cv")
-        np.greater(self.phi, 0, out=self.inside)
-        np.multiply(self.image, self.inside, out=self.img_in)
-        np.subtract(self.image, self.img_in, out=self.img_out)
-        self._means()
-
-    def _block(self, r0: int, r1: int, s: _Scratch, cur: int) -> _Block:
-        """Every view one block needs when the old phi is ``self._pads[cur]``."""
-        wp = self.wp
-        a, n = r0 * wp, (r1 - r0) * wp
-        o = wp + a  # flat index of the block's first centre pixel
-        p = self._pads[cur].reshape(-1)
-        q = self._pads[1 - cur].reshape(-1)
-        new_rows = self._pads[1 - cur][1 + r0:1 + r1]
-        return _Block(
-            ex=s.ex[:n + 1], ex_r=s.ex[1:n + 1], ex_l=s.ex[:n], ey=s.ey[:n + wp], ey_d=s.ey[wp:n + wp],
-            ey_u=s.ey[:n], ecx=s.ecx[:n], cy2=s.cy2[:n], c1=s.c1[:n], c3=s.c3[:n], csum=s.csum[:n],
-            d=s.d[:n], f=s.f[:n], t=s.t[:n],
-            p_x=p[o:o + n + 1], p_xm=p[o - 1:o + n], p_y=p[o:o + n + wp], p_ym=p[o - wp:o + n],
-            p_r=p[o + 1:o + n + 1], p_l=p[o - 1:o + n - 1], p_d=p[o + wp:o + n + wp],
-            p_u=p[o - wp:o + n - wp], centre=p[o:o + n], img=self.img_flat[a:a + n], new=q[o:o + n],
-            new_rows=new_rows, new_in=new_rows[:, 1:-1], old_in=self._pads[cur][1 + r0:1 + r1, 1:-1],
-            diff2=self.diff2[r0:r1], inside=self.inside[r0:r1], image=self.image[r0:r1],
-            img_in=self.img_in[r0:r1], img_out=self.img_out[r0:r1],
-        )
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
-
-    @property
-    def phi(self) -> np.ndarray:
-        return self._pads[self._cur][1:-1, 1:-1]
-
-    def _means(self) -> None:
-        """c1, c2 with the hard Heaviside, as scikit-image reduces them (img * H, img * (1 - H))."""
-        n_in = np.count_nonzero(self.inside)
-        n_out = self.inside.size - n_in
-        c1 = np.sum(self.img_in)
-        c2 = np.sum(self.img_out)
-        if n_in != 0:
-            c1 /= self.image.dtype.type(n_in)
-        if n_out != 0:
-            c2 /= self.image.dtype.type(n_out)
-        self._c1, self._c2 = c1, c2
-
-    def _sweep(self, blocks: list[tuple[_Block, _Block]]) -> None:
-        sub, sq, add, mul, div, sqrt = (np.subtract, np.square, np.add, np.multiply, np.divide, np.sqrt)
-        eta, c1, c2, mu, dt, mu_dt, nu = self.eta, self._c1, self._c2, self.mu, self.dt, self.mu_dt, self.nu
-        lambda1, lambda2 = self.lambda1, self.lambda2
-        cur = self._cur
-        for pair in blocks:
-            b = pair[cur]
-            ex, ey, ecx, cy2, t = b.ex, b.ey, b.ecx, b.cy2, b.t
-            sub(b.p_x, b.p_xm, out=ex)  # ex[k] = phixn, ex[k+1] = phixp
-            sq(ex, out=ex)
-            add(ex, eta, out=ex)  # eta + phix{n,p}**2, shared by C2 and C1
-            sub(b.p_y, b.p_ym, out=ey)  # ey[k] = phiyn, ey[k+wp] = phiyp
-            sq(ey, out=ey)
-            sub(b.p_r, b.p_l, out=ecx)
-            ecx /= 2.0
-            sq(ecx, out=ecx)
-            add(ecx, eta, out=ecx)  # eta + phix0**2, shared by C3 and C4
-            sub(b.p_d, b.p_u, out=cy2)
-            cy2 /= 2.0
-            sq(cy2, out=cy2)  # phiy0**2
-            # C = 1 / sqrt((eta + x**2) + y**2), scikit-image's order; C2 and C4 overwrite the
-            # buffers they are the last to read
-            C1, C2, C3, C4 = b.c1, cy2, b.c3, ecx
-            add(b.ex_r, cy2, out=C1)
-            C2 += b.ex_l
-            add(ecx, b.ey_d, out=C3)
-            C4 += b.ey_u
-            for c in (C1, C2, C3, C4):
-                sqrt(c, out=c)
-                div(1.0, c, out=c)
-            csum = b.csum
-            add(C1, C2, out=csum)
-            csum += C3
-            csum += C4
-            K = C1  # ((P_r C1 + P_l C2) + P_d C3) + P_u C4
-            K *= b.p_r
-            C2 *= b.p_l
-            K += C2
-            C3 *= b.p_d
-            K += C3
-            C4 *= b.p_u
-            K += C4
-            d, F, centre = b.d, b.f, b.centre
-            sq(centre, out=d)  # delta = 1 / (1 + phi**2)
-            d += 1.0
-            div(1.0, d, out=d)
-            sub(b.img, c1, out=F)  # -lambda1 (I - c1)**2 + lambda2 (I - c2)**2
-            sq(F, out=F)
-            sub(b.img, c2, out=t)
-            sq(t, out=t)
-            if lambda2 != 1.0:
-                t *= lambda2
-            if lambda1 == 1.0:
-                sub(t, F, out=F)
-            else:
-                F *= -lambda1
-                F += t
-            mul(K, mu, out=K)
-            add(K, F, out=F)  # mu K + fit
-            if nu:
-                F -= nu
-            new = b.new
-            mul(d, dt, out=t)
-            t *= F
-            add(centre, t, out=new)
-            mul(d, mu_dt, out=d)  # 1 + mu dt delta (C1 + C2 + C3 + C4)
-            d *= csum
-            d += 1.0
-            new /= d
-            rows = b.new_rows  # edge padding of these rows; top/bottom rows after all blocks
-            rows[:, 0] = rows[:, 1]
-            rows[:, -1] = rows[:, -2]
-            sub(b.new_in, b.old_in, out=b.diff2)
-            sq(b.diff2, out=b.diff2)
-            np.greater(b.new_in, 0, out=b.inside)  # next iteration's H, img * H, img * (1 - H)
-            mul(b.image, b.inside, out=b.img_in)
-            sub(b.image, b.img_in, out=b.img_out)
-
-    def step(self) -> float:
-        """Advance one iteration; return the RMS change of phi."""
-        if self._pool is None:
-            self._sweep(self._work[0])
-        else:  # the calling thread sweeps the first range while the pool sweeps the others
-            futures = [self._pool.submit(self._sweep, blocks) for blocks in self._work[1:]]
-            self._sweep(self._work[0])
-            for fut in futures:
-                fut.result()
-        new_pad = self._pads[1 - self._cur]
-        new_pad[0] = new_pad[1]
-        new_pad[-1] = new_pad[-2]
-        self._cur = 1 - self._cur
-        self._means()
-        return float(np.sqrt(self.diff2.mean()))
+    P = np.pad(phi, 1, mode="edge")
+    phi_r, phi_l, phi_d, phi_u = P[1:-1, 2:], P[1:-1, :-2], P[2:, 1:-1], P[:-2, 1:-1]
+    f = image
+    C1 = 1.0 / np.sqrt(eta + (phi_r - phi) ** 2 + ((phi_d - phi_u) / 2.0) ** 2)
+    C2 = 1.0 / np.sqrt(eta + (phi - phi_l) ** 2 + ((phi_d - phi_u) / 2.0) ** 2)
+    C3 = 1.0 / np.sqrt(eta + ((phi_r - phi_l) / 2.0) ** 2 + (phi_d - phi) ** 2)
+    C4 = 1.0 / np.sqrt(eta + ((phi_r - phi_l) / 2.0) ** 2 + (phi - phi_u) ** 2)
+    delta = 1.0 / (1.0 + phi**2)
+    K = phi_r * C1 + phi_l * C2 + phi_d * C3 + phi_u * C4
+    fit = -lambda1 * (f - c1) ** 2 + lambda2 * (f - c2) ** 2
+    return (phi + dt * delta * (mu * K + fit - nu)) / (1.0 + mu * dt * delta * (C1 + C2 + C3 + C4))
 
 
-class _Scratch:
-    """The scratch buffers of one worker, sized for its largest block of ``n`` padded pixels."""
-
-    def __init__(self, n: int, wp: int, dtype: Any) -> None:
-        self.ex = np.empty(n + 1, dtype)
-        self.ey = np.empty(n + wp, dtype)
-        self.ecx, self.cy2, self.c1, self.c3, self.csum, self.d, self.f, self.t = (
-            np.empty(n, dtype) for _ in range(8))
-
-
-class _Block:
-    """Named views (scratch, old phi, new phi, image, reduction arrays) of one block of rows."""
-
-    __slots__ = ("c1", "c3", "centre", "csum", "cy2", "d", "diff2", "ecx", "ex", "ex_l", "ex_r", "ey",
-                 "ey_d", "ey_u", "f", "image", "img", "img_in", "img_out", "inside", "new", "new_in",
-                 "new_rows", "old_in", "p_d", "p_l", "p_r", "p_u", "p_x", "p_xm", "p_y", "p_ym", "t")
-
-    def __init__(self, **views: np.ndarray) -> None:
-        for name, view in views.items():
-            setattr(self, name, view)
+def _region_means(image: np.ndarray, phi: np.ndarray) -> tuple[Any, Any]:
+    """c1, c2 with the hard Heaviside ``phi > 0`` (Eq. (6)), reduced as scikit-image does
+    (``sum(f H) / sum(H)``; an empty region keeps its sum, 0)."""
+    H = (phi > 0).astype(image.dtype)
+    Hinv = 1.0 - H
+    n_in, n_out = np.sum(H), np.sum(Hinv)
+    c1, c2 = np.sum(image * H), np.sum(image * Hinv)
+    if n_in != 0:
+        c1 /= n_in
+    if n_out != 0:
+        c2 /= n_out
+    return c1, c2
 
 
-#: pixels per block of the blocked sweep: ~15 scratch arrays of this size fit a 2 MiB L2 cache
-BLOCK_ELEMENTS = 16384
+class _NumpyCV:
+    """The NumPy backend: :func:`getreuer_eq22` on whole arrays, the region means from the old phi."""
 
-#: images with at least this many pixels are swept by several threads
-PARALLEL_MIN_PIXELS = 160 * 160
+    def __init__(self, image: np.ndarray, phi0: np.ndarray, **params: float) -> None:
+        self.image = image
+        self.phi = np.array(phi0, dtype=image.dtype)
+        self.params = params
+
+    def advance(self, max_steps: int, tol: float) -> tuple[int, float]:
+        """Up to ``max_steps`` iterations; stop after one whose RMS change is <= ``tol`` (or not
+        finite). Returns ``(iterations, last RMS change)``."""
+        change = np.nan
+        for step in range(1, max_steps + 1):
+            c1, c2 = _region_means(self.image, self.phi)
+            new = getreuer_eq22(self.phi, self.image, c1, c2, **self.params)
+            change = float(np.sqrt(((new - self.phi) ** 2).mean()))
+            self.phi = new
+            if not change > tol:
+                return step, change
+        return max_steps, change
 
 
-def _n_threads(n_pixels: int) -> int:
-    """Worker threads for one sweep: ``$LSBENCH_NUM_THREADS``, else the CPU count (at most 4)."""
-    env = os.environ.get("LSBENCH_NUM_THREADS")
-    if env:
-        try:
-            wanted = max(1, int(env))
-        except ValueError:
-            raise ValueError(f"LSBENCH_NUM_THREADS must be a positive integer, got {env!r}") from None
-    else:
-        wanted = min(4, os.cpu_count() or 1)
-    return wanted if n_pixels >= PARALLEL_MIN_PIXELS else 1
+class _CompiledCV:
+    """The numba backend: :func:`lsbench.classic.compiled.chan_vese.cv_evolve` on preallocated buffers."""
+
+    def __init__(self, image: np.ndarray, phi0: np.ndarray, *, mu: float, lambda1: float, lambda2: float,
+                 nu: float, dt: float, eta: float) -> None:
+        from lsbench.classic.compiled import chan_vese as kernels
+
+        self._kernels = kernels
+        self.image = image
+        self.phi = np.array(phi0, dtype=image.dtype, order="C")
+        self._args = _typed_params(image.dtype, mu, lambda1, lambda2, nu, dt, eta)
+        self._work = np.empty((4, image.size), dtype=image.dtype)
+        self._c = kernels.cv_region_means(self.phi, image, self._work)
+        self._threads = num_threads(image.size)
+
+    def advance(self, max_steps: int, tol: float) -> tuple[int, float]:
+        from lsbench.classic.compiled._kernels import threads
+
+        with threads(self._threads):
+            steps, change = self._kernels.cv_evolve(self.phi, self.image, *self._args, max_steps, tol,
+                                                    self._c, self._work)
+        return int(steps), float(change)
 
 
-def _edge_pad(P: np.ndarray) -> None:
-    P[0, 1:-1] = P[1, 1:-1]
-    P[-1, 1:-1] = P[-2, 1:-1]
-    P[:, 0] = P[:, 1]
-    P[:, -1] = P[:, -2]
+def _typed_params(dtype: Any, mu: float, lambda1: float, lambda2: float, nu: float, dt: float,
+                  eta: float) -> tuple[Any, ...]:
+    """The kernels' scalars in the image's type, as NumPy converts Python floats against a float32
+    array (``mu * dt`` multiplied in float64 first, as scikit-image's Python expression does)."""
+    t = np.dtype(dtype).type
+    return t(mu), t(lambda1), t(lambda2), t(nu), t(dt), t(mu * dt), t(eta)
+
+
+def chan_vese_batch(
+    images: Sequence[np.ndarray] | np.ndarray,
+    *,
+    mu: float = 0.25,
+    lambda1: float = 1.0,
+    lambda2: float = 1.0,
+    nu: float = 0.0,
+    dt: float = 0.5,
+    tol: float = 1e-3,
+    max_iter: int = 500,
+    init: Any = "checkerboard",
+    eta: float = 1e-16,
+    backend: str = "auto",
+) -> list[LevelSetResult]:
+    """:func:`chan_vese` of several same-size images in one call; with numba, images in parallel.
+
+    Parameters
+    ----------
+    images : sequence of (H, W) arrays, or a (B, H, W) array
+        Greyscale images of one size and one precision (float32 stays float32, anything else is
+        float64); each is min-max normalised to ``[0, 1]`` on its own.
+    mu, lambda1, lambda2, nu, dt, tol, max_iter, eta
+        As in :func:`chan_vese` (same defaults).
+    init : str or sequence
+        One preset for all images or one init per image (a preset, a bool mask -> signed
+        distance, or a float phi0), as :func:`lsbench.torchclassic.chan_vese_batch` takes it.
+    backend : {"auto", "numpy", "numba"}
+        ``"numba"`` evolves the images on ``LSBENCH_NUM_THREADS`` threads, one image per thread
+        at a time, each with its own stopping rule; ``"numpy"`` calls :func:`chan_vese` on each.
+
+    Returns
+    -------
+    list of LevelSetResult
+        One per image, in order, equal (bit for bit) to :func:`chan_vese` on that image with
+        ``return_result=True, track_energy=False``: ``energies`` is empty.
+
+    Examples
+    --------
+    >>> from lsbench.classic.chan_vese import chan_vese_batch
+    >>> from lsbench.levelset.init import disk
+    >>> images = [disk((32, 32)) > 0, disk((32, 32)) > 0.5]
+    >>> [int(r.mask.sum() > 0) for r in chan_vese_batch(images, max_iter=50)]
+    [1, 1]
+    """
+    imgs = check_same_size_images(images)
+    mu = check_nonnegative("mu", mu)
+    lambda1 = check_nonnegative("lambda1", lambda1)
+    lambda2 = check_nonnegative("lambda2", lambda2)
+    nu = check_finite("nu", nu)
+    dt = check_positive("dt", dt)
+    tol = check_nonnegative("tol", tol)
+    max_iter = check_positive_int("max_iter", max_iter)
+    eta = check_positive("eta", eta)
+    backend = resolve_backend(backend)
+    dtype = np.result_type(*imgs)
+    imgs = [img.astype(dtype, copy=False) for img in imgs]
+    phi0 = _batch_inits(init, len(imgs), imgs[0].shape, dtype)
+    if backend == "numpy":
+        return [chan_vese(img, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter,
+                          init=phi0[b], eta=eta, return_result=True, track_energy=False, backend="numpy")
+                for b, img in enumerate(imgs)]
+    from lsbench.classic.compiled._kernels import threads
+    from lsbench.classic.compiled.chan_vese import cv_evolve_batch
+
+    stack = np.stack([_normalise(img) for img in imgs])
+    inside0 = phi0 > 0
+    phis = phi0
+    n_iter = np.zeros(len(imgs), np.int64)
+    converged = np.zeros(len(imgs), np.bool_)
+    with threads(num_threads(stack.size)):
+        cv_evolve_batch(phis, stack, *_typed_params(dtype, mu, lambda1, lambda2, nu, dt, eta), max_iter, tol,
+                        n_iter, converged)
+    bad = [b for b in range(len(imgs)) if not np.all(np.isfinite(phis[b]))]
+    if bad:
+        raise FloatingPointError(f"Chan-Vese diverged on image(s) {bad} (non-finite phi); lower dt")
+    results = []
+    for b in range(len(imgs)):
+        mask = phis[b] > 0
+        done, extras = stall_report(inside0[b], mask, bool(converged[b]))
+        results.append(LevelSetResult(mask=mask, phi=phis[b].copy(), energies=np.zeros(0), n_iter=int(n_iter[b]),
+                                      converged=done, extras=extras))
+    return results
+
+
+def _batch_inits(init: Any, n: int, shape: tuple[int, int], dtype: Any) -> np.ndarray:
+    """phi0 of every image of a batch, ``(n, H, W)`` in ``dtype``: one preset name for all, or one
+    init per image (built in ``dtype``, as :func:`chan_vese` builds it for one image)."""
+    if isinstance(init, str):
+        one = resolve_init(init, shape, mask_to_phi=signed_distance, dtype=dtype)
+        return np.ascontiguousarray(np.broadcast_to(one, (n, *shape)))
+    if isinstance(init, np.ndarray) and init.ndim == 2:
+        raise ValueError(f"init for a batch must be a preset name or one init per image (got one {init.shape} "
+                         "array; pass [init] * len(images) to use it for every image)")
+    if not isinstance(init, (Sequence, np.ndarray)) or len(init) != n:
+        got = len(init) if isinstance(init, (Sequence, np.ndarray)) else type(init).__name__
+        raise ValueError(f"init must be a preset name or a sequence of {n} per-image inits, got {got}")
+    return np.stack([resolve_init(i, shape, mask_to_phi=signed_distance, dtype=dtype) for i in init])
 
 
 def chan_vese_energy(

@@ -22,6 +22,7 @@ from lsbench.classic._common import (
     to_255,
     wants_energy,
 )
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
     dirac_compact,
@@ -103,6 +104,7 @@ def drlse(
     return_result: bool = False,
     iter_callback: IterCallback | None = None,
     track_energy: bool | None = None,
+    backend: str = "auto",
 ) -> np.ndarray | LevelSetResult:
     """Edge-based segmentation by distance-regularised level-set evolution (DRLSE).
 
@@ -155,6 +157,10 @@ def drlse(
     track_energy : bool, optional
         Compute the DRLSE energy (:func:`drlse_energy`) before and after every step; by default
         only when ``return_result`` or ``iter_callback`` is given.
+    backend : {"auto", "numpy", "numba"}
+        Which implementation runs the steps (:mod:`lsbench.classic.backend`): the NumPy
+        transliteration, the compiled kernel (:mod:`lsbench.classic.compiled.drlse`; rows in
+        parallel from 160 x 160 pixels), or ``"auto"``: numba when it imports. Both give the same bits.
 
     Returns
     -------
@@ -207,12 +213,15 @@ def drlse(
                            potential=potential, max_iter=max_iter, iter_inner=iter_inner,
                            iter_refine=iter_refine, tol=tol, c0=c0)
     check_callback(iter_callback)
+    backend = resolve_backend(backend)
 
     phi0 = li_init(init, img.shape, c0)
     g = edge_indicator(to_255(img), sigma)
-    stepper = _DrlseStepper(-phi0, g, lambda_=lambda_, mu=mu, epsilon=epsilon, dt=dt,
+    stepper_class = _CompiledDrlseStepper if backend == "numba" else _DrlseStepper
+    stepper = stepper_class(-phi0, g, lambda_=lambda_, mu=mu, epsilon=epsilon, dt=dt,
                             double_well=potential == "double-well")
     want_energy = wants_energy(track_energy, return_result, iter_callback)
+    stepwise = want_energy or iter_callback is not None
 
     def energy_of(a: float) -> float:
         return drlse_energy(-stepper.u, g, lambda_=lambda_, mu=mu, alpha=a, epsilon=epsilon, potential=potential)
@@ -225,6 +234,10 @@ def drlse(
 
     def run(steps: int, a: float) -> bool:
         nonlocal n_iter, energy
+        if not stepwise:  # nobody looks between steps: all of them in one call
+            stepper.advance(steps, a)
+            n_iter += steps
+            return False
         for _ in range(steps):
             stepper.step(a)
             n_iter += 1
@@ -271,6 +284,10 @@ class _DrlseStepper:
         e = lambda: np.empty_like(self.u)  # noqa: E731
         self.ux, self.uy, self.s, self.nx, self.ny, self.curv, self.reg, self.t, self.w = (e() for _ in range(9))
 
+    def advance(self, n_steps: int, alpha: float) -> None:
+        for _ in range(n_steps):
+            self.step(alpha)
+
     def step(self, alpha: float) -> None:
         u, ux, uy, s, nx, ny, curv, reg, t, w = (self.u, self.ux, self.uy, self.s, self.nx, self.ny,
                                                   self.curv, self.reg, self.t, self.w)
@@ -312,6 +329,33 @@ class _DrlseStepper:
             t += w
         t *= self.dt
         u += t
+
+
+class _CompiledDrlseStepper:
+    """:class:`_DrlseStepper`'s interface on the compiled kernel :func:`lsbench.classic.compiled.drlse.drlse_steps`."""
+
+    def __init__(self, u0: np.ndarray, g: np.ndarray, *, lambda_: float, mu: float, epsilon: float,
+                 dt: float, double_well: bool) -> None:
+        from lsbench.classic.compiled import drlse as kernels
+
+        self._steps = kernels.drlse_steps
+        self.u = np.array(u0, dtype=np.float64, order="C")
+        self.g = np.ascontiguousarray(g, dtype=np.float64)
+        self.vy, self.vx = (np.ascontiguousarray(v) for v in np.gradient(self.g))
+        self._params = (float(lambda_), float(mu), float(epsilon), float(dt), bool(double_well))
+        self._work = np.empty((6, *self.u.shape))
+        self._threads = num_threads(self.u.size)
+
+    def advance(self, n_steps: int, alpha: float) -> None:
+        from lsbench.classic.compiled._kernels import threads
+
+        lambda_, mu, epsilon, dt, double_well = self._params
+        with threads(self._threads):
+            self._steps(self.u, self.g, self.vx, self.vy, lambda_, mu, float(alpha), epsilon, dt, double_well,
+                        int(n_steps), self._work)
+
+    def step(self, alpha: float) -> None:
+        self.advance(1, alpha)
 
 
 def drlse_energy(

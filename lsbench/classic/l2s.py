@@ -19,6 +19,7 @@ from numpy.polynomial import legendre
 from threadpoolctl import threadpool_limits
 
 from lsbench.classic._common import SignChangeMonitor, check_callback, to_255, wants_energy
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.init import resolve_init, signed_distance
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
@@ -139,6 +140,7 @@ def l2s(
     return_result: bool = False,
     iter_callback: IterCallback | None = None,
     track_energy: bool | None = None,
+    backend: str = "auto",
 ) -> np.ndarray | LevelSetResult:
     """Segmentation with Legendre level sets (L2S).
 
@@ -181,6 +183,11 @@ def l2s(
         ``computeSDF`` (positive inside), a float array is used as phi0.
     return_result, iter_callback, track_energy
         As in :func:`lsbench.classic.chan_vese`; the energy is :func:`l2s_energy`.
+    backend : {"auto", "numpy", "numba"}
+        Which implementation runs the iterations (:mod:`lsbench.classic.backend`): the NumPy
+        transliteration, the compiled kernel (:mod:`lsbench.classic.compiled.l2s`; rows in parallel
+        from 160 x 160 pixels), or ``"auto"``: numba when it imports. They agree to rounding
+        (the normal equations are summed in another order than NumPy's matrix products).
 
     Returns
     -------
@@ -244,18 +251,21 @@ def l2s(
         reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience)
     stages = degree_stages(degree, start_degree)
     check_callback(iter_callback)
+    backend = resolve_backend(backend)
 
     phi = resolve_init(init, img.shape, mask_to_phi=signed_distance, dtype=np.float64)
     I = to_255(img)  # noqa: E741
     want_energy = wants_energy(track_energy, return_result, iter_callback)
     energies: list[np.ndarray] = []
     n_iter = 0
+    # the matrix products are (m+1)^2-wide: BLAS threads only add start-up and, on a busy machine,
+    # waiting (measured 40x slower per product with two OpenBLAS threads on a loaded 2-core machine)
     with threadpool_limits(limits=1, user_api="blas"):
         for stage_degree in stages:
             stage = _l2s_loop(phi, I, degree=stage_degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2,
                               epsilon=epsilon, cfl=cfl, reinit_dt=reinit_dt, max_iter=max_iter, tol=tol,
                               patience=patience, iter_callback=iter_callback, iter_offset=n_iter,
-                              want_energy=want_energy)
+                              want_energy=want_energy, backend=backend)
             phi, n_iter = stage.phi, n_iter + stage.n_iter
             energies.append(stage.energies)
             if stage.stopped:
@@ -293,55 +303,119 @@ class _Stage:
 def _l2s_loop(phi: np.ndarray, I: np.ndarray, *, degree: int, nu: float, rho: float, lambda1: float,  # noqa: E741
               lambda2: float, epsilon: float, cfl: float, reinit_dt: float, max_iter: int, tol: float,
               patience: int, iter_callback: IterCallback | None, iter_offset: int,
-              want_energy: bool) -> _Stage:
-    """The iterations of :func:`l2s` at one degree (its matrix products are ``(m+1)^2``-wide: BLAS threads only
-    add start-up and, on a busy machine, waiting; measured 40x slower per product with two
-    OpenBLAS threads on a loaded 2-core machine)."""
-    basis = _SeparableLegendre(I.shape, degree)
-    ridge = rho * np.eye(basis.m * basis.m)
+              want_energy: bool, backend: str) -> _Stage:
+    """The iterations of :func:`l2s` at one degree."""
+    params = dict(nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2, epsilon=epsilon, cfl=cfl, reinit_dt=reinit_dt,
+                  tol=tol, patience=patience)
+    stepper = (_CompiledL2S if backend == "numba" else _NumpyL2S)(phi, I, degree, **params)
+    stepwise = want_energy or iter_callback is not None
 
     energies: list[float] = []
     energy = l2s_energy(I, phi, degree=degree, nu=nu, rho=rho, lambda1=lambda1, lambda2=lambda2,
                         epsilon=epsilon, rescale=False) if want_energy else np.nan
-    monitor = SignChangeMonitor(phi, inclusive=True)
-    count = 0
     n_iter = 0
     converged = stopped = False
-    c1 = c2 = np.zeros(basis.m * basis.m)
-    p1 = p2 = np.zeros_like(I)
     while n_iter < max_iter:
-        H = heaviside_arctan(phi, epsilon)
-        c1 = basis.fit(I, H, ridge)  # inside fit, W = H(phi)
-        c2 = basis.fit(I, 1.0 - H, ridge)  # outside fit, W = 1 - H(phi)
-        p1 = basis.evaluate(c1)
-        p2 = basis.evaluate(c2)
-
-        kappa = curvature_central(phi)
-        F = lambda2 * (I - p2) ** 2 - lambda1 * (I - p1) ** 2
-        F *= dirac_arctan(phi, epsilon)
-        F /= np.max(np.abs(F)) + _EPS
-        kappa *= nu
-        F += kappa  # dphi/dt
-        phi = phi + (cfl / (np.max(np.abs(F)) + _EPS)) * F
-        phi = sussman_reinit(phi, reinit_dt)
-        neumann_bound_cond(phi, out=phi)
-        n_iter += 1
-
+        steps, converged = stepper.advance(1 if stepwise else max_iter - n_iter)
+        n_iter += steps
         if want_energy:
             energies.append(energy)
-            energy = l2s_energy(I, phi, degree=degree, nu=nu, rho=rho, lambda1=lambda1,
+            energy = l2s_energy(I, stepper.phi, degree=degree, nu=nu, rho=rho, lambda1=lambda1,
                                 lambda2=lambda2, epsilon=epsilon, rescale=False)
-        if notify(iter_callback, iter_offset + n_iter, phi, energy):
+        if notify(iter_callback, iter_offset + n_iter, stepper.phi, energy):
             stopped = True
             break
-        count = count + 1 if monitor.update(phi) < tol else 0
-        if count > patience:
-            converged = True
+        if converged:
             break
-
-    return _Stage(phi=phi, n_iter=n_iter, converged=converged, stopped=stopped,
+    p1, p2, c1, c2 = stepper.fits()
+    return _Stage(phi=stepper.phi, n_iter=n_iter, converged=converged, stopped=stopped,
                   energies=np.asarray(energies, dtype=np.float64),
                   extras={"p_inside": p1, "p_outside": p2, "c_inside": c1, "c_outside": c2})
+
+
+class _NumpyL2S:
+    """The iteration of ``creaseg_suvadip_fast.m`` in NumPy, with the GUI's stopping rule: :meth:`advance`
+    runs iterations until ``patience`` still ones in a row (fewer than ``tol`` sign changes)."""
+
+    def __init__(self, phi: np.ndarray, I: np.ndarray, degree: int, *, nu: float, rho: float,  # noqa: E741
+                 lambda1: float, lambda2: float, epsilon: float, cfl: float, reinit_dt: float, tol: float,
+                 patience: int) -> None:
+        self.phi, self.I = phi, I
+        self.nu, self.lambda1, self.lambda2, self.epsilon = nu, lambda1, lambda2, epsilon
+        self.cfl, self.reinit_dt, self.tol, self.patience = cfl, reinit_dt, tol, patience
+        self.basis = _SeparableLegendre(I.shape, degree)
+        self.ridge = rho * np.eye(self.basis.m * self.basis.m)
+        self.monitor = SignChangeMonitor(phi, inclusive=True)
+        self.count = 0
+        self.c1 = self.c2 = np.zeros(self.basis.m * self.basis.m)
+        self.p1 = self.p2 = np.zeros_like(I)
+
+    def fits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.p1, self.p2, self.c1, self.c2
+
+    def advance(self, max_steps: int) -> tuple[int, bool]:
+        """Up to ``max_steps`` iterations; ``(iterations, converged)``."""
+        I, basis, phi = self.I, self.basis, self.phi  # noqa: E741
+        for step in range(1, max_steps + 1):
+            H = heaviside_arctan(phi, self.epsilon)
+            self.c1 = basis.fit(I, H, self.ridge)  # inside fit, W = H(phi)
+            self.c2 = basis.fit(I, 1.0 - H, self.ridge)  # outside fit, W = 1 - H(phi)
+            self.p1 = basis.evaluate(self.c1)
+            self.p2 = basis.evaluate(self.c2)
+
+            kappa = curvature_central(phi)
+            F = self.lambda2 * (I - self.p2) ** 2 - self.lambda1 * (I - self.p1) ** 2
+            F *= dirac_arctan(phi, self.epsilon)
+            F /= np.max(np.abs(F)) + _EPS
+            kappa *= self.nu
+            F += kappa  # dphi/dt
+            phi = phi + (self.cfl / (np.max(np.abs(F)) + _EPS)) * F
+            phi = sussman_reinit(phi, self.reinit_dt)
+            neumann_bound_cond(phi, out=phi)
+            self.phi = phi
+            self.count = self.count + 1 if self.monitor.update(phi) < self.tol else 0
+            if self.count > self.patience:
+                return step, True
+        return max_steps, False
+
+
+class _CompiledL2S:
+    """:class:`_NumpyL2S`'s interface on :func:`lsbench.classic.compiled.l2s.l2s_steps`."""
+
+    def __init__(self, phi: np.ndarray, I: np.ndarray, degree: int, *, nu: float, rho: float,  # noqa: E741
+                 lambda1: float, lambda2: float, epsilon: float, cfl: float, reinit_dt: float, tol: float,
+                 patience: int) -> None:
+        from lsbench.classic.compiled import l2s as kernels
+
+        self._kernels = kernels
+        h, w = I.shape
+        self.phi = np.array(phi, dtype=np.float64, order="C")
+        self.I = np.ascontiguousarray(I, dtype=np.float64)
+        self.py = np.ascontiguousarray(legendre.legvander(np.linspace(-1.0, 1.0, h), degree))
+        self.px = np.ascontiguousarray(legendre.legvander(np.linspace(-1.0, 1.0, w), degree))
+        basis = _SeparableLegendre(I.shape, degree)
+        self.pyy, self.pxx = np.ascontiguousarray(basis.pyy), np.ascontiguousarray(basis.pxx)
+        self._params = (float(nu), float(rho), float(lambda1), float(lambda2), float(epsilon), float(cfl),
+                        float(reinit_dt))
+        self._stop = (float(tol), int(patience))
+        self._state = np.zeros(2, np.int64)
+        m = degree + 1
+        self._c = np.zeros((2, m * m))
+        self._work = np.zeros((10, h, w))
+        self._threads = num_threads(I.size)
+
+    def fits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self._work[0].copy(), self._work[1].copy(), self._c[0].copy(), self._c[1].copy()
+
+    def advance(self, max_steps: int) -> tuple[int, bool]:
+        from lsbench.classic.compiled._kernels import threads
+
+        with threads(self._threads):
+            steps, converged = self._kernels.l2s_steps(self.phi, self.I, self.py, self.px, self.pyy, self.pxx,
+                                                       *self._params,
+                                                       int(max_steps), *self._stop, self._state, self._c,
+                                                       self._work)
+        return int(steps), bool(converged)
 
 
 def l2s_energy(

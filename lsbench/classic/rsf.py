@@ -26,6 +26,7 @@ from lsbench.classic._common import (
     to_255,
     wants_energy,
 )
+from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
     curvature_central,
@@ -163,6 +164,7 @@ def rsf(
     return_result: bool = False,
     iter_callback: IterCallback | None = None,
     track_energy: bool | None = None,
+    backend: str = "auto",
 ) -> np.ndarray | LevelSetResult:
     """Segmentation by minimising Li et al.'s region-scalable fitting (RSF) energy.
 
@@ -198,6 +200,11 @@ def rsf(
         phi0 (positive inside).
     return_result, iter_callback, track_energy
         As in :func:`lsbench.classic.chan_vese`; the energy is :func:`rsf_energy`.
+    backend : {"auto", "numpy", "numba"}
+        Which implementation runs the iterations (:mod:`lsbench.classic.backend`): the NumPy
+        transliteration, the compiled kernel (:mod:`lsbench.classic.compiled.rsf`; rows in
+        parallel from 160 x 160 pixels), or ``"auto"``: numba when it imports. Both give the same
+        bits for ``sigma < 5`` (beyond, NumPy convolves by FFT: equal to rounding).
 
     Returns
     -------
@@ -262,16 +269,14 @@ def rsf(
     lambda2 = check_nonnegative("lambda2", lambda2)
     phi0 = li_init(init, img.shape, c0)
 
+    backend = resolve_backend(backend)
     I = to_255(img)  # noqa: E741 - the papers' name
-    G = _Gauss(sigma, I.shape)
-    KI = G(I)
-    KONE = G(np.ones_like(I))
-    fixed = (lambda1 - lambda2) * KONE * I * I  # first term of the data force
-    step = _LevelSetStep(-phi0, nu=nu * _SCALE2, mu=mu, epsilon=epsilon, dt=dt)
-    e = lambda: np.empty_like(I)  # noqa: E731
-    Hu, c1, c2, f1, f2, s, force = (e() for _ in range(7))
+    stepper_class = _CompiledRSF if backend == "numba" else _NumpyRSF
+    step = stepper_class(-phi0, I, lambda1=lambda1, lambda2=lambda2, nu=nu * _SCALE2, mu=mu, sigma=sigma,
+                         epsilon=epsilon, dt=dt)
 
     want_energy = wants_energy(track_energy, return_result, iter_callback)
+    stepwise = want_energy or iter_callback is not None
 
     def energy_of() -> float:
         return rsf_energy(I, -step.u, lambda1=lambda1, lambda2=lambda2, nu=nu, mu=mu, sigma=sigma,
@@ -283,38 +288,10 @@ def rsf(
     n_iter = 0
     converged = False
     while n_iter < max_iter:
-        u = step.begin()
-        step.dirac()
-        # localBinaryFit: Hu = H(u); f1 = K*(Hu I) / K*Hu; f2 = (KI - K*(Hu I)) / (KONE - K*Hu)
-        np.divide(u, epsilon, out=Hu)
-        np.arctan(Hu, out=Hu)
-        Hu *= 2.0 / np.pi
-        Hu += 1.0
-        Hu *= 0.5
-        G(Hu, out=c1)
-        np.multiply(I, Hu, out=s)
-        G(s, out=c2)
-        np.divide(c2, c1, out=f1)
-        np.subtract(KI, c2, out=f2)
-        np.subtract(KONE, c1, out=s)
-        f2 /= s
-        # data force lambda1 e1 - lambda2 e2 (Eq. (15))
-        np.multiply(f1, f1, out=s)
-        s *= lambda1
-        np.multiply(f2, f2, out=c1)
-        c1 *= lambda2
-        s -= c1
-        G(s, out=force)  # K*(lambda1 f1^2 - lambda2 f2^2)
-        force += fixed
-        np.multiply(f1, lambda1, out=s)
-        np.multiply(f2, lambda2, out=c1)
-        s -= c1
-        G(s, out=c2)  # K*(lambda1 f1 - lambda2 f2)
-        c2 *= I
-        c2 *= 2.0
-        force -= c2
-        step.finish(force)
-        n_iter += 1
+        # without observers, run up to the next check (finiteness every 50, tol every 10 iterations)
+        steps = 1 if stepwise else min(max_iter, (n_iter // _RSF_WINDOW + 1) * _RSF_WINDOW) - n_iter
+        step.advance(steps)
+        n_iter += steps
         if want_energy:
             energies.append(energy)
             energy = energy_of()
@@ -334,7 +311,109 @@ def rsf(
         return mask
     return LevelSetResult(mask=mask, phi=phi, energies=np.asarray(energies, dtype=np.float64),
                           n_iter=n_iter, converged=converged,
-                          extras={"f_outside": f1.copy(), "f_inside": f2.copy()})
+                          extras={"f_outside": step.f1.copy(), "f_inside": step.f2.copy()})
+
+
+class _NumpyRSF:
+    """One iteration of ``RSF.m`` per :meth:`advance` step, on preallocated NumPy buffers."""
+
+    def __init__(self, u0: np.ndarray, I: np.ndarray, *, lambda1: float, lambda2: float, nu: float,  # noqa: E741
+                 mu: float, sigma: float, epsilon: float, dt: float) -> None:
+        self.I, self.lambda1, self.lambda2, self.epsilon = I, lambda1, lambda2, epsilon
+        self.G = _Gauss(sigma, I.shape)
+        self.KI = self.G(I)
+        self.KONE = self.G(np.ones_like(I))
+        self.fixed = (lambda1 - lambda2) * self.KONE * I * I  # first term of the data force
+        self.step = _LevelSetStep(u0, nu=nu, mu=mu, epsilon=epsilon, dt=dt)
+        e = lambda: np.empty_like(I)  # noqa: E731
+        self.Hu, self.c1, self.c2, self.f1, self.f2, self.s, self.force = (e() for _ in range(7))
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.step.u
+
+    def advance(self, n_steps: int) -> None:
+        for _ in range(n_steps):
+            self._iterate()
+
+    def _iterate(self) -> None:
+        I, G, lambda1, lambda2 = self.I, self.G, self.lambda1, self.lambda2  # noqa: E741
+        Hu, c1, c2, f1, f2, s, force = self.Hu, self.c1, self.c2, self.f1, self.f2, self.s, self.force
+        u = self.step.begin()
+        self.step.dirac()
+        # localBinaryFit: Hu = H(u); f1 = K*(Hu I) / K*Hu; f2 = (KI - K*(Hu I)) / (KONE - K*Hu)
+        np.divide(u, self.epsilon, out=Hu)
+        np.arctan(Hu, out=Hu)
+        Hu *= 2.0 / np.pi
+        Hu += 1.0
+        Hu *= 0.5
+        G(Hu, out=c1)
+        np.multiply(I, Hu, out=s)
+        G(s, out=c2)
+        np.divide(c2, c1, out=f1)
+        np.subtract(self.KI, c2, out=f2)
+        np.subtract(self.KONE, c1, out=s)
+        f2 /= s
+        # data force lambda1 e1 - lambda2 e2 (Eq. (15))
+        np.multiply(f1, f1, out=s)
+        s *= lambda1
+        np.multiply(f2, f2, out=c1)
+        c1 *= lambda2
+        s -= c1
+        G(s, out=force)  # K*(lambda1 f1^2 - lambda2 f2^2)
+        force += self.fixed
+        np.multiply(f1, lambda1, out=s)
+        np.multiply(f2, lambda2, out=c1)
+        s -= c1
+        G(s, out=c2)  # K*(lambda1 f1 - lambda2 f2)
+        c2 *= I
+        c2 *= 2.0
+        force -= c2
+        self.step.finish(force)
+
+
+class _CompiledRSF:
+    """:class:`_NumpyRSF`'s interface on :func:`lsbench.classic.compiled.rsf.rsf_steps`."""
+
+    def __init__(self, u0: np.ndarray, I: np.ndarray, *, lambda1: float, lambda2: float, nu: float,  # noqa: E741
+                 mu: float, sigma: float, epsilon: float, dt: float) -> None:
+        from lsbench.classic.compiled import rsf as kernels
+
+        self._kernels = kernels
+        self.u = np.array(u0, dtype=np.float64, order="C")
+        self.I = np.ascontiguousarray(I, dtype=np.float64)
+        self.k = gaussian_kernel_1d(sigma)
+        self._work = np.empty((8, *I.shape))
+        self._threads = num_threads(I.size)
+        G = self.gaussian
+        self.KI = G(self.I)
+        self.KONE = G(np.ones_like(self.I))
+        self.fixed = (lambda1 - lambda2) * self.KONE * self.I * self.I
+        self._params = (float(lambda1), float(lambda2), float(nu), float(mu), float(epsilon), float(dt))
+
+    def gaussian(self, a: np.ndarray) -> np.ndarray:
+        """``K * a`` (zero padding) with the compiled separable filter."""
+        from lsbench.classic.compiled._kernels import gaussian_filter_zero, threads
+
+        out = np.empty_like(a)
+        with threads(self._threads):
+            gaussian_filter_zero(np.ascontiguousarray(a, dtype=np.float64), self.k, out, np.empty_like(out))
+        return out
+
+    @property
+    def f1(self) -> np.ndarray:
+        return self._work[0]
+
+    @property
+    def f2(self) -> np.ndarray:
+        return self._work[1]
+
+    def advance(self, n_steps: int) -> None:
+        from lsbench.classic.compiled._kernels import threads
+
+        with threads(self._threads):
+            self._kernels.rsf_steps(self.u, self.I, self.KI, self.KONE, self.fixed, self.k, *self._params,
+                                    int(n_steps), self._work)
 
 
 def _length_and_penalty(u: np.ndarray, epsilon: float) -> tuple[float, float]:
@@ -385,6 +464,7 @@ def lic(
     return_result: bool = False,
     iter_callback: IterCallback | None = None,
     track_energy: bool | None = None,
+    backend: str = "auto",
 ) -> np.ndarray | LevelSetResult:
     """Segmentation with joint bias-field estimation (Li et al. 2011, "LIC"), two-phase.
 
@@ -419,6 +499,8 @@ def lic(
     return_result, iter_callback, track_energy
         As in :func:`lsbench.classic.chan_vese`; the energy is :func:`lic_energy` with the
         current ``b`` and ``c``.
+    backend : {"auto", "numpy", "numba"}
+        As in :func:`rsf` (the compiled kernels: :mod:`lsbench.classic.compiled.rsf`).
 
     Returns
     -------
@@ -471,48 +553,40 @@ def lic(
     iter_inner = check_positive_int("iter_inner", iter_inner)
     phi0 = li_init(init, img.shape, c0)
 
+    backend = resolve_backend(backend)
     I = to_255(img)  # noqa: E741
-    G = _Gauss(sigma, I.shape)
-    KONE = G(np.ones_like(I))
-    KONE_I = I * I * KONE
+    model_class = _CompiledLIC if backend == "numba" else _NumpyLIC
+    step = model_class(-phi0, I, nu=nu * _SCALE2, mu=mu, sigma=sigma, epsilon=epsilon, dt=dt)
     b = np.ones_like(I)
     C = np.zeros(2)
-    step = _LevelSetStep(-phi0, nu=nu * _SCALE2, mu=mu, epsilon=epsilon, dt=dt)
-    e1, e2, force = np.empty_like(I), np.empty_like(I), np.empty_like(I)
 
     want_energy = wants_energy(track_energy, return_result, iter_callback)
+    stepwise = want_energy or iter_callback is not None
     energies: list[float] = []
     energy = np.nan
     monitor = SignChangeMonitor(step.u, negate=True)
     n_iter = 0
     converged = stopped = False
     while n_iter < max_iter and not stopped:
-        KB1 = G(b)
-        KB2 = G(b * b)
-        C = _update_c(I, step.u, KB1, KB2, epsilon, C)
-        # e_k = KONE_I - 2 I C_k KB1 + C_k^2 KB2, frozen for the inner loop
-        for e_k, c_k in ((e1, C[0]), (e2, C[1])):
-            np.multiply(I, 2.0 * c_k, out=e_k)
-            e_k *= KB1
-            np.subtract(KONE_I, e_k, out=e_k)
-            e_k += (c_k * c_k) * KB2
+        C = step.start_outer(b, C)  # c from K*b, K*b^2; then e1, e2 frozen for the inner loop
         if want_energy:
-            energy = _lic_energy_u(step.u, e1, e2, nu, mu, epsilon)
-        for _ in range(min(iter_inner, max_iter - n_iter)):
-            step.begin()
-            step.dirac()
-            np.subtract(e1, e2, out=force)
-            step.finish(force)
+            energy = _lic_energy_u(step.u, step.e1, step.e2, nu, mu, epsilon)
+        inner = min(iter_inner, max_iter - n_iter)
+        if not stepwise:
+            step.advance(inner)
+            n_iter += inner
+        for _ in range(inner if stepwise else 0):
+            step.advance(1)
             n_iter += 1
             if want_energy:
                 energies.append(energy)
-                energy = _lic_energy_u(step.u, e1, e2, nu, mu, epsilon)
+                energy = _lic_energy_u(step.u, step.e1, step.e2, nu, mu, epsilon)
             if iter_callback is not None and notify(iter_callback, n_iter, -step.u, energy):
                 stopped = True
                 break
         if not np.all(np.isfinite(step.u)):
             raise FloatingPointError(f"LIC diverged at iteration {n_iter} (non-finite phi); lower dt")
-        b = _update_b(I, step.u, C, G, epsilon, b)
+        b = step.update_b(C, b)
         if not stopped and tol > 0 and monitor.update(step.u) < tol * I.size:
             converged = n_iter < max_iter
             break
@@ -526,6 +600,99 @@ def lic(
                           n_iter=n_iter, converged=converged,
                           extras={"bias": b, "c_outside": float(C[0]), "c_inside": float(C[1]),
                                   "corrected": corrected})
+
+
+class _NumpyLIC:
+    """The steps of ``lse_bfe.m`` in NumPy: :meth:`start_outer` (``updateC`` and the frozen ``e1, e2``),
+    :meth:`advance` (level-set steps), :meth:`update_b` (``updateB``)."""
+
+    def __init__(self, u0: np.ndarray, I: np.ndarray, *, nu: float, mu: float, sigma: float, epsilon: float,  # noqa: E741
+                 dt: float) -> None:
+        self.I, self.epsilon = I, epsilon
+        self.G = _Gauss(sigma, I.shape)
+        self.KONE_I = I * I * self.G(np.ones_like(I))
+        self.step = _LevelSetStep(u0, nu=nu, mu=mu, epsilon=epsilon, dt=dt)
+        self.e1, self.e2, self.force = np.empty_like(I), np.empty_like(I), np.empty_like(I)
+
+    @property
+    def u(self) -> np.ndarray:
+        return self.step.u
+
+    def start_outer(self, b: np.ndarray, C: np.ndarray) -> np.ndarray:
+        I, G = self.I, self.G  # noqa: E741
+        KB1 = G(b)
+        KB2 = G(b * b)
+        C = _update_c(I, self.step.u, KB1, KB2, self.epsilon, C)
+        # e_k = KONE_I - 2 I C_k KB1 + C_k^2 KB2, frozen for the inner loop
+        for e_k, c_k in ((self.e1, C[0]), (self.e2, C[1])):
+            np.multiply(I, 2.0 * c_k, out=e_k)
+            e_k *= KB1
+            np.subtract(self.KONE_I, e_k, out=e_k)
+            e_k += (c_k * c_k) * KB2
+        return C
+
+    def advance(self, n_steps: int) -> None:
+        for _ in range(n_steps):
+            self.step.begin()
+            self.step.dirac()
+            np.subtract(self.e1, self.e2, out=self.force)
+            self.step.finish(self.force)
+
+    def update_b(self, C: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _update_b(self.I, self.step.u, C, self.G, self.epsilon, b)
+
+
+class _CompiledLIC:
+    """:class:`_NumpyLIC`'s interface on the kernels of :mod:`lsbench.classic.compiled.rsf`."""
+
+    def __init__(self, u0: np.ndarray, I: np.ndarray, *, nu: float, mu: float, sigma: float, epsilon: float,  # noqa: E741
+                 dt: float) -> None:
+        from lsbench.classic.compiled import rsf as kernels
+
+        self._kernels = kernels
+        self.u = np.array(u0, dtype=np.float64, order="C")
+        self.I = np.ascontiguousarray(I, dtype=np.float64)
+        self.k = gaussian_kernel_1d(sigma)
+        self.epsilon = float(epsilon)
+        self._threads = num_threads(I.size)
+        self._work = np.empty((5, *I.shape))
+        self.KONE_I = self.I * self.I * self._gaussian(np.ones_like(self.I))
+        self.e1, self.e2, self.force = np.empty_like(self.I), np.empty_like(self.I), np.empty_like(self.I)
+        self._params = (float(nu), float(mu), float(epsilon), float(dt))
+        self._H = np.empty_like(self.I)  # H(u) of the current u: from here, then from each update_b
+        kernels.heaviside_field(self.u, self.epsilon, self._H)
+
+    def _gaussian(self, a: np.ndarray) -> np.ndarray:
+        from lsbench.classic.compiled._kernels import gaussian_filter_zero, threads
+
+        out = np.empty_like(a)
+        with threads(self._threads):
+            gaussian_filter_zero(np.ascontiguousarray(a), self.k, out, self._work[4])
+        return out
+
+    def start_outer(self, b: np.ndarray, C: np.ndarray) -> np.ndarray:
+        from lsbench.classic.compiled._kernels import threads
+
+        KB1 = self._gaussian(b)
+        KB2 = self._gaussian(b * b)
+        with threads(self._threads):
+            C = self._kernels.lic_update_c(self.I, self._H, KB1, KB2, np.asarray(C, dtype=np.float64),
+                                           self._work[:4].reshape(4, -1))
+            self._kernels.lic_data_force(self.I, self.KONE_I, KB1, KB2, C, self.e1, self.e2, self.force)
+        return C
+
+    def advance(self, n_steps: int) -> None:
+        from lsbench.classic.compiled._kernels import threads
+
+        with threads(self._threads):
+            self._kernels.lse_steps(self.u, self.force, *self._params, int(n_steps), self._work[:3])
+
+    def update_b(self, C: np.ndarray, b: np.ndarray) -> np.ndarray:
+        from lsbench.classic.compiled._kernels import threads
+
+        with threads(self._threads):
+            return self._kernels.lic_update_b(self.I, self.u, C, self.k, self.epsilon, np.ascontiguousarray(b),
+                                              self._work, self._H)
 
 
 def _heaviside(u: np.ndarray, epsilon: float) -> np.ndarray:

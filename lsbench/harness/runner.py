@@ -18,11 +18,11 @@ from the store. Its only contract with the reports is the two tidy tables:
   divided by ``batch_size``, see :mod:`lsbench.harness.work`);
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, dataset spec, executor and timing protocol, versions,
-git commit, machine, the batched throughput of methods that declare a native ``predict_batch``
-(:mod:`lsbench.harness.throughput`), and under ``models`` what a segmenter says of itself through
-``describe()``, e.g. a detector's parameter counts ``params`` and ``mask_params``), the tables
-(``lsbench.reports``) and what the reports need to be rebuilt
+plus ``config.json`` (resolved parameters, the backend each classic method ran on, dataset spec,
+executor and timing protocol, versions, git commit, machine, the batched throughput of methods that
+declare a native ``predict_batch`` (:mod:`lsbench.harness.throughput`), and under ``models`` what a
+segmenter says of itself through ``describe()``, e.g. a detector's parameter counts ``params`` and
+``mask_params``), the tables (``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
 samples and the convergence traces. Every file's format is :mod:`lsbench.rundir`'s.
@@ -466,6 +466,9 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "methods": {name: json_safe(params) for name, _, params in plan.built},
         "models": {name: json_safe(seg.describe()) for name, seg, _ in plan.built
                    if isinstance(seg, Segmenter) and seg.describe()},
+        # which implementation ran each method that has several (backend="auto" resolved here)
+        "backends": {name: seg.backend for name, seg, _ in plan.built
+                     if isinstance(seg, Segmenter) and seg.backend},
         "executor": ex.describe(),
         "plan": plan.describe(),
         "sessions": [],

@@ -28,6 +28,8 @@ def prefers_complement(mask: np.ndarray, region: np.ndarray | None) -> bool:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from lsbench.levelset.polarity import prefers_complement
     >>> region = np.zeros((4, 4), bool); region[:2] = True
     >>> prefers_complement(~region, region), prefers_complement(region, region), prefers_complement(region, None)
     (True, False, False)
@@ -79,6 +81,7 @@ def border_counts(mask: np.ndarray) -> tuple[int, int]:
     Examples
     --------
     >>> import numpy as np
+    >>> from lsbench.levelset.polarity import border_counts
     >>> border_counts(np.eye(3, dtype=bool))
     (2, 6)
     """
@@ -112,6 +115,7 @@ def orient_by_border(mask: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
+    >>> from lsbench.levelset.polarity import orient_by_border
     >>> ring = np.ones((4, 4), bool)
     >>> ring[1:3, 1:3] = False          # the phase on the border is the background
     >>> orient_by_border(ring).astype(int)

@@ -26,6 +26,7 @@ __all__ = [
     "check_number",
     "check_positive",
     "check_positive_int",
+    "check_same_size_images",
 ]
 
 
@@ -168,3 +169,23 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
     return value
+
+
+def check_same_size_images(images: Any) -> list[np.ndarray]:
+    """``images`` (a sequence of 2-D arrays or one ``(B, H, W)`` array) as a list of checked 2-D
+    arrays (:func:`check_image_2d`) of one size; a ``ValueError`` names the first one that differs."""
+    if isinstance(images, np.ndarray):
+        if images.ndim != 3:
+            raise ValueError(f"images must be a (B, H, W) array or a sequence of 2-D images, got shape {images.shape}")
+        images = list(images)
+    if not isinstance(images, (list, tuple)):
+        raise TypeError(f"images must be a sequence of 2-D arrays, got {type(images).__name__}")
+    if len(images) == 0:
+        raise ValueError("images is empty: a batch needs at least one image")
+    out = [check_image_2d(img, name=f"images[{i}]") for i, img in enumerate(images)]
+    shape = out[0].shape
+    for i, img in enumerate(out):
+        if img.shape != shape:
+            raise ValueError(f"every image of a batch must have one size: images[0] is {shape}, "
+                             f"images[{i}] is {img.shape} (group images by size)")
+    return out

@@ -14,6 +14,11 @@ import pytest
 
 from lsbench.types import Sample
 
+# OpenMP's waiting threads sleep instead of spinning (torch and numba read this when they start it):
+# on a machine shared with other jobs spinning threads collapse a parallel evolution (the report
+# states the value in force)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _LOAD_AT_START = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
 _STARTED = time.time()
 
@@ -52,6 +57,15 @@ def classic_samples(synthetic_test):
     return lambda side: [_resized(s, side) for s in base]
 
 
+def _numba_threading_layer() -> str:
+    import numba
+
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel kernel has run in this process
+        return "not started"
+
+
 def _git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
@@ -68,16 +82,29 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     import skimage
     import torch
 
+    try:
+        import numba
+
+        from lsbench.classic.backend import num_threads
+
+        numba_info = {"version": numba.__version__, "threads": num_threads(256 * 256),
+                      "threading_layer": _numba_threading_layer()}
+    except ImportError:
+        numba_info = {}
+
     machine_info["lsbench"] = {
         "load_average_at_start": [round(x, 2) for x in _LOAD_AT_START],
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else [],
         "wall_seconds": round(time.time() - _STARTED, 1),
         "logical_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "torch_method_threads": 1,  # the registered *-torch methods' default (their threads parameter)
+        "numba": numba_info,
         "env": {k: os.environ.get(k, "") for k in ("LSBENCH_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
                                                      "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "versions": {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
-                     "scikit-image": skimage.__version__, "torch": torch.__version__},
+                     "scikit-image": skimage.__version__, "torch": torch.__version__,
+                     "numba": numba_info.get("version", "not installed")},
         "git_commit": _git_commit(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "",
     }

@@ -1,4 +1,4 @@
-"""The performance suite of issue 8 (`make bench`): every figure of reports/performance.md.
+"""The performance suite of issues 8 and 17 (`make bench`): every figure of reports/performance.md.
 
 Each benchmark records what the report needs in ``benchmark.extra_info`` (``table``, the image
 side, the implementation, how many images one timed call processes, mask agreement); the report
@@ -26,8 +26,10 @@ pytestmark = pytest.mark.bench
 
 CV_ITER = 200  # the issue's Chan-Vese protocol: 200 iterations, tol 0
 CLASSIC = ("drlse", "li", "lic", "l2s")
-SCALING_SIDES = (64, 128, 256, 512)
+SCALING_SIDES = (64, 128, 256, 512, 1024)
 SCALING_ITER = 20
+TORCH_THREADS = 1  # the registered *-torch methods' default (lsbench.torchclassic._batch.TorchThreads)
+_FLOORS: dict[str, list[float]] = {}
 _PREDS: dict[tuple[str, str, int], list] = {}
 
 
@@ -52,29 +54,50 @@ def _skimage_mask(side: int) -> np.ndarray:
     return _SK_MASKS[side]
 
 
-@pytest.mark.parametrize("impl", ["skimage", "numpy", "numpy-1-thread"])
+_SK_PHI: dict[int, np.ndarray] = {}
+
+
+def _skimage_phi(side: int) -> np.ndarray:
+    if side not in _SK_PHI:
+        _SK_PHI[side] = sk_chan_vese(_camera(side), mu=0.25, dt=0.5, tol=0, max_num_iter=CV_ITER, extended_output=True)[1]
+    return _SK_PHI[side]
+
+
+@pytest.mark.parametrize("impl", ["skimage", "numpy", "numba", "numba-1-thread"])
 @pytest.mark.parametrize("side", [128, 256, 512])
-def test_chan_vese_numpy_against_scikit_image(benchmark, side, impl, monkeypatch):
+def test_chan_vese_against_scikit_image(benchmark, side, impl, monkeypatch):
     img = _camera(side)
     if impl == "skimage":
         def fn():
             return sk_chan_vese(img, mu=0.25, dt=0.5, tol=0, max_num_iter=CV_ITER)
     else:
-        if impl == "numpy-1-thread":
+        backend = impl.split("-")[0]
+        if impl == "numba-1-thread":
             monkeypatch.setenv("LSBENCH_NUM_THREADS", "1")
 
         def fn():
-            return chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER)
+            return chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER, backend=backend)
     benchmark.group = f"chan_vese {side}x{side}, {CV_ITER} iterations"
     mask = benchmark.pedantic(fn, rounds={128: 7, 256: 5, 512: 3}[side], warmup_rounds=1, iterations=1)
     identical = bool(np.array_equal(mask, _skimage_mask(side)))
+    info = {}
+    if impl != "skimage":
+        res = chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER, backend=impl.split("-")[0], return_result=True,
+                        track_energy=False)
+        info["phi_max_abs_diff"] = float(np.max(np.abs(res.phi - _skimage_phi(side))))
+    threads = 1 if impl in ("skimage", "numpy", "numba-1-thread") else _numba_threads(img.size)
     _record(benchmark, table="cv_skimage", side=side, impl=impl, images=1, iterations=CV_ITER, dtype="float64",
-            input="skimage.data.camera() resized", identical_masks=identical,
-            threads=1 if impl != "numpy" else None)
+            input="skimage.data.camera() resized", identical_masks=identical, threads=threads, **info)
     assert identical
 
 
-# -- batched Chan-Vese (torch) against the scikit-image loop, 32 images of 128 x 128 -------------------------
+def _numba_threads(n_pixels: int) -> int:
+    from lsbench.classic.backend import num_threads
+
+    return num_threads(n_pixels)
+
+
+# -- batched Chan-Vese (numba, torch) against the scikit-image loop, 32 images of 128 x 128 ------------------
 _BATCH_SK: list[np.ndarray] = []
 
 
@@ -82,27 +105,39 @@ def _batch_images(synthetic_test) -> list[np.ndarray]:
     return [synthetic_test[i].image for i in range(0, 352, 11)][:32]
 
 
-@pytest.mark.parametrize("impl", ["skimage-loop", "numpy-loop", "torch-compiled", "torch-eager"])
+@pytest.mark.parametrize("impl", ["skimage-loop", "numpy-loop", "numba-batch", "torch-compiled", "torch-eager"])
 def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
-    from lsbench.torchclassic import chan_vese_batch
+    from lsbench.classic.chan_vese import chan_vese_batch as numba_batch
 
     images = _batch_images(synthetic_test)
     if not _BATCH_SK:
         _BATCH_SK.extend(sk_chan_vese(im, tol=0, max_num_iter=CV_ITER) for im in images)
+    threads = 1
     if impl == "skimage-loop":
         def fn():
             return [sk_chan_vese(im, tol=0, max_num_iter=CV_ITER) for im in images]
     elif impl == "numpy-loop":
         def fn():
-            return [chan_vese(im, tol=0, max_iter=CV_ITER) for im in images]
-    else:
-        compiled = impl == "torch-compiled"
-        chan_vese_batch(images[:2], tol=0, max_iter=3, compile=compiled)  # compile outside the timing
+            return [chan_vese(im, tol=0, max_iter=CV_ITER, backend="numpy") for im in images]
+    elif impl == "numba-batch":
+        numba_batch(images[:2], tol=0, max_iter=3, backend="numba")  # load the kernel outside the timing
+        threads = _numba_threads(sum(im.size for im in images))
 
         def fn():
-            return [r.mask for r in chan_vese_batch(images, tol=0, max_iter=CV_ITER, compile=compiled)]
+            return [r.mask for r in numba_batch(images, tol=0, max_iter=CV_ITER, backend="numba")]
+    else:
+        from lsbench.torchclassic import chan_vese_batch
+        from lsbench.torchclassic._batch import TorchThreads
+
+        compiled = impl == "torch-compiled"
+        batch = TorchThreads(chan_vese_batch, TORCH_THREADS)
+        threads = TORCH_THREADS
+        batch(images[:2], tol=0, max_iter=3, compile=compiled)  # compile outside the timing
+
+        def fn():
+            return [r.mask for r in batch(images, tol=0, max_iter=CV_ITER, compile=compiled)]
     benchmark.group = "chan_vese, 32 images of 128x128, per batch"
-    rounds = {"skimage-loop": 2, "numpy-loop": 3, "torch-compiled": 5, "torch-eager": 1}[impl]
+    rounds = {"skimage-loop": 2, "numpy-loop": 2, "numba-batch": 5, "torch-compiled": 5, "torch-eager": 1}[impl]
     masks = benchmark.pedantic(fn, rounds=rounds, iterations=1)
     # with lambda1 == lambda2 the model cannot tell a partition from its complement, and from the
     # checkerboard which phase ends up phi > 0 is decided by rounding: compare partitions
@@ -112,7 +147,7 @@ def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
             dtype="float32", input="32 synthetic test images (float32)",
             agreement_mean=float(np.mean(partition)), agreement_min=float(np.min(partition)),
             agreement_note="partition agreement (a mask or its complement)",
-            polarity_flips=int(sum(a < 0.5 for a in agree)),
+            polarity_flips=int(sum(a < 0.5 for a in agree)), threads=threads,
             device=_device() if impl.startswith("torch") else "cpu")
     assert np.mean(partition) >= 0.99
 
@@ -123,37 +158,44 @@ def _device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# -- DRLSE, RSF, LIC, L2S: seconds per image, NumPy and torch, 128 and 256 ---------------------------------------
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+# -- DRLSE, RSF, LIC, L2S: seconds per image, NumPy, numba and torch, 128 and 256 ----------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
 @pytest.mark.parametrize("side", [128, 256])
 @pytest.mark.parametrize("method", CLASSIC)
 def test_classic_seconds_per_image(benchmark, method, side, backend, classic_samples):
     samples = classic_samples(side)
-    name = method if backend == "numpy" else f"{method}-torch"
-    seg = METHODS.build(name)
-    if backend == "numpy":
-        def fn():
-            return [seg(s).mask for s in samples]
-    else:
+    if backend == "torch":
+        seg = METHODS.build(f"{method}-torch")
         seg.predict_batch(samples[:1])  # compile outside the timing
 
         def fn():
             return [p.mask for p in seg.predict_batch(samples)]
+    else:
+        seg = METHODS.build(method, backend=backend)
+        seg(samples[0])  # load the compiled kernels outside the timing
+
+        def fn():
+            return [seg(s).mask for s in samples]
     benchmark.group = f"{method} {side}x{side}, {len(samples)} images, registered defaults"
-    masks = benchmark.pedantic(fn, rounds=1 if (side == 256 and method == "l2s") else 2, iterations=1)
+    slow = side == 256 and backend == "numpy" and method == "l2s"
+    masks = benchmark.pedantic(fn, rounds=1 if slow else 2, iterations=1)
     _PREDS[(method, backend, side)] = masks
     info = {"table": "classic", "method": method, "backend": backend, "side": side, "images": len(samples),
             "input": "8 synthetic test images, sample initial regions", "params": "registered defaults"}
     if backend == "torch":
-        info.update(device=_device(), dtype=seg.params["dtype"], batch=len(samples))
-        ref = _PREDS.get((method, "numpy", side))
-        if ref is not None:
-            agree = [float((a == b).mean()) for a, b in zip(ref, masks, strict=True)]
-            info.update(agreement_mean=float(np.mean(agree)), agreement_min=float(np.min(agree)))
-            if side == 256 and np.min(agree) < 0.999:
-                floor = _numpy_self_agreement(method, samples, ref)
-                info.update(numpy_self_agreement_mean=float(np.mean(floor)),
-                            numpy_self_agreement_min=float(np.min(floor)))
+        info.update(device=_device(), dtype=seg.params["dtype"], batch=len(samples), threads=TORCH_THREADS)
+    else:
+        info.update(threads=1 if backend == "numpy" else _numba_threads(side * side))
+    ref = _PREDS.get((method, "numpy", side))
+    if backend != "numpy" and ref is not None:
+        agree = [float((a == b).mean()) for a, b in zip(ref, masks, strict=True)]
+        info.update(agreement_mean=float(np.mean(agree)), agreement_min=float(np.min(agree)))
+        if side == 256:
+            if method not in _FLOORS:
+                _FLOORS[method] = _numpy_self_agreement(method, samples, ref)
+            floor = _FLOORS[method]
+            info.update(numpy_self_agreement_mean=float(np.mean(floor)), numpy_self_agreement_min=float(np.min(floor)),
+                        numpy_self_agreement_per_image=floor, agreement_per_image=agree)
     _record(benchmark, **info)
 
 
@@ -164,7 +206,8 @@ def _numpy_self_agreement(method: str, samples, ref) -> list[float]:
     from lsbench.levelset.init import binary_step, signed_distance
 
     fn = {"drlse": classic.drlse, "li": classic.rsf, "lic": classic.lic, "l2s": classic.l2s}[method]
-    params = {k: v for k, v in METHODS.get(method).defaults().items() if k != "init"}
+    params = {k: v for k, v in METHODS.get(method).defaults().items() if k not in ("init", "polarity")}
+    params["backend"] = "numpy"
     rng = np.random.default_rng(0)
     out = []
     for s, r in zip(samples, ref, strict=True):
@@ -175,25 +218,28 @@ def _numpy_self_agreement(method: str, samples, ref) -> list[float]:
 
 
 # -- time against image size, fixed iterations -------------------------------------------------------------------
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("backend", ["numpy", "numba", "torch"])
 @pytest.mark.parametrize("side", SCALING_SIDES)
 @pytest.mark.parametrize("method", ("cv", *CLASSIC))
 def test_time_against_image_side(benchmark, method, side, backend, classic_samples, monkeypatch):
-    # one NumPy thread, so that Chan-Vese's switch to threads at 160^2 does not enter the fit
+    # one thread, so that the compiled kernels' switch to threads at 160^2 does not enter the fit
     monkeypatch.setenv("LSBENCH_NUM_THREADS", "1")
     samples = classic_samples(side)[:2]
     params = {"max_iter": SCALING_ITER} | ({"tol": 0.0} if method in ("cv", "l2s") else {})
-    seg = METHODS.build(method if backend == "numpy" else f"{method}-torch", **params)
-    if backend == "numpy":
-        def fn():
-            return [seg(s) for s in samples]
-    else:
+    if backend == "torch":
+        seg = METHODS.build(f"{method}-torch", **params)
+
         def fn():
             return seg.predict_batch(samples)
+    else:
+        seg = METHODS.build(method, backend=backend, **params)
+
+        def fn():
+            return [seg(s) for s in samples]
     benchmark.group = f"{method} {backend}, {SCALING_ITER} iterations, by side"
-    benchmark.pedantic(fn, rounds=2 if side == 512 else 3, warmup_rounds=1, iterations=1)
+    benchmark.pedantic(fn, rounds=2 if side >= 512 else 3, warmup_rounds=1, iterations=1)
     _record(benchmark, table="scaling", method=method, backend=backend, side=side, images=len(samples),
-            iterations=SCALING_ITER)
+            iterations=SCALING_ITER, threads=1)
 
 
 # -- learned methods: images per second at batch 1 and 64 -----------------------------------------------------

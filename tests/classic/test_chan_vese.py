@@ -221,37 +221,35 @@ def test_non_numeric_image_is_a_type_error():
 
 
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
-def test_threaded_sweep_is_bit_identical(monkeypatch, threads):
+def test_compiled_sweep_is_bit_identical_on_any_number_of_threads(monkeypatch, threads):
+    pytest.importorskip("numba")
     monkeypatch.setenv("LSBENCH_NUM_THREADS", threads)
-    img = _real("camera", 200)
+    img = _real("camera", 200)  # >= 160^2: the rows are swept in parallel
     ref_seg, ref_phi, _ = sk_chan_vese(img, tol=0, max_num_iter=30, extended_output=True)
-    res = chan_vese(img, tol=0, max_iter=30, return_result=True, track_energy=False)
+    res = chan_vese(img, tol=0, max_iter=30, return_result=True, track_energy=False, backend="numba")
     np.testing.assert_array_equal(res.phi, ref_phi)
     np.testing.assert_array_equal(res.mask, ref_seg)
 
 
 def test_bad_thread_setting_is_reported(monkeypatch):
+    pytest.importorskip("numba")
     monkeypatch.setenv("LSBENCH_NUM_THREADS", "many")
     with pytest.raises(ValueError, match="LSBENCH_NUM_THREADS"):
-        chan_vese(_real("camera", 200), max_iter=1)
+        chan_vese(_real("camera", 200), max_iter=1, backend="numba")
 
 
-@pytest.mark.parametrize(("dtype", "lambdas", "threads"),
-                         [(np.float64, (1.0, 1.0), "1"), (np.float32, (1.0, 1.0), "2"),
-                          (np.float64, (2.0, 0.5), "3")])
-def test_blocked_sweep_is_bit_identical_for_any_block_size(monkeypatch, dtype, lambdas, threads):
-    import importlib
-
-    cv_module = importlib.import_module("lsbench.classic.chan_vese")
-
-    # 7 rows per block and a ragged last block; threads on a 64 x 64 image
-    monkeypatch.setattr(cv_module, "BLOCK_ELEMENTS", 7 * 66)
-    monkeypatch.setattr(cv_module, "PARALLEL_MIN_PIXELS", 1)
-    monkeypatch.setenv("LSBENCH_NUM_THREADS", threads)
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize(("dtype", "lambdas"), [(np.float64, (1.0, 1.0)), (np.float32, (1.0, 1.0)),
+                                                (np.float64, (2.0, 0.5)), (np.float32, (0.7, 1.3))])
+def test_both_backends_are_bit_identical_to_scikit_image(backend, dtype, lambdas):
+    if backend == "numba":
+        pytest.importorskip("numba")
     img = _real("coins", 64).astype(dtype)
     l1, l2 = lambdas
-    ref_seg, ref_phi, _ = sk_chan_vese(img, lambda1=l1, lambda2=l2, tol=0, max_num_iter=25, extended_output=True)
-    res = chan_vese(img, lambda1=l1, lambda2=l2, tol=0, max_iter=25, return_result=True, track_energy=False)
+    ref_seg, ref_phi, _ = sk_chan_vese(img, lambda1=l1, lambda2=l2, mu=0.3, dt=0.7, tol=0, max_num_iter=25,
+                                       extended_output=True)
+    res = chan_vese(img, lambda1=l1, lambda2=l2, mu=0.3, dt=0.7, tol=0, max_iter=25, return_result=True,
+                    track_energy=False, backend=backend)
     assert res.phi.dtype == dtype
     np.testing.assert_array_equal(res.phi, ref_phi)
     np.testing.assert_array_equal(res.mask, ref_seg)

@@ -39,6 +39,10 @@ def test_run_writes_every_file(tmp_path, data_root):
     np.testing.assert_allclose(a, b)
     cfg = json.loads((d / "config.json").read_text())
     assert cfg["methods"]["cv"]["max_iter"] == 50 and cfg["methods"]["cv"]["mu"] == 0.25
+    from lsbench.classic.backend import resolve_backend
+
+    assert cfg["methods"]["cv"]["backend"] == "auto"
+    assert cfg["backends"] == {"cv": resolve_backend("auto")}  # what ran; skimage-cv has one implementation
     assert cfg["dataset"]["name"] == "synthetic" and cfg["n_samples"] == 4
     assert cfg["versions"]["numpy"] and cfg["machine"]["cpu"]
     table = (d / "table2.md").read_text()

@@ -183,18 +183,37 @@ def test_bad_devices_dtypes_and_batches_are_named(fn):
 
 
 def test_registered_torch_methods_mirror_the_numpy_defaults():
-    extra = {"device": "auto", "dtype": "float32", "compile": True, "batch_size": 32}
+    extra = {"device": "auto", "dtype": "float32", "compile": True, "batch_size": 32, "threads": 1}
     for name in PAIRS:
         torch_defaults = METHODS.get(f"{name}-torch").defaults()
-        expected = {**METHODS.get(name).defaults(), **extra}
+        numpy_defaults = {k: v for k, v in METHODS.get(name).defaults().items() if k not in ("backend", "batch_size")}
+        expected = {**numpy_defaults, **extra}
         if name in ("li", "lic"):
             expected["dtype"] = "float64"
         assert torch_defaults == expected
     with pytest.raises(ValueError, match="batch_size"):
         METHODS.build("cv-torch", batch_size=0)
+    with pytest.raises(ValueError, match="cv-torch: threads must be a positive integer"):
+        METHODS.build("cv-torch", threads=0)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
             METHODS.build("drlse-torch", device="cuda")
+
+
+def test_torch_threads_are_set_for_the_call_and_restored():
+    from lsbench.torchclassic._batch import TorchThreads
+
+    before = torch.get_num_threads()
+    seen = []
+    wrapped = TorchThreads(lambda: seen.append(torch.get_num_threads()), 1)
+    torch.set_num_threads(2)
+    try:
+        wrapped()
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    seg = METHODS.build("cv-torch", compile=False, max_iter=3)
+    assert seg.backend == "torch" and seg.fn.threads == 1
 
 
 def test_torch_methods_share_their_numpy_methods_presets():

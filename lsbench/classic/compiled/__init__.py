@@ -1,0 +1,61 @@
+"""Compiled (numba) kernels of the classic methods: the ``backend="numba"`` of :mod:`lsbench.classic`.
+
+Each module holds one method's update as the paper writes it, one jitted function per equation
+(named as in the paper), and the drivers that sweep it over an image (rows in parallel) or over a
+batch of images (images in parallel). The per-pixel floating-point operations are the NumPy
+reference's, in the same order, and reductions use NumPy's pairwise summation, so the compiled
+backend reproduces the NumPy one bit for bit wherever both call the same elementary functions
+(see each module). Kernels are compiled on first use and cached on disk (numba's ``cache=True``,
+next to this package or in ``NUMBA_CACHE_DIR``).
+
+Importing this package imports numba; :mod:`lsbench.classic.backend` decides whether it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+# numba's OpenMP threading layer reads this when it starts (the first parallel kernel): waiting
+# threads sleep instead of spinning, so that a busy machine does not collapse a parallel kernel
+# (a thread spinning at a barrier holds a core that the thread it waits for needs). A value the
+# user set is kept.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _package_stamp() -> bytes:
+    """SHA-256 of every module of this package: a kernel's cached machine code embeds the helpers
+    it calls from :mod:`._kernels`, so editing any module must invalidate every cache entry."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE_DIR.glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()
+
+
+def _register_package_cache_locator() -> None:
+    """Make numba's on-disk cache of this package's kernels fresh only while *all* its sources are
+    unchanged (numba's default checks the kernel's own file only). Without numba's cache API
+    (a future version), numba's default locator stays."""
+    try:
+        from numba.core.caching import CacheImpl, InTreeCacheLocator
+    except ImportError:  # pragma: no cover - numba without the public cache classes
+        return
+
+    class PackageCacheLocator(InTreeCacheLocator):
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if Path(os.path.abspath(py_file)).parent != _PACKAGE_DIR:
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            return _package_stamp()
+
+    if not any(k.__name__ == "PackageCacheLocator" for k in CacheImpl._locator_classes):
+        CacheImpl._locator_classes.insert(0, PackageCacheLocator)
+
+
+_register_package_cache_locator()
