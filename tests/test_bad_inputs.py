@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import lsbench
 from lsbench.cli import main
 from lsbench.datasets import load
 from lsbench.datasets.base import Dataset
@@ -706,3 +709,58 @@ def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
     res = _cli(["run", "--methods", "rls", "--weights", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"])
     assert res.exit_code != 0 and "is a directory, not a checkpoint file" in res.output and "does not exist" not in \
         res.output
+
+
+# -- issue 15: a huge iteration count (case 1) ------------------------------------------------------------------
+def _lsbench_python(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with the lsbench under test first on the path, killed after ``timeout`` seconds (a hang
+    fails the test with ``TimeoutExpired`` instead of hanging it)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(lsbench.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_huge_iteration_count_is_bounded_by_the_timeout_per_sample(tmp_path, data_root):
+    """The parameter check used to run cv with the full max_iter in the parent, where no timeout applies."""
+    out = tmp_path / "out"
+    res = _lsbench_python(["-m", "lsbench.cli", "run", "--methods", "cv", "--limit", "1", "--workers", "1",
+                           "--timeout-per-sample", "5", "-p", "cv.max_iter=1000000000000", "-p", "cv.tol=0",
+                           "--root", str(data_root), "--out", str(out), "--run-id", "huge", "--no-progress",
+                           "--no-figures"], timeout=60)
+    assert res.returncode == 1 and "1 sample(s) failed" in res.stderr, res.stderr
+    per = pd.read_csv(out / "huge" / "per_sample.csv")
+    assert per["error"].str.startswith("TimeoutError").tolist() == [True]
+    assert "exceeded --timeout-per-sample 5 s" in per["error"][0]
+
+
+def test_every_classic_method_checks_huge_iteration_counts_without_running_them():
+    """drlse (tol 0), li, lic, l2s and the batched backends with 1e8-1e12 iterations build in seconds."""
+    script = """if True:
+        import time
+        from lsbench.registry import METHODS
+        huge = {"cv": {"max_iter": 10**12, "tol": 0.0}, "drlse": {"max_iter": 10**8, "iter_inner": 10**9},
+                "li": {"max_iter": 10**8}, "lic": {"max_iter": 10**8, "iter_inner": 10**9},
+                "l2s": {"max_iter": 10**8, "tol": 0.0}, "drlse-torch": {"iter_refine": 10**9, "compile": False},
+                "lic-torch": {"max_iter": 10**8, "iter_inner": 10**9, "compile": False}}
+        huge["drlse-2"] = {"iter_refine": 10**9}
+        for name, params in huge.items():
+            t0 = time.perf_counter()
+            METHODS.build(name.removesuffix("-2"), **params)
+            print(name, round(time.perf_counter() - t0, 2))
+    """
+    res = _lsbench_python(["-c", script], timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert [line.split()[0] for line in res.stdout.splitlines()] == [
+        "cv", "drlse", "li", "lic", "l2s", "drlse-torch", "lic-torch", "drlse-2"]
+
+
+@pytest.mark.parametrize(("method", "param", "value", "needle"), [
+    ("cv", "max_iter", 0, "max_iter must be a positive integer, got 0"),
+    ("drlse", "iter_inner", -1, "iter_inner must be a positive integer, got -1"),
+    ("drlse", "iter_refine", 1.5, "iter_refine must be a non-negative integer, got 1.5"),
+    ("lic", "iter_inner", True, "iter_inner must be a positive integer, got True"),
+    ("l2s", "max_iter", "many", "max_iter must be a positive integer, got 'many'"),
+    ("li-torch", "max_iter", -3, "max_iter must be a positive integer, got -3"),
+])
+def test_a_bad_iteration_count_is_still_refused_at_construction(method, param, value, needle):
+    with pytest.raises(ValueError, match=needle):
+        METHODS.build(method, **{param: value})
