@@ -30,7 +30,7 @@ from lsbench.harness.store import StoreError
 from lsbench.learned.distributed import CheckpointError, load_checkpoint, save_checkpoint
 from lsbench.metrics.binary import f_measure
 from lsbench.registry import METHODS
-from lsbench.segmenter import ClassicSegmenter
+from lsbench.segmenter import ClassicSegmenter, Segmenter
 from lsbench.types import Instances, LevelSetResult, Prediction, Sample
 
 
@@ -72,6 +72,7 @@ def _square(sample_id: str, image: Any = None, size: int = 16) -> Sample:
 
 @pytest.fixture
 def temp_methods(monkeypatch):
+    METHODS.names()  # load the built-in methods first, or the copy (and what is restored) would be empty
     monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
     return METHODS
 
@@ -764,3 +765,81 @@ def test_every_classic_method_checks_huge_iteration_counts_without_running_them(
 def test_a_bad_iteration_count_is_still_refused_at_construction(method, param, value, needle):
     with pytest.raises(ValueError, match=needle):
         METHODS.build(method, **{param: value})
+
+
+# -- issue 15: every method meets the same input check (case 3) --------------------------------------------------
+def _with_nan(image: np.ndarray, value: float = np.nan) -> np.ndarray:
+    image = image.copy()
+    image[3, 3] = value
+    return image
+
+
+_GOOD = np.where(_square("g").mask, 0.8, 0.2).astype(np.float32)
+BAD_IMAGES = {  # image -> the harness's message
+    "nan": (_with_nan(_GOOD), "image contains 1 NaN or infinite pixel(s)"),
+    "inf": (_with_nan(_GOOD, -np.inf), "image contains 1 NaN or infinite pixel(s)"),
+    "complex": (_GOOD + 1j * _GOOD, "image must be a real array, got dtype complex64"),
+    "object": (_GOOD.astype(object), "image must be a numeric array, got dtype object"),
+    "text": (np.full((16, 16), "a"), "image must be a numeric array, got dtype <U1"),
+    "bool": (_square("b").mask, "image must hold intensities, got a bool array"),
+    "1x1": (np.full((1, 1), 0.5, np.float32), "image must be at least 3 x 3 pixels, got shape (1, 1)"),
+    "2x16": (_GOOD[:2], "image must be at least 3 x 3 pixels, got shape (2, 16)"),
+}
+
+
+class _Spy(Segmenter):
+    """A method that records the images it is called with (and segments by thresholding at 0.5)."""
+
+    name, params = "spy", {}
+
+    def __init__(self, batch_size: int = 1) -> None:
+        self.batch_size, self.seen = batch_size, []
+
+    def __call__(self, sample: Sample) -> Prediction:
+        self.seen.append(sample.id)
+        return Prediction(mask=np.asarray(sample.image, dtype=float) > 0.5)
+
+    def predict_batch(self, samples):  # a native batched path: the harness runs execute_batch
+        return [self(s) for s in samples]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_no_method_is_called_with_an_image_that_fails_the_input_check(tmp_path, temp_methods, batch_size):
+    spy = _Spy(batch_size)
+    temp_methods.add("spy", lambda: spy, kind="binary")
+    bad = [Sample(f"bad-{name}", image) for name, (image, _) in BAD_IMAGES.items()]
+    ds = ListDataset([_square("good-0"), *bad, _square("good-9")])
+    res = run_benchmark([MethodRequest("spy")], ds, progress=False, throughput=False)
+    per = res.per_sample.set_index("sample_id")
+    for name, (_, needle) in BAD_IMAGES.items():
+        assert needle in per.loc[f"bad-{name}", "error"], (name, per.loc[f"bad-{name}", "error"])
+    assert (per.loc[["good-0", "good-9"], "f_measure"] == 1.0).all()
+    assert not [s for s in spy.seen if s.startswith("bad-")]
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "object", "1x1"])
+def test_skimage_cv_records_a_bad_image_as_a_failure_not_as_f_0(tmp_path, case):
+    image, needle = BAD_IMAGES[case]
+    ds = ListDataset([_square("good-0"), Sample("bad-1", image)])
+    res = run_benchmark([MethodRequest("skimage-cv", {"max_iter": 20})], ds, progress=False)
+    per = res.per_sample.set_index("sample_id")
+    assert needle in per.loc["bad-1", "error"] and np.isnan(per.loc["bad-1", "f_measure"])
+    row = res.summary.query("metric == 'f_measure'").iloc[0]
+    assert (row["n"], row["n_failed"]) == (1, 1) and row["mean"] == per.loc["good-0", "f_measure"] > 0.8
+
+
+@pytest.mark.parametrize("method", ["cv", "drlse", "li", "lic", "l2s", "skimage-cv"])
+def test_a_complex_image_is_a_recorded_failure_of_every_classic_method(method):
+    ds = ListDataset([_square("good-0"), Sample("complex-1", 0.5 + 1j * _square("c").mask)])
+    res = run_benchmark([MethodRequest(method, {"max_iter": 5})], ds, progress=False)
+    assert "image must be a real array, got dtype complex128" in res.per_sample["error"].iloc[1]
+    assert res.per_sample["error"].iloc[0] == ""
+
+
+@pytest.mark.parametrize("name", ["chan_vese", "drlse", "rsf", "lic", "l2s"])
+def test_the_classic_functions_refuse_a_complex_image(name):
+    import lsbench.classic as classic
+
+    square = _square("c").mask
+    with pytest.raises(TypeError, match="image must be a real array, got dtype complex128"):
+        getattr(classic, name)(0.5 + 1j * square, max_iter=5)
