@@ -970,3 +970,12 @@ def test_a_failure_of_the_work_exits_1(tmp_path, data_root, monkeypatch):
     res = _cli([*base, "--root", str(damaged)])
     assert res.exit_code == 1 and "manifest.json: not valid JSON" in res.output and "Usage:" not in res.output
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["chan_vese_batch", "drlse_batch", "rsf_batch", "lic_batch", "l2s_batch"])
+def test_the_batched_torch_backends_refuse_a_complex_image(name):
+    import lsbench.torchclassic as torchclassic
+
+    square = _square("c").mask
+    with pytest.raises(TypeError, match=r"images\[1\] must be a real array, got dtype complex128"):
+        getattr(torchclassic, name)([square.astype(float), 0.5 + 1j * square], max_iter=2, device="cpu")
