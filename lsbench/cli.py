@@ -1,8 +1,14 @@
 """The ``lsbench`` command line: run, train, tune, report, list, datasets.
 
-Every expected failure (unknown names, bad parameters, damaged data, unwritable paths) ends in a
-one-line ``Error: ...`` on stderr and a non-zero exit status, never a traceback; set
-``LSBENCH_DEBUG=1`` to see tracebacks.
+Every expected failure ends in a one-line ``Error: ...`` on stderr and a non-zero exit status,
+never a traceback; set ``LSBENCH_DEBUG=1`` to see tracebacks. The status says which kind
+(:mod:`lsbench.errors`):
+
+* **2**, click's usage error: a bad option or argument value, refused before any work (an unknown
+  method, dataset, metric or preset name, bad ``-p`` / ``--grid`` / ``--dataset-param`` /
+  ``--weights`` syntax or value, a parameter given twice, a bad run id or executor option);
+* **1**: the work failed (a sample failed, damaged or missing data, a bad preset or checkpoint
+  file, an unwritable folder, a download that broke).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Any
 
 import click
 
+from lsbench.errors import RequestError, refusing
 from lsbench.registry import DATASETS, METHODS, METRICS
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError, OSError,
@@ -24,7 +31,8 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, Looku
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn expected exceptions into ``click.ClickException`` (exit 1, no traceback)."""
+    """Turn expected exceptions into click's: a refused request (:class:`lsbench.errors.RequestError`)
+    into ``click.UsageError`` (exit 2), any other into ``click.ClickException`` (exit 1); no traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -38,9 +46,21 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             msg = str(exc) or type(exc).__name__
             if isinstance(exc, KeyError) and msg.startswith("'") and msg.endswith("'"):
                 msg = msg[1:-1]
+            if isinstance(exc, RequestError):
+                raise click.UsageError(msg, ctx=click.get_current_context(silent=True)) from None
             raise click.ClickException(msg) from None
 
     return wrapper
+
+
+def _checked_run_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--run-id``, refused when options are parsed unless a plain folder name."""
+    from lsbench.harness.runner import check_run_id
+
+    try:
+        return None if value is None else check_run_id(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -60,9 +80,10 @@ def main() -> None:
               help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's datasets/, "
                    "or ~/.cache/lsbench/datasets).")
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
-@click.option("--out", "out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
-              help="Parent folder of the run directory.")
-@click.option("--run-id", default=None, help="Name of the run directory (default: timestamp-dataset-split).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
+              show_default=True, help="Parent folder of the run directory (made when the run starts).")
+@click.option("--run-id", default=None, callback=_checked_run_id,
+              help="Name of the run directory (default: timestamp-dataset-split); a plain folder name.")
 @click.option("--param", "-p", "params", multiple=True, metavar="METHOD.NAME=VALUE",
               help="Override a method parameter, e.g. -p cv.mu=0.1 (repeatable).")
 @click.option("--dataset-param", "dataset_params", multiple=True, metavar="NAME=VALUE",
@@ -109,6 +130,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     from lsbench.harness.runner import (
         MethodRequest,
         check_output_dir,
+        find_partial_run,
         resume_benchmark,
         run_benchmark,
     )
@@ -123,29 +145,36 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         if fixed:
             raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
                                    f"drop {', '.join(fixed)}")
+        try:
+            find_partial_run(resume)
+        except (FileNotFoundError, ValueError) as exc:  # no run in progress there: a bad --resume value
+            raise click.UsageError(str(exc)) from None
         result = resume_benchmark(resume, progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
                                   figures=figures, html=html, **executing)
         return _print_run(result, html)
 
-    names = parse_method_list(methods)
-    overrides = parse_param_assignments(params, names)
+    with refusing():
+        names = parse_method_list(methods)
+        overrides = parse_param_assignments(params, names)
     sources: dict[str, dict[str, Any] | None] = dict.fromkeys(names)
-    if preset is not None:
+    if preset is not None:  # a bad preset file is damaged data (exit 1), the preset name a choice
         for n in names:
             preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
             overrides[n] = {**preset_params, **overrides[n]}
-    _apply_weights_option(weights, names, overrides)
+    with refusing():
+        _apply_weights_option(weights, names, overrides)
+        DATASETS.get(dataset)
+        ds_kwargs = _parse_dataset_params(dataset, dataset_params)
     if root is not None:  # learned methods train (when they must) on the same dataset root
         for n in names:
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
-    DATASETS.get(dataset)
-    ds_kwargs = _parse_dataset_params(dataset, dataset_params)
     if limit is not None and limit <= 0:
         raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
     _default_training_data(names, overrides, dataset, root, ds_kwargs)
-    check_output_dir(out)  # fail before loading data or building methods
-    data = load(dataset, root=root, split=split, **ds_kwargs)
+    check_output_dir(out, create=False)  # fail before loading data or building methods; made when the run starts
+    with refusing():  # a bad split or dataset option; damaged data is a DatasetError (exit 1)
+        data = load(dataset, root=root, split=split, **ds_kwargs)
     requests = [MethodRequest(n, overrides[n], preset=sources[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
                            progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
@@ -178,7 +207,8 @@ def _executor_options(executor: str, workers: int | None, scheduler: str | None,
                                  param_hint="--timeout-per-sample")
     options = {"executor": executor, "workers": workers, "scheduler": scheduler,
                "timeout_per_sample": timeout_per_sample, "retries": retries}
-    make_executor(executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
+    with refusing():
+        make_executor(executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
     return options
 
 
@@ -236,14 +266,16 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
     from lsbench.presets import write_tuned
     from lsbench.tuning import FORBIDDEN_SPLITS, parse_grid, tune
 
-    entry = METHODS.get(method)
+    with refusing():
+        entry = METHODS.get(method)
     if split in FORBIDDEN_SPLITS:
         raise click.BadParameter(f"refusing to tune on {split!r}: presets must be chosen on training data",
                                  param_hint="--split")
     executing = _executor_options(executor, workers, None, None, 2)
-    grid_values = parse_grid(grid, method)
-    fixed = parse_assignments(params, entry.defaults(), "--param", owner=f"method {method!r}")
-    data = load(dataset, root=root, split=split)
+    with refusing():  # the options; then a bad split or dataset (damaged data is a DatasetError, exit 1)
+        grid_values = parse_grid(grid, method)
+        fixed = parse_assignments(params, entry.defaults(), "--param", owner=f"method {method!r}")
+        data = load(dataset, root=root, split=split)
     result = tune(method, data, grid_values, fixed=fixed, stride=stride,
                   progress=lambda line: click.echo(line, err=True), executor=executing["executor"],
                   workers=executing["workers"])
@@ -269,6 +301,7 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
     from lsbench.params import split_assignment
 
     takers = [n for n in names if "weights" in METHODS.get(n).defaults()]
+    given: dict[str, str] = {}
     for raw in weights:
         if "=" in raw:
             method, path = split_assignment(raw, "--weights", form="[METHOD=]PATH")
@@ -280,10 +313,15 @@ def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides:
         if method not in takers:
             raise ValueError(f"--weights {raw!r}: {method!r} is not a method in --methods that takes weights "
                              f"(those are: {', '.join(takers) or 'none'})")
+        if method in given:
+            raise ValueError(f"--weights {raw!r}: {method}'s weights are already given by --weights {given[method]!r}; "
+                             "give them once")
+        given[method] = raw
         if Path(path).expanduser().is_dir():
-            raise IsADirectoryError(f"--weights {raw!r}: checkpoint {path} is a directory, not a checkpoint file")
+            raise click.BadParameter(f"{raw!r}: checkpoint {path} is a directory, not a checkpoint file",
+                                     param_hint="--weights")
         if not Path(path).expanduser().is_file():
-            raise FileNotFoundError(f"--weights {raw!r}: checkpoint {path} does not exist")
+            raise click.BadParameter(f"{raw!r}: checkpoint {path} does not exist", param_hint="--weights")
         overrides[method]["weights"] = path
 
 
@@ -360,15 +398,17 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
         trainable = trainable_params(method)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="METHOD") from None
-    values = parse_assignments(params, trainable, "--param", owner=method, what="trainable parameter")
-    values.update({k: v for k, v in (("epochs", epochs), ("seed", seed), ("device", device)) if v is not None})
-    dataset = dataset or default_training_dataset(method)
-    DATASETS.get(dataset)
+    if backbone_weights is not None and not backbone_weights.expanduser().is_file():
+        raise click.BadParameter(f"{backbone_weights} does not exist", param_hint="--backbone-weights")
+    with refusing():
+        values = parse_assignments(params, trainable, "--param", owner=method, what="trainable parameter")
+        values.update({k: v for k, v in (("epochs", epochs), ("seed", seed), ("device", device)) if v is not None})
+        dataset = dataset or default_training_dataset(method)
+        DATASETS.get(dataset)
+        ds_kwargs = _parse_dataset_params(dataset, dataset_params) if dataset_params else None
     result = train_method(method, dataset=dataset, split=split, root=root, params=values, backbone=backbone,
-                          backbone_weights=backbone_weights,
-                          dataset_params=_parse_dataset_params(dataset, dataset_params) if dataset_params else None,
-                          out=out, nproc=nproc, resume=resume, progress=not no_progress,
-                          log=lambda line: click.echo(line, err=True))
+                          backbone_weights=backbone_weights, dataset_params=ds_kwargs, out=out, nproc=nproc,
+                          resume=resume, progress=not no_progress, log=lambda line: click.echo(line, err=True))
     _print_trained(result)
 
 
@@ -397,7 +437,7 @@ def _print_trained(result: Any) -> None:
 
 # -- report ------------------------------------------------------------------------------------------
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--table", "tables", type=click.Choice(["2", "3", "4"]), multiple=True,
               help="Only this table (repeatable); default: every table the run can fill.")
 @click.option("--figures/--no-figures", default=True, show_default=True,
@@ -508,7 +548,9 @@ def datasets_info(name: str, root: Path | None, seed: int, train_images: int | N
     from lsbench.datasets import manage
 
     params = _generator_params(name, seed, train_images, val_images, test_images)
-    for line in manage.describe(name, root, **params):
+    with refusing():  # an unknown name or option (damaged data is a DatasetError, exit 1)
+        lines = manage.describe(name, root, **params)
+    for line in lines:
         click.echo(line)
 
 
@@ -530,7 +572,8 @@ def datasets_verify(name: str, root: Path | None, seed: int, train_images: int |
     from lsbench.datasets import manage
 
     params = _generator_params(name, seed, train_images, val_images, test_images)
-    report = manage.verify(name, root, rehash=rehash, regenerate=regenerate, **params)
+    with refusing():  # an unknown name or option; the problems found are listed in the report (exit 1)
+        report = manage.verify(name, root, rehash=rehash, regenerate=regenerate, **params)
     _print_report(report, f"{name}: OK ({report.directory}{', regenerated bit-identically' if regenerate else ''})")
 
 
@@ -546,7 +589,8 @@ def datasets_build(name: str, root: Path | None, seed: int, train_images: int | 
     from lsbench.datasets import manage
 
     params = _generator_params(name, seed, train_images, val_images, test_images)
-    path = manage.build(name, root, force=force, **params)
+    with refusing():  # an unknown or not generated name, a bad option
+        path = manage.build(name, root, force=force, **params)
     click.echo(f"{name}: {path}")
 
 
@@ -576,7 +620,8 @@ def datasets_fetch(name: str, root: Path | None, mirror: str | None, remove_arch
     """
     from lsbench.datasets import manage
 
-    report = manage.fetch(name, root, mirror=mirror, keep_archives=not remove_archives, timeout=timeout)
+    with refusing():  # an unknown or generated name, a mirror that is not http(s); a broken download is 1
+        report = manage.fetch(name, root, mirror=mirror, keep_archives=not remove_archives, timeout=timeout)
     _print_report(report, f"{name}: fetched and verified ({report.directory})")
 
 

@@ -98,7 +98,7 @@ def parse_assignments(assignments: Iterable[str], defaults: Mapping[str, Any], o
                       what: str = "parameter", exclude: Collection[str] = ()) -> dict[str, Any]:
     """Parse ``["NAME=VALUE", ...]`` into ``{NAME: value}``, each value of its default's type.
 
-    A name must be a key of ``defaults`` and not in ``exclude``.
+    A name must be a key of ``defaults`` and not in ``exclude``, and be given once.
 
     Examples
     --------
@@ -108,23 +108,37 @@ def parse_assignments(assignments: Iterable[str], defaults: Mapping[str, Any], o
     Traceback (most recent call last):
     ...
     ValueError: -p 'nu=1': method 'cv' has no parameter 'nu'; valid parameters: mu
+    >>> parse_assignments(["mu=0.5", "mu=1"], {"mu": 0.25}, "-p", owner="cv")
+    Traceback (most recent call last):
+    ...
+    ValueError: -p 'mu=1': mu is already set by -p 'mu=0.5'; give it once
     """
     valid = set(defaults) - set(exclude)
     out: dict[str, Any] = {}
+    given: dict[str, str] = {}
     for raw in assignments:
         name, value = split_assignment(raw, option)
         check_name(raw, option, name, valid, owner=owner, what=what)
+        _check_once(raw, option, name, given)
         out[name] = parse_value(value, defaults[name], f"{option} {raw!r}")
     return out
+
+
+def _check_once(raw: str, option: str, name: str, given: dict[str, str]) -> None:
+    """Raise ``ValueError`` when ``name`` was already set by an earlier assignment (kept in ``given``)."""
+    if name in given:
+        raise ValueError(f"{option} {raw!r}: {name} is already set by {option} {given[name]!r}; give it once")
+    given[name] = raw
 
 
 def parse_param_assignments(assignments: Iterable[str], methods: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Parse ``["cv.mu=0.1", "cv.max_iter=200"]`` into ``{"cv": {"mu": 0.1, "max_iter": 200}}``.
 
-    Each assignment must name one of ``methods`` and one of that method's parameters; the value
-    is converted to the type of the parameter's default.
+    Each assignment must name one of ``methods`` and one of that method's parameters, each
+    parameter once; the value is converted to the type of the parameter's default.
     """
     out: dict[str, dict[str, Any]] = {m: {} for m in methods}
+    given: dict[str, str] = {}
     for raw in assignments:
         key, value = split_assignment(raw, "--param", form="METHOD.NAME=VALUE", example="cv.mu=0.1")
         method, dot, name = (part.strip() for part in key.partition("."))
@@ -136,5 +150,6 @@ def parse_param_assignments(assignments: Iterable[str], methods: Sequence[str]) 
         defaults = entry.defaults()
         if not entry.accepts_any_keyword():
             check_name(raw, "--param", name, defaults, owner=f"method {method!r}")
+        _check_once(raw, "--param", f"{method}.{name}", given)
         out[method][name] = parse_value(value, defaults.get(name), f"--param {raw!r}")
     return out

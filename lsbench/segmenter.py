@@ -43,6 +43,7 @@ True
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -130,6 +131,28 @@ def _check_polarity(name: str, polarity: Any) -> str:
     return polarity
 
 
+#: the iteration counts of the classic functions that the construction-time check caps at 1
+CHECKED_ITERATIONS = ("max_iter", "iter_inner", "iter_refine")
+
+
+def _check_run_params(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` for the construction-time check: every valid count of :data:`CHECKED_ITERATIONS`
+    above 1 lowered to 1, so that the check validates every value (the function checks them at its
+    top) without running the evolution a huge ``max_iter`` asks for in the parent process, where no
+    ``--timeout-per-sample`` applies. A value that is not a positive integer is passed on as given,
+    for the function to refuse with its own message.
+
+    >>> _check_run_params({"max_iter": 10**12, "iter_inner": 0, "iter_refine": True, "mu": 0.5})
+    {'max_iter': 1, 'iter_inner': 0, 'iter_refine': True, 'mu': 0.5}
+    """
+    out = dict(params)
+    for name in CHECKED_ITERATIONS:
+        value = out.get(name)
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 1:
+            out[name] = 1
+    return out
+
+
 def _object_positive(phi: np.ndarray, complement: bool) -> np.ndarray:
     """``phi``, or (``complement``) a level set positive exactly where ``phi <= 0``: ``-phi`` with the
     pixels on the zero level raised to the smallest positive float, so that ``result > 0`` is
@@ -144,7 +167,9 @@ class ClassicSegmenter(Segmenter):
     """Adapter from a classic level-set function ``fn(image, *, ..., init, return_result, iter_callback)``.
 
     Colour images are converted to grey (BT.601 luma). Parameter values are checked once at
-    construction by a dry run on a tiny image, so a bad ``--param`` fails before the benchmark.
+    construction by a dry run on a tiny image with the iteration counts capped at one
+    (:data:`CHECKED_ITERATIONS`), so a bad ``--param`` fails before the benchmark and a huge
+    ``max_iter`` is left to the run, where ``--timeout-per-sample`` bounds it.
 
     Parameters
     ----------
@@ -176,7 +201,7 @@ class ClassicSegmenter(Segmenter):
             dry_init: Any = fallback_init
         else:
             dry_init = init
-        dry = {**self.params, "init": dry_init}
+        dry = {**_check_run_params(self.params), "init": dry_init}
         if isinstance(dry_init, np.ndarray):
             dry.pop("init")
         fn(np.linspace(0.0, 1.0, 64).reshape(8, 8), **dry, **self.extra_call)
@@ -232,7 +257,8 @@ class BatchedClassicSegmenter(Segmenter):
     batch of one; :meth:`predict_batch` groups the samples by image size and evolves each group in
     batches of up to :attr:`batch_size` images, which is how the harness runs these methods (the
     per-image time it records is then the batch's wall time divided by its size). Parameters are
-    checked once at construction by a dry run on two tiny images (uncompiled), so a bad
+    checked once at construction by a dry run on two tiny images (uncompiled, iteration counts
+    capped at one as for :class:`ClassicSegmenter`), so a bad
     ``--param``, a missing CUDA device included, fails before the benchmark.
     """
 
@@ -248,7 +274,7 @@ class BatchedClassicSegmenter(Segmenter):
         self.batch_size = batch_size
         self.fallback_init = fallback_init
         init = self.params.get("init")
-        dry = {**self.params, "max_iter": 2} | ({"compile": False} if "compile" in self.params else {})
+        dry = _check_run_params(self.params) | ({"compile": False} if "compile" in self.params else {})
         if isinstance(init, str) and init == "sample":
             dry["init"] = fallback_init
         ramp = np.linspace(0.0, 1.0, 64).reshape(8, 8)

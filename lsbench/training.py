@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lsbench.errors import refusing
 from lsbench.levelset.validate import check_positive_int
 from lsbench.params import check_name
 from lsbench.registry import DATASETS, METHODS
@@ -108,27 +109,37 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
     Returns
     -------
     TrainedCheckpoint
+
+    Raises
+    ------
+    ValueError, TypeError, LookupError
+        A refused request (:class:`lsbench.errors.RequestError`: the command line exits 2), found
+        before any training: an unknown method or dataset, a bad option or parameter value, a
+        device that is not there. Damaged data or checkpoints raise a
+        :class:`lsbench.errors.DataError` instead, and ``OSError`` an unusable path.
     """
     say = log or (lambda line: print(line, file=sys.stderr))
-    trainable = trainable_params(method)
-    instance = METHODS.get(method).kind == "instance"
-    dataset = dataset or default_training_dataset(method)
-    DATASETS.get(dataset)
-    if not instance:
-        _refuse_instance_options(method, backbone=backbone is not None, backbone_weights=backbone_weights is not None,
-                                 dataset_params=bool(dataset_params), resume=resume)
-    for name in params or {}:
-        check_name(name, "params", name, trainable, owner=method, what="trainable parameter")
-    values = _factory_params(method, params or {}, backbone=backbone, backbone_weights=backbone_weights)
-    values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
-                  weights=None, **({"train_dataset_params": dict(dataset_params)} if dataset_params else {}))
+    with refusing():  # a refused request (lsbench.errors): the options, before any work
+        trainable = trainable_params(method)
+        instance = METHODS.get(method).kind == "instance"
+        dataset = dataset or default_training_dataset(method)
+        DATASETS.get(dataset)
+        if not instance:
+            _refuse_instance_options(method, backbone=backbone is not None,
+                                     backbone_weights=backbone_weights is not None,
+                                     dataset_params=bool(dataset_params), resume=resume)
+        for name in params or {}:
+            check_name(name, "params", name, trainable, owner=method, what="trainable parameter")
+        values = _factory_params(method, params or {}, backbone=backbone, backbone_weights=backbone_weights)
+        values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
+                      weights=None, **({"train_dataset_params": dict(dataset_params)} if dataset_params else {}))
+        check_positive_int("--nproc", nproc)
+        if instance and nproc != 1:
+            raise ValueError(f"data-parallel training is for rls, rls-conv and fconnet, not {method!r}")
     target = None if out is None else Path(out)
     if target is not None and target.is_dir():
         raise IsADirectoryError(f"--out {target} is a directory; give a checkpoint file name")
-    check_positive_int("--nproc", nproc)
     if instance:
-        if nproc != 1:
-            raise ValueError(f"data-parallel training is for rls, rls-conv and fconnet, not {method!r}")
         path, ckpt, name = _train_detector(method, values, target, resume=resume, progress=progress, say=say)
     else:
         path, ckpt, name = _train_single(method, values, target, nproc=nproc, progress=progress, say=say)
@@ -162,9 +173,10 @@ def _train_single(method: str, values: dict[str, Any], out: Path | None, *, npro
     from lsbench.learned.segmenter import configs_from_params, train_and_save
     from lsbench.learned.weights import cached_checkpoint_path
 
-    config, train_config = configs_from_params(method, values)
-    device = resolve_device(values["device"])
-    data = load(values["train_dataset"], root=values["train_root"], split=values["train_split"])
+    with refusing():  # the model, training and data options (damaged data is a DataError, left alone)
+        config, train_config = configs_from_params(method, values)
+        device = resolve_device(values["device"])
+        data = load(values["train_dataset"], root=values["train_root"], split=values["train_split"])
     target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
                                                                 data.fingerprint())
     where = f"{device}" if nproc == 1 else f"{nproc} processes ({device})"
@@ -187,10 +199,11 @@ def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, re
     from lsbench.device import resolve_device
     from lsbench.learned.weights import cached_checkpoint_path
 
-    device = resolve_device(values["device"])
-    train_set, val_set = training_data(values["train_dataset"], values["train_split"], values["train_root"],
-                                       values.get("train_dataset_params"))
-    config, train_config = configs_from_params(method, values, train_set)
+    with refusing():  # the model, training and data options (damaged data is a DataError, left alone)
+        device = resolve_device(values["device"])
+        train_set, val_set = training_data(values["train_dataset"], values["train_split"], values["train_root"],
+                                           values.get("train_dataset_params"))
+        config, train_config = configs_from_params(method, values, train_set)
     target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
                                                                 train_set.fingerprint())
     state = state_path_for(target)

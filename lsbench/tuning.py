@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from lsbench.datasets.base import Dataset, Subset
+from lsbench.errors import refusing
 from lsbench.harness.runner import MethodRequest, run_benchmark
 from lsbench.levelset.validate import check_positive_int
 from lsbench.params import check_name, parse_value, split_assignment
@@ -74,21 +75,24 @@ def tune(
     """Evaluate every combination of ``grid`` (plus ``fixed``) on every ``stride``-th sample.
 
     ``executor`` and ``workers`` are :func:`lsbench.harness.runner.run_benchmark`'s: how the
-    samples of one combination are spread over processes (the scores do not depend on it)."""
-    if dataset.split in FORBIDDEN_SPLITS:
-        raise ValueError(f"refusing to tune on the {dataset.split!r} split of {dataset.name!r}: "
-                         "presets must be chosen on training data (use --split train)")
-    check_positive_int("--stride", stride)
-    fixed = dict(fixed or {})
-    overlap = sorted(set(fixed) & set(grid))
-    if overlap:
-        raise ValueError(f"{', '.join(overlap)} given both as a fixed --param and in --grid")
-    entry = METHODS.get(method)
-    names = list(grid)
-    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
-    for combo in combos:  # bad values fail before any work
-        check_params(entry, {**fixed, **combo})
-        entry.factory(**fixed, **combo)
+    samples of one combination are spread over processes (the scores do not depend on it). Every
+    combination is built before any is run; a refused one (or split, stride, ``fixed``) raises a
+    :class:`lsbench.errors.RequestError` (a ``ValueError`` or ``TypeError``)."""
+    with refusing():  # a refused request (lsbench.errors): every check before any work
+        if dataset.split in FORBIDDEN_SPLITS:
+            raise ValueError(f"refusing to tune on the {dataset.split!r} split of {dataset.name!r}: "
+                             "presets must be chosen on training data (use --split train)")
+        check_positive_int("--stride", stride)
+        fixed = dict(fixed or {})
+        overlap = sorted(set(fixed) & set(grid))
+        if overlap:
+            raise ValueError(f"{', '.join(overlap)} given both as a fixed --param and in --grid")
+        entry = METHODS.get(method)
+        names = list(grid)
+        combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*grid.values())]
+        for combo in combos:  # bad values fail before any work
+            check_params(entry, {**fixed, **combo})
+            entry.factory(**fixed, **combo)
     subset = Subset(dataset, range(0, len(dataset), stride))
     if len(subset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")

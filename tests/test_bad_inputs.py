@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import lsbench
 from lsbench.cli import main
 from lsbench.datasets import load
 from lsbench.datasets.base import Dataset
@@ -27,7 +30,7 @@ from lsbench.harness.store import StoreError
 from lsbench.learned.distributed import CheckpointError, load_checkpoint, save_checkpoint
 from lsbench.metrics.binary import f_measure
 from lsbench.registry import METHODS
-from lsbench.segmenter import ClassicSegmenter
+from lsbench.segmenter import ClassicSegmenter, Segmenter
 from lsbench.types import Instances, LevelSetResult, Prediction, Sample
 
 
@@ -69,6 +72,7 @@ def _square(sample_id: str, image: Any = None, size: int = 16) -> Sample:
 
 @pytest.fixture
 def temp_methods(monkeypatch):
+    METHODS.names()  # load the built-in methods first, or the copy (and what is restored) would be empty
     monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
     return METHODS
 
@@ -171,17 +175,17 @@ def test_metric_on_masks_of_different_sizes_is_refused():
 
 
 # -- datasets -------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--split", "bogus"], "split must be one of 'train', 'test' for the synthetic set; got 'bogus'"),
-    (["--dataset-param", "families=nofamily"], "families: unknown ['nofamily']"),
-    (["--dataset", "weizmann", "--root", "/nonexistent/lsbench-root"], "weizmann/1obj: missing"),
+@pytest.mark.parametrize(("args", "needle", "code"), [
+    (["--split", "bogus"], "split must be one of 'train', 'test' for the synthetic set; got 'bogus'", 2),
+    (["--dataset-param", "families=nofamily"], "families: unknown ['nofamily']", 2),
+    (["--dataset", "weizmann", "--root", "/nonexistent/lsbench-root"], "weizmann/1obj: missing", 1),  # data, not usage
 ])
-def test_bad_dataset_choices_exit_non_zero(tmp_path, data_root, args, needle):
+def test_bad_dataset_choices_exit_non_zero(tmp_path, data_root, args, needle, code):
     root = [] if "--root" in args else ["--root", str(data_root)]
     out = tmp_path / "out"
     res = _cli(["run", *args, *root, "--out", str(out), "--no-progress"])
-    assert res.exit_code != 0 and needle in res.output
-    assert _files(out) == []
+    assert res.exit_code == code and needle in res.output
+    assert not out.exists()  # not even an empty --out folder
 
 
 def test_duplicate_sample_ids_are_refused(tmp_path):
@@ -207,8 +211,8 @@ def test_an_empty_dataset_is_refused(tmp_path):
 def test_bad_method_parameters_fail_before_any_work(tmp_path, data_root, param, needle):
     out = tmp_path / "out"
     res = _cli(["run", "-p", param, "--root", str(data_root), "--out", str(out), "--limit", "2", "--no-progress"])
-    assert res.exit_code != 0 and needle in res.output
-    assert _files(out) == []
+    assert res.exit_code == 2 and needle in res.output
+    assert not out.exists()  # not even an empty --out folder
 
 
 # -- checkpoints ------------------------------------------------------------------------------------------
@@ -256,18 +260,32 @@ def test_bad_run_arguments_exit_non_zero(tmp_path, args, needle):
     out = tmp_path / "out"
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     res = _cli(["run", *args, *([] if "--resume" in args else ["--out", str(out)]), "--no-progress"])
-    assert res.exit_code != 0 and needle in res.output
-    assert _files(out) == []
+    assert res.exit_code == 2 and needle in res.output
+    assert not out.exists()
 
 
 # -- output paths, run directories and resuming ------------------------------------------------------------
-@pytest.mark.parametrize("run_id", ["a/b", "x.partial", ".."])
-def test_a_run_id_that_is_not_a_plain_folder_name_is_refused(tmp_path, data_root, run_id):
+@pytest.mark.parametrize(("run_id", "needle"), [
+    ("a/b", "must be a plain folder name: not '.', '..' or a path"),
+    ("x.partial", "must be a plain folder name: not ending in .partial"),
+    ("..", "must be a plain folder name: not '.', '..' or a path"),
+    ("two\nlines", "it holds the control character '\\n'"),  # issue 15, case 8: control characters
+    ("bell\a", "it holds the control character '\\x07'"),
+    ("nul\0", "it holds the control character '\\x00'"),
+    ("", "run id '' must be a non-empty folder name"),  # was silently replaced by the default id
+    (" padded", "no leading or trailing white space"),
+    ("x" * 201, "at most 200 bytes"),
+], ids=["slash", "partial", "dotdot", "newline", "bell", "nul", "empty", "space", "long"])
+def test_a_run_id_that_is_not_a_plain_folder_name_is_refused(tmp_path, data_root, run_id, needle):
     out = tmp_path / "out"
     res = _cli(["run", "--run-id", run_id, "--root", str(data_root), "--out", str(out), "--limit", "1",
-                "--no-progress", "--executor", "local"])
-    assert res.exit_code != 0 and "must be a plain folder name" in res.output
-    assert _files(out) == []
+                "--no-progress", "--executor", "local", "-p", "cv.max_iter=2"])
+    assert res.exit_code == 2 and needle in res.output, res.output
+    assert not out.exists()
+    with pytest.raises(ValueError, match="must be a"):  # the Python API refuses it too
+        run_benchmark([MethodRequest("cv", {"max_iter": 2})], ListDataset([_square("a")]), out=out, run_id=run_id,
+                      progress=False)
+    assert not out.exists()
 
 
 @pytest.fixture
@@ -554,16 +572,16 @@ def _preset_run(tmp_path: Path, data_root: Path, *extra: str) -> Any:
 def test_a_missing_presets_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
     monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "no-such-presets"))
     res = _preset_run(tmp_path, data_root)
-    assert res.exit_code != 0 and f"preset folder {tmp_path / 'no-such-presets'}" in res.output
-    assert _files(tmp_path / "out") == []
+    assert res.exit_code == 1 and f"preset folder {tmp_path / 'no-such-presets'}" in res.output
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_preset_path_that_is_a_folder_is_an_error_naming_it(tmp_path, data_root, monkeypatch):
     (tmp_path / "presets" / "cv.toml").mkdir(parents=True)
     monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
     res = _preset_run(tmp_path, data_root)
-    assert res.exit_code != 0 and f"{tmp_path / 'presets' / 'cv.toml'}: is a folder" in res.output
-    assert _files(tmp_path / "out") == []
+    assert res.exit_code == 1 and f"{tmp_path / 'presets' / 'cv.toml'}: is a folder" in res.output
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("content", "needle"), [
@@ -577,9 +595,10 @@ def test_a_bad_preset_value_names_the_preset_file(tmp_path, data_root, monkeypat
     (tmp_path / "presets" / "cv.toml").write_bytes(content)
     monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
     res = _preset_run(tmp_path, data_root)
-    assert res.exit_code != 0 and needle in res.output and str(tmp_path / "presets" / "cv.toml") in res.output, \
+    # a bad preset file is damaged data (exit 1), not a bad option value (2)
+    assert res.exit_code == 1 and needle in res.output and str(tmp_path / "presets" / "cv.toml") in res.output, \
         res.output
-    assert _files(tmp_path / "out") == []
+    assert not (tmp_path / "out").exists()
 
 
 def test_config_records_the_preset_file_and_its_sha256(tmp_path, data_root, monkeypatch):
@@ -706,3 +725,257 @@ def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
     res = _cli(["run", "--methods", "rls", "--weights", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"])
     assert res.exit_code != 0 and "is a directory, not a checkpoint file" in res.output and "does not exist" not in \
         res.output
+
+
+# -- issue 15: a huge iteration count (case 1) ------------------------------------------------------------------
+def _lsbench_python(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python ARGS`` with the lsbench under test first on the path, killed after ``timeout`` seconds (a hang
+    fails the test with ``TimeoutExpired`` instead of hanging it)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(lsbench.__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_a_huge_iteration_count_is_bounded_by_the_timeout_per_sample(tmp_path, data_root):
+    """The parameter check used to run cv with the full max_iter in the parent, where no timeout applies."""
+    out = tmp_path / "out"
+    res = _lsbench_python(["-m", "lsbench.cli", "run", "--methods", "cv", "--limit", "1", "--workers", "1",
+                           "--timeout-per-sample", "5", "-p", "cv.max_iter=1000000000000", "-p", "cv.tol=0",
+                           "--root", str(data_root), "--out", str(out), "--run-id", "huge", "--no-progress",
+                           "--no-figures"], timeout=60)
+    assert res.returncode == 1 and "1 sample(s) failed" in res.stderr, res.stderr
+    per = pd.read_csv(out / "huge" / "per_sample.csv")
+    assert per["error"].str.startswith("TimeoutError").tolist() == [True]
+    assert "exceeded --timeout-per-sample 5 s" in per["error"][0]
+
+
+def test_every_classic_method_checks_huge_iteration_counts_without_running_them():
+    """drlse (tol 0), li, lic, l2s and the batched backends with 1e8-1e12 iterations build in seconds."""
+    script = """if True:
+        import time
+        from lsbench.registry import METHODS
+        huge = {"cv": {"max_iter": 10**12, "tol": 0.0}, "drlse": {"max_iter": 10**8, "iter_inner": 10**9},
+                "li": {"max_iter": 10**8}, "lic": {"max_iter": 10**8, "iter_inner": 10**9},
+                "l2s": {"max_iter": 10**8, "tol": 0.0}, "drlse-torch": {"iter_refine": 10**9, "compile": False},
+                "lic-torch": {"max_iter": 10**8, "iter_inner": 10**9, "compile": False}}
+        huge["drlse-2"] = {"iter_refine": 10**9}
+        for name, params in huge.items():
+            t0 = time.perf_counter()
+            METHODS.build(name.removesuffix("-2"), **params)
+            print(name, round(time.perf_counter() - t0, 2))
+    """
+    res = _lsbench_python(["-c", script], timeout=90)
+    assert res.returncode == 0, res.stderr
+    assert [line.split()[0] for line in res.stdout.splitlines()] == [
+        "cv", "drlse", "li", "lic", "l2s", "drlse-torch", "lic-torch", "drlse-2"]
+
+
+@pytest.mark.parametrize(("method", "param", "value", "needle"), [
+    ("cv", "max_iter", 0, "max_iter must be a positive integer, got 0"),
+    ("drlse", "iter_inner", -1, "iter_inner must be a positive integer, got -1"),
+    ("drlse", "iter_refine", 1.5, "iter_refine must be a non-negative integer, got 1.5"),
+    ("lic", "iter_inner", True, "iter_inner must be a positive integer, got True"),
+    ("l2s", "max_iter", "many", "max_iter must be a positive integer, got 'many'"),
+    ("li-torch", "max_iter", -3, "max_iter must be a positive integer, got -3"),
+])
+def test_a_bad_iteration_count_is_still_refused_at_construction(method, param, value, needle):
+    with pytest.raises(ValueError, match=needle):
+        METHODS.build(method, **{param: value})
+
+
+# -- issue 15: every method meets the same input check (case 3) --------------------------------------------------
+def _with_nan(image: np.ndarray, value: float = np.nan) -> np.ndarray:
+    image = image.copy()
+    image[3, 3] = value
+    return image
+
+
+_GOOD = np.where(_square("g").mask, 0.8, 0.2).astype(np.float32)
+BAD_IMAGES = {  # image -> the harness's message
+    "nan": (_with_nan(_GOOD), "image contains 1 NaN or infinite pixel(s)"),
+    "inf": (_with_nan(_GOOD, -np.inf), "image contains 1 NaN or infinite pixel(s)"),
+    "complex": (_GOOD + 1j * _GOOD, "image must be a real array, got dtype complex64"),
+    "object": (_GOOD.astype(object), "image must be a numeric array, got dtype object"),
+    "text": (np.full((16, 16), "a"), "image must be a numeric array, got dtype <U1"),
+    "bool": (_square("b").mask, "image must hold intensities, got a bool array"),
+    "1x1": (np.full((1, 1), 0.5, np.float32), "image must be at least 3 x 3 pixels, got shape (1, 1)"),
+    "2x16": (_GOOD[:2], "image must be at least 3 x 3 pixels, got shape (2, 16)"),
+}
+
+
+class _Spy(Segmenter):
+    """A method that records the images it is called with (and segments by thresholding at 0.5)."""
+
+    name, params = "spy", {}
+
+    def __init__(self, batch_size: int = 1) -> None:
+        self.batch_size, self.seen = batch_size, []
+
+    def __call__(self, sample: Sample) -> Prediction:
+        self.seen.append(sample.id)
+        return Prediction(mask=np.asarray(sample.image, dtype=float) > 0.5)
+
+    def predict_batch(self, samples):  # a native batched path: the harness runs execute_batch
+        return [self(s) for s in samples]
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_no_method_is_called_with_an_image_that_fails_the_input_check(tmp_path, temp_methods, batch_size):
+    spy = _Spy(batch_size)
+    temp_methods.add("spy", lambda: spy, kind="binary")
+    bad = [Sample(f"bad-{name}", image) for name, (image, _) in BAD_IMAGES.items()]
+    ds = ListDataset([_square("good-0"), *bad, _square("good-9")])
+    res = run_benchmark([MethodRequest("spy")], ds, progress=False, throughput=False)
+    per = res.per_sample.set_index("sample_id")
+    for name, (_, needle) in BAD_IMAGES.items():
+        assert needle in per.loc[f"bad-{name}", "error"], (name, per.loc[f"bad-{name}", "error"])
+    assert (per.loc[["good-0", "good-9"], "f_measure"] == 1.0).all()
+    assert not [s for s in spy.seen if s.startswith("bad-")]
+
+
+@pytest.mark.parametrize("case", ["nan", "inf", "object", "1x1"])
+def test_skimage_cv_records_a_bad_image_as_a_failure_not_as_f_0(tmp_path, case):
+    image, needle = BAD_IMAGES[case]
+    ds = ListDataset([_square("good-0"), Sample("bad-1", image)])
+    res = run_benchmark([MethodRequest("skimage-cv", {"max_iter": 20})], ds, progress=False)
+    per = res.per_sample.set_index("sample_id")
+    assert needle in per.loc["bad-1", "error"] and np.isnan(per.loc["bad-1", "f_measure"])
+    row = res.summary.query("metric == 'f_measure'").iloc[0]
+    assert (row["n"], row["n_failed"]) == (1, 1) and row["mean"] == per.loc["good-0", "f_measure"] > 0.8
+
+
+@pytest.mark.parametrize("method", ["cv", "drlse", "li", "lic", "l2s", "skimage-cv"])
+def test_a_complex_image_is_a_recorded_failure_of_every_classic_method(method):
+    ds = ListDataset([_square("good-0"), Sample("complex-1", 0.5 + 1j * _square("c").mask)])
+    res = run_benchmark([MethodRequest(method, {"max_iter": 5})], ds, progress=False)
+    assert "image must be a real array, got dtype complex128" in res.per_sample["error"].iloc[1]
+    assert res.per_sample["error"].iloc[0] == ""
+
+
+@pytest.mark.parametrize("name", ["chan_vese", "drlse", "rsf", "lic", "l2s"])
+def test_the_classic_functions_refuse_a_complex_image(name):
+    import lsbench.classic as classic
+
+    square = _square("c").mask
+    with pytest.raises(TypeError, match="image must be a real array, got dtype complex128"):
+        getattr(classic, name)(0.5 + 1j * square, max_iter=5)
+
+
+# -- issue 15: a repeated parameter, and exit status 2 for every bad option value (case 8) ----------------------
+_RUN = ["run", "--limit", "1", "--no-progress", "--no-figures", "--executor", "local"]
+_NO_WRITE = ["--no-write", "--stride", "0"]  # on a build that accepted the request: fail at once, write nothing
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    ([*_RUN, "-p", "cv.mu=0.5", "-p", "cv.mu=1"], "--param 'cv.mu=1': cv.mu is already set by --param 'cv.mu=0.5'"),
+    ([*_RUN, "-p", "cv.max_iter=2", "-p", " cv . max_iter =3"], "cv.max_iter is already set by --param 'cv.max_iter=2'"),
+    ([*_RUN, "--dataset-param", "size=64", "--dataset-param", "size=32"],
+     "--dataset-param 'size=32': size is already set by --dataset-param 'size=64'"),
+    ([*_RUN, "--methods", "rls", "--weights", "rls={pt}", "--weights", "rls={pt}"], "rls's weights are already given"),
+    (["tune", "cv", "--grid", "mu=0.1", "-p", "max_iter=1", "-p", "max_iter=2", *_NO_WRITE],
+     "--param 'max_iter=2': max_iter is already set by --param 'max_iter=1'"),
+    (["train", "rls", "-p", "lr=0.1", "-p", "lr=0.2", "--epochs", "0"], "lr is already set by --param 'lr=0.1'"),
+], ids=["run-p", "run-p-spaced", "dataset-param", "weights", "tune-p", "train-p"])
+def test_a_repeated_parameter_is_an_error_naming_it(tmp_path, data_root, args, needle):
+    (tmp_path / "w.pt").write_bytes(b"x")
+    out = tmp_path / "out"
+    args = [a.replace("{pt}", str(tmp_path / "w.pt")) for a in args]
+    res = _cli([*args, "--root", str(data_root), *(["--out", str(out)] if args[0] == "run" else [])])
+    assert res.exit_code == 2 and needle in res.output, res.output
+    assert not out.exists()
+
+
+# Every bad option or argument VALUE exits 2 (click's usage error), in every command; the failures
+# of the work (damaged data, a bad preset or checkpoint file, a failed sample) exit 1 (next test).
+BAD_VALUES = {
+    "run --methods nosuch": ([*_RUN, "--methods", "nosuch"], "unknown method 'nosuch'; valid methods:"),
+    "run --methods cv,cv": ([*_RUN, "--methods", "cv,cv"], "--methods lists 'cv' twice"),
+    "run --dataset nosuch": ([*_RUN, "--dataset", "nosuch"], "unknown dataset 'nosuch'; valid datasets:"),
+    "run --split bogus": ([*_RUN, "--split", "bogus"], "split must be one of 'train', 'test'"),
+    "run --preset nosuch": ([*_RUN, "--preset", "nosuch"], "'nosuch' is not one of 'default', 'tuned'"),
+    "run -p syntax": ([*_RUN, "-p", "mu=1"], "expected METHOD.NAME=VALUE"),
+    "run -p name": ([*_RUN, "-p", "cv.nosuch=1"], "method 'cv' has no parameter 'nosuch'"),
+    "run -p type": ([*_RUN, "-p", "cv.max_iter=many"], "expected an integer, got 'many'"),
+    "run -p value": ([*_RUN, "-p", "cv.dt=-1"], "dt must be a positive finite number, got -1.0"),
+    "run -p method": ([*_RUN, "-p", "drlse.mu=1"], "method 'drlse' is not in --methods (cv)"),
+    "run --weights which": ([*_RUN, "--methods", "rls,fconnet", "--weights", "x.pt"], "say which method it is for"),
+    "run --weights taker": ([*_RUN, "--weights", "cv=x.pt"], "'cv' is not a method in --methods that takes weights"),
+    "run --weights missing": ([*_RUN, "--methods", "rls", "--weights", "rls=/nonexistent.pt"],
+                              "checkpoint /nonexistent.pt does not exist"),
+    "run --dataset-param name": ([*_RUN, "--dataset-param", "nosuch=1"], "dataset 'synthetic' has no option 'nosuch'"),
+    "run --dataset-param type": ([*_RUN, "--dataset-param", "size=big"], "expected an integer, got 'big'"),
+    "run --dataset-param value": ([*_RUN, "--dataset-param", "families=nofamily"], "families: unknown ['nofamily']"),
+    "run --executor local --timeout": ([*_RUN, "--timeout-per-sample", "5"], "needs --executor process or dask"),
+    "run --executor local --workers": ([*_RUN, "--workers", "2"], "--workers is for --executor process or dask"),
+    "run --out FILE": ([*_RUN, "--out", "{file}"], "is a file"),
+    "run --resume NOWHERE": (["run", "--resume", "{tmp}/nowhere"], "no run in progress there"),
+    "tune METHOD": (["tune", "nosuch", "--grid", "mu=0.1", *_NO_WRITE], "unknown method 'nosuch'"),
+    "tune --grid syntax": (["tune", "cv", "--grid", "mu", *_NO_WRITE], "--grid 'mu': expected NAME=V1,V2,..."),
+    "tune --grid name": (["tune", "cv", "--grid", "nosuch=1,2", *_NO_WRITE], "method 'cv' has no parameter 'nosuch'"),
+    "tune --grid value": (["tune", "cv", "--grid", "mu=-1,0.5", "--no-write"], "mu must be a non-negative finite"),
+    "tune --grid twice": (["tune", "cv", "--grid", "mu=0.1", "--grid", "mu=0.2", *_NO_WRITE], "--grid lists 'mu' twice"),
+    "tune --grid and -p": (["tune", "cv", "--grid", "mu=0.1", "-p", "mu=0.2", "--no-write"],
+                           "mu given both as a fixed --param and in --grid"),
+    "tune --stride": (["tune", "cv", "--grid", "mu=0.1", *_NO_WRITE], "--stride must be a positive integer, got 0"),
+    "tune --dataset": (["tune", "cv", "--grid", "mu=0.1", "--dataset", "nosuch", *_NO_WRITE], "unknown dataset"),
+    "tune --split": (["tune", "cv", "--grid", "mu=0.1", "--split", "bogus", *_NO_WRITE], "split must be one of"),
+    "train -p name": (["train", "rls", "-p", "nosuch=1"], "rls has no trainable parameter 'nosuch'"),
+    "train -p type": (["train", "rls", "-p", "lr=abc"], "expected a number, got 'abc'"),
+    "train -p value": (["train", "rls", "-p", "lr=-1"], "lr must be a positive"),
+    "train --epochs": (["train", "rls", "--epochs", "0"], "epochs must be a positive integer, got 0"),
+    "train --dataset": (["train", "rls", "--dataset", "nosuch"], "unknown dataset 'nosuch'"),
+    "train --split": (["train", "rls", "--split", "bogus"], "split must be one of 'train', 'test'"),
+    "train --nproc": (["train", "rls", "--nproc", "0"], "--nproc must be a positive integer, got 0"),
+    "train --backbone (rls)": (["train", "rls", "--backbone", "small"], "--backbone applies to crls and maskrcnn only"),
+    "train --backbone-weights": (["train", "crls", "--backbone-weights", "/nonexistent.pth"],
+                                 "/nonexistent.pth does not exist"),
+    "train --dataset-param": (["train", "crls", "--dataset-param", "colour=1"], "dataset 'shapes' has no option"),
+    "report RUN_DIR": (["report", "{tmp}/nowhere"], "does not exist"),
+    "datasets info": (["datasets", "info", "nosuch"], "unknown dataset 'nosuch'"),
+    "datasets verify": (["datasets", "verify", "nosuch"], "unknown dataset 'nosuch'"),
+    "datasets verify --regenerate": (["datasets", "verify", "weizmann", "--regenerate", "--root", "{tmp}"],
+                                     "--regenerate applies to the generated sets"),
+    "datasets build": (["datasets", "build", "weizmann"], "`datasets build` generates synthetic, shapes"),
+    "datasets fetch": (["datasets", "fetch", "synthetic"], "`datasets fetch` downloads"),
+    "datasets fetch --mirror": (["datasets", "fetch", "weizmann", "--mirror", "ftp://x", "--root", "{tmp}/r"],
+                                "download URL must be http(s)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_every_bad_option_value_exits_2(tmp_path, data_root, monkeypatch, case):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    args, needle = BAD_VALUES[case]
+    (tmp_path / "file").write_text("x")
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{file}", str(tmp_path / "file")) for a in args]
+    if args[0] in ("run", "tune", "train") and "--resume" not in args and "--root" not in args:
+        args = [*args, "--root", str(data_root)]
+    if args[0] == "run" and "--out" not in args and "--resume" not in args:
+        args = [*args, "--out", str(tmp_path / "out")]
+    res = _cli(args)
+    assert res.exit_code == 2 and needle in res.output, res.output
+    assert "Usage:" in res.output and not (tmp_path / "out").exists()
+
+
+def test_a_failure_of_the_work_exits_1(tmp_path, data_root, monkeypatch):
+    """Damaged data and a bad preset file are not usage errors: exit 1, as for a failed sample."""
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "cv.toml").write_text("[defaults]\nmu = -1.0\n")
+    monkeypatch.setenv("LSBENCH_PRESETS", str(tmp_path / "presets"))
+    base = ["run", "--limit", "1", "--no-progress", "--no-figures", "--executor", "local", "--out", str(tmp_path / "o")]
+    res = _cli([*base, "--root", str(data_root), "--preset", "default"])
+    assert res.exit_code == 1 and "cv.toml" in res.output and "Usage:" not in res.output
+    damaged = tmp_path / "data"
+    shutil.copytree(data_root / "synthetic", damaged / "synthetic")
+    (damaged / "synthetic" / "manifest.json").write_text("{")
+    res = _cli([*base, "--root", str(damaged)])
+    assert res.exit_code == 1 and "manifest.json: not valid JSON" in res.output and "Usage:" not in res.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("name", ["chan_vese_batch", "drlse_batch", "rsf_batch", "lic_batch", "l2s_batch"])
+def test_the_batched_torch_backends_refuse_a_complex_image(name):
+    import lsbench.torchclassic as torchclassic
+
+    square = _square("c").mask
+    with pytest.raises(TypeError, match=r"images\[1\] must be a real array, got dtype complex128"):
+        getattr(torchclassic, name)([square.astype(float), 0.5 + 1j * square], max_iter=2, device="cpu")

@@ -63,7 +63,7 @@ def test_run_and_report(runner, tmp_path, data_root):
 def test_bad_input_exits_non_zero_with_a_clear_message(runner, args, needle, tmp_path):
     args = [*args, "--out", str(tmp_path)] if args[0] == "run" else args
     out = runner.invoke(main, args)
-    assert out.exit_code != 0
+    assert out.exit_code == 2  # a bad option value: click's usage error (issue 15)
     assert needle in out.output
     assert "Traceback" not in out.output
     assert list(tmp_path.glob("*")) == []

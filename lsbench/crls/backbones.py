@@ -49,7 +49,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["BACKBONES", "MAX_STRIDE", "SmallBackbone", "backbone_names", "build_backbone", "load_backbone_weights"]
+__all__ = ["BACKBONES", "MAX_STRIDE", "SmallBackbone", "backbone_names", "build_backbone", "check_backbone_name",
+           "load_backbone_weights"]
 
 #: backbones built into lsbench; any torchvision classification model name works as well
 BACKBONES = ("small", "small-s4", "small-s8", "vgg16")
@@ -92,6 +93,15 @@ def backbone_names() -> list[str]:
     import torchvision
 
     return sorted(set(BACKBONES) | set(torchvision.models.list_models(module=torchvision.models)))
+
+
+def check_backbone_name(name: str) -> str:
+    """``name`` if it is one of :func:`backbone_names`; else a ``ValueError`` listing them."""
+    names = backbone_names()
+    if name not in names:
+        raise ValueError(f"unknown backbone {name!r}; choose 'small', 'vgg16' or a torchvision classification "
+                         f"model: {', '.join(n for n in names if n not in BACKBONES)}")
+    return name
 
 
 class _Trunk(nn.Sequential):
@@ -139,10 +149,7 @@ def _torchvision_trunk(name: str, max_stride: int = MAX_STRIDE) -> tuple[nn.Modu
     """(the full classifier, its trunk) for a torchvision classification model name."""
     import torchvision
 
-    names = torchvision.models.list_models(module=torchvision.models)
-    if name not in names:
-        raise ValueError(f"unknown backbone {name!r}; choose 'small', 'vgg16' or a torchvision classification "
-                         f"model: {', '.join(sorted(names))}")
+    check_backbone_name(name)
     model = torchvision.models.get_model(name, weights=None)
     if isinstance(getattr(model, "features", None), nn.Sequential):
         candidates = list(model.features.children())

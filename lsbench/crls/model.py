@@ -63,7 +63,7 @@ from torchvision.models.detection.rpn import (
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 from torchvision.ops import MultiScaleRoIAlign
 
-from lsbench.crls.backbones import build_backbone
+from lsbench.crls.backbones import build_backbone, check_backbone_name
 from lsbench.crls.heads import CRLSRoIHeads, FCMaskHead, MaskedFeatureClassifier, RLSMaskHead
 from lsbench.crls.roi_warp import RoIWarp
 from lsbench.learned.rls import GRUS, INITS
@@ -158,6 +158,7 @@ def detector_config(arch: str, num_classes: int, class_names: Sequence[str] | No
     backbone = cfg["backbone"]
     if not isinstance(backbone, str) or not backbone:
         raise ValueError(f"backbone must be a name, got {backbone!r}")
+    check_backbone_name(backbone)
     fill = _BACKBONE_DEFAULTS.get(backbone, _OTHER_BACKBONE)
     for key, value in {**fill, **auto_sizes(image_shape)}.items():
         if key in cfg and cfg[key] is None:

@@ -62,6 +62,7 @@ from torch import nn
 from lsbench.atomic import atomic_file
 from lsbench.crls.data import image_tensor, target_dict, to_prediction
 from lsbench.crls.model import build_detector
+from lsbench.errors import DataError
 from lsbench.learned.loop import check_train_config, config_dict, deterministic, progress_bar
 from lsbench.levelset.validate import (
     check_choice,
@@ -86,7 +87,7 @@ SCHEDULES = ("cosine", "step")
 OPTIMIZERS = ("sgd", "adamw")
 
 
-class TrainStateError(ValueError):
+class TrainStateError(DataError, ValueError):
     """A training-state file that does not belong to this training run."""
 
 

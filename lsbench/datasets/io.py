@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lsbench.errors import DataError
+
 __all__ = [
     "DatasetError",
     "decode_gray_png",
@@ -33,7 +35,7 @@ __all__ = [
 ENV_ROOT = "LSBENCH_DATA"
 
 
-class DatasetError(ValueError):
+class DatasetError(DataError, ValueError):
     """A dataset on disk is missing, incomplete or damaged; the message names the file."""
 
 

@@ -62,6 +62,7 @@ import os
 import sys
 import tempfile
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -73,6 +74,7 @@ import pandas as pd
 
 from lsbench.atomic import atomic_file, atomic_write_json
 from lsbench.datasets.base import Dataset, Subset
+from lsbench.errors import as_data_error, refusing
 from lsbench.harness.artifacts import (
     N_FIGURE_SAMPLES,
     N_TRACE_SAMPLES,
@@ -111,7 +113,7 @@ from lsbench.rundir import (
 )
 from lsbench.segmenter import Segmenter, batches_natively, can_trace, harness_batch_size
 
-__all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "find_partial_run",
+__all__ = ["PARTIAL_SUFFIX", "MethodRequest", "RunResult", "check_output_dir", "check_run_id", "find_partial_run",
            "resume_benchmark", "run_benchmark", "write_run_files"]
 
 #: suffix of a run directory while the run is in progress (or was interrupted)
@@ -159,11 +161,22 @@ class RunResult:
     instance_scores: dict[str, Any] = field(default_factory=dict)
 
 
-def check_output_dir(out: str | os.PathLike[str]) -> Path:
-    """Create ``out`` if needed and prove it is writable; raise ``OSError`` naming it otherwise."""
+def check_output_dir(out: str | os.PathLike[str], *, create: bool = True) -> Path:
+    """Prove that ``out`` is, or can be made, a writable folder; raise ``OSError`` naming it otherwise.
+
+    With ``create`` the folder is made (with its parents) and a file written into it and removed.
+    Without, nothing is made: an existing ``out`` is probed the same way, a missing one must have a
+    nearest existing ancestor that is a writable folder (so a command can check ``--out`` before it
+    validates the rest of its request, and a refused request leaves no empty folder behind).
+    """
     path = Path(out).expanduser()
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(f"--out {path} exists and is not a directory")
+    if not create and not path.exists():
+        parent = next(p for p in path.absolute().parents if p.exists())
+        if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+            raise PermissionError(f"--out {path} is not writable: {parent} is not a writable folder")
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".lsbench-write-test-", dir=path)
@@ -172,6 +185,44 @@ def check_output_dir(out: str | os.PathLike[str]) -> Path:
     except OSError as exc:
         raise PermissionError(f"--out {path} is not writable: {exc.strerror or exc}") from None
     return path
+
+
+#: the longest run id (in UTF-8 bytes) kept clear of the file-name limit of 255 bytes
+MAX_RUN_ID_BYTES = 200
+
+
+def check_run_id(run_id: Any) -> str:
+    """``run_id`` if it is a plain folder name for a run directory; else a ``ValueError`` saying why.
+
+    Refused: anything but a non-empty string, ``.`` and ``..``, a path separator, a control
+    character (a newline, a tab, NUL, ...), leading or trailing white space, the suffix of a run
+    in progress (:data:`PARTIAL_SUFFIX`) and names longer than :data:`MAX_RUN_ID_BYTES` bytes.
+
+    Examples
+    --------
+    >>> check_run_id("cv-vs-rls")
+    'cv-vs-rls'
+    >>> check_run_id("../cv")
+    Traceback (most recent call last):
+    ...
+    ValueError: run id '../cv' must be a plain folder name: not '.', '..' or a path
+    """
+    if not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"run id {run_id!r} must be a non-empty folder name")
+    control = next((c for c in run_id if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        why = f"it holds the control character {control!r}"
+    elif run_id in (".", "..") or "/" in run_id or os.sep in run_id or (os.altsep and os.altsep in run_id):
+        why = "not '.', '..' or a path"
+    elif run_id != run_id.strip():
+        why = "no leading or trailing white space"
+    elif run_id.endswith(PARTIAL_SUFFIX):
+        why = f"not ending in {PARTIAL_SUFFIX}, the suffix of a run in progress"
+    elif len(run_id.encode("utf-8", "surrogateescape")) > MAX_RUN_ID_BYTES:
+        why = f"at most {MAX_RUN_ID_BYTES} bytes"
+    else:
+        return run_id
+    raise ValueError(f"run id {run_id!r} must be a plain folder name: {why}")
 
 
 def _default_metric(dataset: Dataset) -> str:
@@ -294,8 +345,8 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
         except (ValueError, TypeError) as exc:
             if not (req.preset or {}).get("file"):
                 raise
-            raise type(exc)(f"{exc} (method {req.name!r} took parameters from the preset file "
-                            f"{req.preset['file']})") from None
+            raise as_data_error(type(exc)(f"{exc} (method {req.name!r} took parameters from the preset file "
+                                          f"{req.preset['file']})")) from None
         built.append((req.name, segmenter, resolved))
         specs.append(shippable(MethodSpec(req.name, dict(req.params), params_hash(resolved), entry.factory)))
     base, base_indices = _unwrap(dataset)
@@ -377,7 +428,8 @@ def run_benchmark(
     out : path, optional
         Parent folder of the run directory ``out/<run_id>``; nothing is written when None.
     run_id : str, optional
-        Name of the run directory (default: timestamp-dataset-split).
+        Name of the run directory (default: timestamp-dataset-split); a plain folder name
+        (:func:`check_run_id`).
     limit : int, optional
         Only the first ``limit`` samples.
     metric : str, optional
@@ -408,20 +460,26 @@ def run_benchmark(
         ``predict_batch`` that the harness ran one sample at a time (images per second at batch
         64, :mod:`lsbench.harness.throughput`; recorded in ``config.json`` and Table 2).
 
+    Raises
+    ------
+    ValueError, TypeError, LookupError
+        A request refused before any work and before ``out`` is created: an unknown method or
+        metric, a bad parameter value, executor option or run id. These are
+        :class:`lsbench.errors.RequestError` s (the command line exits 2), except a bad value
+        from a preset file, which is a :class:`lsbench.errors.DataError`.
+
     Notes
     -----
     With ``out``, the run lives in ``out/<run_id>.partial/`` until it is complete, then is renamed
     to ``out/<run_id>/``; an interrupted run is continued with :func:`resume_benchmark`.
     """
-    plan = _plan(methods, dataset, limit=limit, metric=metric, warmup=warmup, figure_samples=figure_samples,
-                 trace_samples=trace_samples)
-    ex = executor if isinstance(executor, Executor) else make_executor(
-        executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
+    with refusing():  # the request (methods, parameters, dataset, executor, run id): checked before any work
+        plan = _plan(methods, dataset, limit=limit, metric=metric, warmup=warmup, figure_samples=figure_samples,
+                     trace_samples=trace_samples)
+        ex = executor if isinstance(executor, Executor) else make_executor(
+            executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
+        run_id = check_run_id(run_id) if run_id is not None else _new_run_id(plan.dataset)
     out_dir = check_output_dir(out) if out is not None else None
-    run_id = run_id or _new_run_id(plan.dataset)
-    if out_dir is not None and ("/" in run_id or os.sep in run_id or run_id in ("", ".", "..")
-                                or run_id.endswith(PARTIAL_SUFFIX)):
-        raise ValueError(f"run id {run_id!r} must be a plain folder name (not ending in {PARTIAL_SUFFIX})")
     with _opened(ex, owned=not isinstance(executor, Executor)):
         return _run(plan, ex, out_dir=out_dir, run_id=run_id, progress=progress, command=command, on_record=on_record,
                     figures=figures, html=html, on_start=on_start, throughput=throughput)

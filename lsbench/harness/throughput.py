@@ -5,7 +5,8 @@ also declare a native ``predict_batch(samples) -> list[Prediction]``
 (:func:`lsbench.segmenter.batches_natively`); for them the harness measures images per second at
 batch 64 as well, in a stage of its own after the per-sample runs: one untimed warm-up batch, then
 the best of a few timed batches (the minimum is the least disturbed by other processes). The batch
-is the run's first 64 samples, cycled when the run has fewer.
+is the run's first 64 samples that load and pass the harness's input check
+(:func:`lsbench.levelset.validate.check_image`), cycled when the run has fewer.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from typing import Any
 
 from lsbench.datasets.base import Dataset
-from lsbench.levelset.validate import check_positive_int
+from lsbench.levelset.validate import check_image, check_positive_int
 
 __all__ = ["BATCH_SIZE", "measure_throughput"]
 
@@ -35,8 +36,19 @@ def measure_throughput(segmenter: Any, dataset: Dataset, *, batch_size: int = BA
     check_positive_int("repeats", repeats)
     if len(dataset) == 0:
         raise ValueError("cannot measure throughput on an empty dataset")
-    n = min(batch_size, len(dataset))
-    first = [dataset[i] for i in range(n)]
+    first = []
+    for i in range(len(dataset)):  # the samples every method is called with (a bad one is a failed record)
+        try:
+            sample = dataset[i]
+            check_image(sample.image)
+        except (ValueError, TypeError, OSError):
+            continue
+        first.append(sample)
+        if len(first) == batch_size:
+            break
+    if not first:
+        raise ValueError(f"cannot measure throughput: none of the {len(dataset)} samples passes the input check")
+    n = len(first)
     batch = [first[i % n] for i in range(batch_size)]
     preds = segmenter.predict_batch(batch)  # warm-up (and a check)
     if len(preds) != batch_size:

@@ -9,7 +9,10 @@ so a method (a learned model's weights included) is built once per worker, not o
 
 :func:`execute_unit` never raises for a problem of the method or the sample: an exception, a
 prediction of the wrong kind or shape, a non-finite level set or score all become a *failed
-record* with the error text, so one bad sample never stops a run. The record (a JSON-ready
+record* with the error text, so one bad sample never stops a run. Every method meets the same
+input check before it is called (:func:`lsbench.levelset.validate.check_image`: a real numeric
+``H x W`` or ``H x W x 3`` image of at least 3 x 3 finite pixels); a sample that fails it is a
+failed record of every method, whatever the method would have done with it. The record (a JSON-ready
 dict, stored by :mod:`lsbench.harness.store`) holds
 
 ``key``
@@ -62,6 +65,7 @@ from typing import Any
 import numpy as np
 
 from lsbench.datasets.base import Dataset
+from lsbench.levelset.validate import check_image
 from lsbench.types import Prediction, Sample
 
 __all__ = ["DatasetRef", "MethodSpec", "WorkItem", "WorkUnit", "WorkerCache", "check_prediction", "decode_array",
@@ -426,6 +430,7 @@ def execute_unit(unit: WorkUnit, cache: WorkerCache | None = None,
         info = sample_info(sample)
         if unit.kind == "instance":
             ground_truth = _ground_truth(sample, unit.position)
+        check_image(sample.image)  # the same input check for every method, before it is called
         key = unit.method.cache_key()
         if unit.warmup and key not in cache.warmed:
             cache.warmed.add(key)
@@ -471,6 +476,7 @@ def execute_trace(unit: WorkUnit, cache: WorkerCache | None = None,
     cache = PROCESS_CACHE if cache is None else cache
     try:
         segmenter, sample = _load_unit(unit, cache)
+        check_image(sample.image)
         if on_phase is not None:
             on_phase("trace", sample_info(sample))
         rows = [[int(i), float(e), float(f)] for i, e, f in trace_rows(segmenter, sample)]
@@ -540,6 +546,7 @@ def execute_batch(units: list[WorkUnit], cache: WorkerCache | None = None,
         for u, sample in zip(units, samples, strict=True):
             if sample.id != u.sample_id:
                 raise LookupError(f"sample id mismatch at index {u.index}")
+            check_image(sample.image)
     except Exception:  # let each unit report its own problem
         return [execute_unit(u, cache, on_phase) for u in units]
     infos = [sample_info(s) for s in samples]

@@ -54,6 +54,7 @@ import torch.distributed as dist
 from torch import nn
 
 from lsbench.atomic import atomic_file
+from lsbench.errors import DataError
 from lsbench.levelset.validate import check_number, check_positive_int
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DistContext", "TrainJob", "TrainOutcome", "default_backend",
@@ -62,7 +63,7 @@ __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "DistContext", "TrainJob", "T
 CHECKPOINT_FORMAT = "lsbench-ddp-checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError, ValueError):
     """A checkpoint that cannot be used: unreadable, not written by this module, or for another model."""
 
 

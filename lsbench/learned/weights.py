@@ -45,6 +45,7 @@ from typing import Any
 import torch
 
 from lsbench.atomic import atomic_file
+from lsbench.errors import DataError
 
 __all__ = [
     "CheckpointError",
@@ -64,7 +65,7 @@ FORMAT_VERSION = 1
 ENV_CACHE = "LSBENCH_CACHE"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(DataError, ValueError):
     """A checkpoint file that cannot be used: unreadable, not lsbench's, or for another config."""
 
 

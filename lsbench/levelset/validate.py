@@ -19,6 +19,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_finite",
+    "check_image",
     "check_image_2d",
     "check_int",
     "check_nonnegative",
@@ -30,15 +31,67 @@ __all__ = [
 ]
 
 
+#: the smallest image side every method takes (central differences and the curvature's 3 x 3 stencil)
+MIN_IMAGE_SIDE = 3
+
+
+def _check_real_dtype(arr: np.ndarray, name: str, *, allow_bool: bool) -> None:
+    """``TypeError`` unless ``arr`` holds real numbers: integers or floats (and bools when allowed);
+    complex numbers are refused, never silently cast to their real part."""
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be a real array, got dtype {arr.dtype}; pass np.real(image) or np.abs(image)")
+    if arr.dtype == bool and not allow_bool:
+        raise TypeError(f"{name} must hold intensities, got a bool array (a mask?); pass image.astype(np.float32)")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+
+
+def _check_finite_pixels(arr: np.ndarray, name: str) -> None:
+    if np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"{name} contains {bad} NaN or infinite pixel(s)")
+
+
+def check_image(image: Any, name: str = "image") -> np.ndarray:
+    """The input check every method meets in the harness, before it is called: ``image`` as an array, unchanged.
+
+    An image is a real numeric array (integers or floats: not bool, complex, object or text),
+    ``H x W``, ``H x W x 1`` or ``H x W x 3``, at least :data:`MIN_IMAGE_SIDE` pixels along each
+    side, with finite pixels (no NaN or infinity). Raises ``TypeError`` for the kind of data,
+    ``ValueError`` for its shape or values, naming the problem. A bool array is refused (it is a
+    mask, not intensities), though the classic functions themselves take one.
+
+    Examples
+    --------
+    >>> check_image(np.zeros((4, 5, 3), np.float32)).shape
+    (4, 5, 3)
+    >>> check_image(np.full((4, 4), 0.5 + 1j))
+    Traceback (most recent call last):
+    ...
+    TypeError: image must be a real array, got dtype complex128; pass np.real(image) or np.abs(image)
+    >>> check_image(np.array([[np.nan, 0, 0]] * 3))
+    Traceback (most recent call last):
+    ...
+    ValueError: image contains 3 NaN or infinite pixel(s)
+    """
+    arr = np.asarray(image)
+    _check_real_dtype(arr, name, allow_bool=False)
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (1, 3))):
+        raise ValueError(f"{name} must be H x W, H x W x 1 or H x W x 3, got shape {arr.shape}")
+    if min(arr.shape[:2]) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{name} must be at least {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} pixels, got shape {arr.shape}")
+    _check_finite_pixels(arr, name)
+    return arr
+
+
 def check_image_2d(image: Any, name: str = "image") -> np.ndarray:
     """Return ``image`` as a 2-D float array (float32 kept, anything else -> float64).
 
-    Raises ``TypeError`` for non-numeric data and ``ValueError`` for a wrong number of
+    Raises ``TypeError`` for non-numeric or complex data and ``ValueError`` for a wrong number of
     dimensions, an empty array or non-finite pixels.
     """
     arr = np.asarray(image)
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    _check_real_dtype(arr, name, allow_bool=True)
     if arr.ndim != 2:
         raise ValueError(
             f"{name} must be a 2-D greyscale array, got {arr.ndim}-D shape {arr.shape}"
@@ -46,13 +99,11 @@ def check_image_2d(image: Any, name: str = "image") -> np.ndarray:
         )
     if arr.size == 0 or min(arr.shape) < 1:
         raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if min(arr.shape) < 3:
-        raise ValueError(f"{name} must be at least 3 x 3 pixels, got shape {arr.shape}")
+    if min(arr.shape) < MIN_IMAGE_SIDE:
+        raise ValueError(f"{name} must be at least {MIN_IMAGE_SIDE} x {MIN_IMAGE_SIDE} pixels, got shape {arr.shape}")
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
     arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} contains {bad} NaN or infinite pixel(s)")
+    _check_finite_pixels(arr, name)
     return arr
 
 

@@ -163,4 +163,4 @@ def test_cli_errors(args, needle):
 def test_cli_unknown_backbone(root):
     res = CliRunner().invoke(main, ["train", "crls", "--root", str(root), "--backbone", "resnet7",
                                     *[a for k, v in SHAPES.items() for a in ("--dataset-param", f"{k}={v}")]])
-    assert res.exit_code == 1 and "unknown backbone 'resnet7'" in res.output
+    assert res.exit_code == 2 and "unknown backbone 'resnet7'" in res.output  # a bad option value (issue 15)
