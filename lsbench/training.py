@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lsbench.levelset.validate import check_positive_int
+from lsbench.optional import require
 from lsbench.params import check_name
 from lsbench.registry import DATASETS, METHODS
 
@@ -111,6 +112,7 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
     """
     say = log or (lambda line: print(line, file=sys.stderr))
     trainable = trainable_params(method)
+    require("torch", f"training {method}")
     instance = METHODS.get(method).kind == "instance"
     dataset = dataset or default_training_dataset(method)
     DATASETS.get(dataset)
