@@ -17,10 +17,11 @@ from typing import Any
 
 import click
 
+from lsbench.optional import MissingDependencyError
 from lsbench.registry import DATASETS, METHODS, METRICS
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError, OSError,
-                                                     FloatingPointError)
+                                                     FloatingPointError, MissingDependencyError)
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -58,7 +59,7 @@ def main() -> None:
               help="Dataset split (default: the dataset's evaluation split: test, or val for voc2012/sbd/coco2014).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's datasets/, "
-                   "or ~/.cache/lsbench/datasets).")
+                   "or ~/.cache/lsbench/datasets); for --dataset folder, the folder of your images itself.")
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
 @click.option("--out", "out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Parent folder of the run directory.")
@@ -135,8 +136,8 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
             preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
             overrides[n] = {**preset_params, **overrides[n]}
     _apply_weights_option(weights, names, overrides)
-    if root is not None:  # learned methods train (when they must) on the same dataset root
-        for n in names:
+    if root is not None and dataset != "folder":  # learned methods train (when they must) on the same
+        for n in names:                           # dataset root; a folder of your own images is no such root
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
     DATASETS.get(dataset)
@@ -432,7 +433,12 @@ def list_cmd(what: str, verbose: bool) -> None:
         kind = f" [{entry.kind}]" if entry.kind else ""
         click.echo(f"{name:<14}{kind:<11} {entry.summary}")
         if verbose:
-            for k, v in entry.defaults().items():
+            try:
+                defaults = entry.defaults()
+            except MissingDependencyError as exc:  # cv-torch ... without torch: say what to install
+                click.echo(f"{'':16}({exc})")
+                continue
+            for k, v in defaults.items():
                 click.echo(f"{'':16}{k} = {v!r}")
     for name, err in registry.plugin_errors.items():
         click.echo(f"warning: plugin {name!r} failed to load: {err}", err=True)
