@@ -28,6 +28,9 @@ NUMPY_MODULES = {
     "lsbench.metrics.masks": 20,
     "lsbench.optional": 5,
     "lsbench.datasets.folder": 15,
+    "lsbench": 5,
+    "lsbench.api": 10,
+    "lsbench.export": 8,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

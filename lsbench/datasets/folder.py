@@ -67,8 +67,8 @@ from lsbench.datasets.integrity import Report
 from lsbench.datasets.io import DatasetError, read_bytes
 from lsbench.types import Sample
 
-__all__ = ["IMAGE_SUFFIXES", "FolderDataset", "FolderItem", "dataset_dir", "decode_image", "decode_region",
-           "image_to_float", "read_image", "read_region", "scan", "verify"]
+__all__ = ["IMAGE_SUFFIXES", "FolderDataset", "FolderItem", "check_image_file", "dataset_dir", "decode_image",
+           "decode_region", "image_to_float", "read_image", "read_region", "scan", "verify"]
 
 #: file name endings read from ``images/`` (case-insensitive)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -216,6 +216,18 @@ def _header(path: Path) -> tuple[tuple[int, int], str] | str:
     except OSError as exc:
         return f"not a readable image ({exc})"
     return size, kind
+
+
+def check_image_file(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """``(W, H)`` of an image file read from its header; a :class:`DatasetError` naming the file when
+    it is missing, unreadable or of a kind :func:`decode_image` refuses."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: missing" if not path.exists() else f"{path}: not a file")
+    header = _header(path)
+    if isinstance(header, str):
+        raise DatasetError(f"{path}: {header}")
+    return header[0]
 
 
 def _listing(folder: Path) -> list[Path]:
