@@ -327,6 +327,11 @@ class FolderDataset(Dataset):
     def ids(self) -> list[str]:
         return [i.stem for i in self._items]
 
+    def spec(self) -> dict[str, Any]:
+        """As :meth:`Dataset.spec`, with the folder as an absolute path (worker processes, ``--resume``
+        from another directory and ``config.json`` find the images wherever they run)."""
+        return {**super().spec(), "root": str(self.root.resolve())}
+
     def items(self) -> list[FolderItem]:
         """The images with their mask and initial-region files."""
         return list(self._items)

@@ -230,10 +230,11 @@ def test_verify_lists_every_problem_and_flags_odd_masks(folder):
     assert "masks/spot-e.png: empty mask" in out.output
 
 
-def test_run_without_masks_leaves_metrics_empty_and_says_so(tmp_path):
+def test_run_without_masks_leaves_metrics_empty_and_says_so(tmp_path, monkeypatch):
     root = tmp_path / "plain"
     fixtures.write_folder(root, masks=False)
-    out = CliRunner().invoke(main, ["run", "--methods", "cv", "--dataset", "folder", "--root", str(root),
+    monkeypatch.chdir(tmp_path)  # a relative --root: config.json records where the images are
+    out = CliRunner().invoke(main, ["run", "--methods", "cv", "--dataset", "folder", "--root", "plain",
                                     "--out", str(tmp_path / "runs"), "--run-id", "r", "--executor", "local",
                                     "--no-progress"])
     assert out.exit_code == 0, out.output
@@ -246,7 +247,8 @@ def test_run_without_masks_leaves_metrics_empty_and_says_so(tmp_path):
     assert summary.loc["f_measure", "n"] == 0 and math.isnan(summary.loc["f_measure", "mean"])
     assert summary.loc["seconds", "n"] == 5
     assert not (run / "figures" / "fmeasure_box.png").exists() and (run / "figures" / "fig7_grid.png").exists()
-    assert json.loads((run / "config.json").read_text())["dataset"]["name"] == "folder"
+    dataset = json.loads((run / "config.json").read_text())["dataset"]
+    assert dataset["name"] == "folder" and dataset["root"] == str(root.resolve())
 
 
 def test_run_with_some_masks_scores_those(tmp_path):
