@@ -136,8 +136,10 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
             preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
             overrides[n] = {**preset_params, **overrides[n]}
     _apply_weights_option(weights, names, overrides)
-    if root is not None and dataset != "folder":  # learned methods train (when they must) on the same
-        for n in names:                           # dataset root; a folder of your own images is no such root
+    # learned methods train (when they must) on the same dataset root; the root of --dataset folder is
+    # the folder of your own images, not a folder of datasets
+    if root is not None and dataset != "folder":
+        for n in names:
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
     DATASETS.get(dataset)

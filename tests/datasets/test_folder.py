@@ -264,3 +264,23 @@ def test_run_with_some_masks_scores_those(tmp_path):
     per_sample = pd.read_csv(tmp_path / "runs" / "r" / "per_sample.csv").set_index("sample_id")
     assert per_sample["f_measure"].isna().tolist() == [True, False, False, True, False]
     assert (per_sample["f_measure"].dropna() > 0.95).all()
+
+
+def test_a_folder_root_is_not_where_learned_methods_train(folder, monkeypatch, data_root):
+    """`--root` of `--dataset folder` is the user's folder: it must not become the learned methods'
+    training-data root (they would build the synthetic set inside it)."""
+    import lsbench.harness.runner as runner
+
+    root, _ = folder
+    seen = {}
+
+    def capture(requests, data, **_):
+        seen.update({r.name: r.params for r in requests})
+        raise ValueError("captured")
+
+    monkeypatch.setattr(runner, "run_benchmark", capture)
+    out = CliRunner().invoke(main, ["run", "--methods", "rls,cv", "--dataset", "folder", "--root", str(root)])
+    assert out.output.strip() == "Error: captured"
+    assert "train_root" not in seen["rls"] and seen["cv"] == {}
+    out = CliRunner().invoke(main, ["run", "--methods", "rls", "--root", str(data_root)])  # a datasets root: used
+    assert out.output.strip() == "Error: captured" and seen["rls"]["train_root"] == str(data_root)
