@@ -6,11 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test bench lint install clean reference
 
-# Create the virtual environment and install lsbench (editable) with its dev extras.
-# torch/torchvision resolve to the versions on this machine's disk (pip is capped at 2.14.1 / 0.29.1).
+# Create the virtual environment and install lsbench (editable) with every extra (torch, dask, coco) and
+# the dev tools. pyproject.toml puts no upper bound on torch; TORCH_PINS keeps this project's build
+# machines on the releases their disk holds (pip there is capped at 2.14.1 / 0.29.1); elsewhere
+# `make TORCH_PINS= test` installs the newest torch.
+TORCH_PINS ?= torch<=2.14.1 torchvision<=0.29.1
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,dev]' $(foreach p,$(TORCH_PINS),'$(p)') 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	@$(BIN)/python -c "import lsbench, numpy, scipy, skimage, torch, torchvision, pycocotools, click, pandas, matplotlib" \
 		|| (echo "error: lsbench's dependencies did not install into $(VENV)"; exit 1)
 	@touch $(STAMP)

@@ -24,10 +24,11 @@ from typing import Any
 import click
 
 from lsbench.errors import RequestError, refusing
+from lsbench.optional import MissingDependencyError
 from lsbench.registry import DATASETS, METHODS, METRICS
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError, OSError,
-                                                     FloatingPointError)
+                                                     FloatingPointError, MissingDependencyError)
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,7 +79,7 @@ def main() -> None:
               help="Dataset split (default: the dataset's evaluation split: test, or val for voc2012/sbd/coco2014).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's datasets/, "
-                   "or ~/.cache/lsbench/datasets).")
+                   "or ~/.cache/lsbench/datasets); for --dataset folder, the folder of your images itself.")
 @click.option("--limit", type=int, default=None, help="Only the first N samples.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Parent folder of the run directory (made when the run starts).")
@@ -165,7 +166,9 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         _apply_weights_option(weights, names, overrides)
         DATASETS.get(dataset)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params)
-    if root is not None:  # learned methods train (when they must) on the same dataset root
+    # learned methods train (when they must) on the same dataset root; the root of --dataset folder is
+    # the folder of your own images, not a folder of datasets
+    if root is not None and dataset != "folder":
         for n in names:
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
@@ -459,6 +462,65 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool) ->
         click.echo(f"wrote {p}", err=True)
 
 
+# -- segment and export: masks as PNG files ------------------------------------------------------------
+@main.command("segment")
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--method", "-m", default="cv", show_default=True,
+              help="A registered single-object method (see `lsbench list methods`).")
+@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
+              help="A parameter of the method, e.g. -p mu=0.1 (repeatable; `lsbench list methods -v`).")
+@click.option("--init", "init", type=click.Path(path_type=Path), default=None, metavar="FILE|DIR",
+              help="Initial region: a PNG (nonzero = region) for every image, or a folder of <image stem>.png; "
+                   "default: none (see docs/cli.md).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for <stem>.png (0/255) and <stem>-overlay.png.")
+@click.option("--overlay/--no-overlay", default=True, show_default=True,
+              help="Also write each image with the mask's contour drawn.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@_friendly
+def segment_cmd(images: tuple[Path, ...], method: str, params: tuple[str, ...], init: Path | None, out: Path,
+                overlay: bool, no_progress: bool) -> None:
+    """Segment IMAGE files (PNG, JPEG, TIFF) with a registered method and write their masks as PNG.
+
+    The same path as `lsbench run --dataset folder` and `lsbench.segment`: the registered method
+    with its defaults and phase rule, the image read as the folder dataset reads it.
+    """
+    from lsbench.api import segment_files
+    from lsbench.params import parse_assignments
+
+    values = parse_assignments(params, METHODS.get(method).defaults(), "--param", owner=f"method {method!r}")
+
+    def bar(paths: Any) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(paths, desc=f"lsbench segment ({method})", unit="img", file=sys.stderr, dynamic_ncols=True,
+                    disable=no_progress)
+
+    results = segment_files(images, out, method, params=values, init=init, overlay=overlay, progress=bar)
+    failed = [r for r in results if r.error]
+    for r in failed:
+        click.echo(f"Error: {r.image}: {r.error}", err=True)
+    click.echo(f"wrote {len(results) - len(failed)} mask(s){' and overlays' if overlay else ''} to {out}")
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(results)} image(s) failed")
+
+
+@main.command("export")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--png", "png", required=True, type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Folder to write DIR/<method>/<sample id>.png (0/255) into.")
+@click.option("--methods", "-m", "methods", default=None, help="Comma-separated methods (default: every method of the run).")
+@_friendly
+def export_cmd(run_dir: Path, png: Path, methods: str | None) -> None:
+    """Write the predicted masks of a finished single-object run as PNG files, one folder per method."""
+    from lsbench.export import export_run
+    from lsbench.params import parse_method_list
+
+    for done in export_run(run_dir, png, parse_method_list(methods) if methods else None):
+        note = f" ({len(done.failed)} sample(s) failed, no mask)" if done.failed else ""
+        click.echo(f"{done.method}: {done.written} mask(s) in {done.folder}{note}")
+
+
 # -- list ----------------------------------------------------------------------------------------------
 @main.command("list")
 @click.argument("what", type=click.Choice(["methods", "datasets", "metrics"]))
@@ -472,7 +534,12 @@ def list_cmd(what: str, verbose: bool) -> None:
         kind = f" [{entry.kind}]" if entry.kind else ""
         click.echo(f"{name:<14}{kind:<11} {entry.summary}")
         if verbose:
-            for k, v in entry.defaults().items():
+            try:
+                defaults = entry.defaults()
+            except MissingDependencyError as exc:  # cv-torch ... without torch: say what to install
+                click.echo(f"{'':16}({exc})")
+                continue
+            for k, v in defaults.items():
                 click.echo(f"{'':16}{k} = {v!r}")
     for name, err in registry.plugin_errors.items():
         click.echo(f"warning: plugin {name!r} failed to load: {err}", err=True)

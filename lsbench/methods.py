@@ -17,7 +17,9 @@ designed for Getreuer's checkerboard and stalls from a region's signed distance 
 the 360 synthetic test images: mean F = 81.9 % from the checkerboard vs 48.4 % from the initial
 box's signed distance, and no better with the distance rescaled). So ``cv`` starts from the checkerboard and uses the sample's initial region
 only to decide which phase is the object (``polarity="sample"``,
-:func:`lsbench.levelset.polarity.orient_by_region`); ``init="sample"`` remains available.
+:func:`lsbench.levelset.polarity.orient_by_region`; a sample without an initial region, e.g. an
+image of a folder without ``inits/``, is oriented by the image border instead,
+:func:`lsbench.levelset.polarity.orient_by_sample`); ``init="sample"`` remains available.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from lsbench.optional import missing_dependency, require
 from lsbench.registry import METHODS
 from lsbench.segmenter import (
     BaselineSegmenter,
@@ -76,10 +79,15 @@ class SignatureFactory:
         self.backend_options = dict(backend_options or {})
         self.rename = dict(rename or {})
         self.skip = ADAPTER_PARAMETERS + tuple(skip)
+        #: the registered name, in the error a missing optional dependency raises (set by ``_register``)
+        self.label = target
 
     def function(self) -> Callable[..., Any]:
         module, _, name = self.target.partition(":")
-        return getattr(importlib.import_module(module), name)
+        try:
+            return getattr(importlib.import_module(module), name)
+        except ModuleNotFoundError as exc:  # cv-torch ... without torch: name the extra to install
+            raise missing_dependency(exc, self.label) from None
 
     @functools.cached_property
     def __signature__(self) -> inspect.Signature:  # read by inspect.signature, hence Entry.defaults
@@ -106,6 +114,7 @@ class SignatureFactory:
 
 
 def _register(name: str, summary: str, factory: SignatureFactory, tags: tuple[str, ...] = ("classic",)) -> None:
+    factory.label = name
     METHODS.add(name, factory, kind="binary", summary=summary, tags=tags)
 
 
@@ -241,6 +250,7 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
 # position and polarity priors a dense matrix otherwise learns. The chapter's own setting
 # (`init="disks"`, `weight_init="uniform"`) measured F = 44 % after 3 epochs.
 def _learned(method: str, params: dict[str, Any]) -> Segmenter:
+    require("torch", method)
     from lsbench.learned.segmenter import build_from_params
 
     return build_from_params(method, params)
@@ -292,6 +302,8 @@ def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: i
 # epochs = 7: on shapes (2000 training images, batch 8) CRLS trained 7 epochs in 28 min and Mask
 # R-CNN in 20 min, each on one core of the 2-core CPU, inside the 30-minute budget of the issue.
 def _detector(method: str, params: dict[str, Any]) -> Segmenter:
+    require("torch", method)
+    require("torchvision", method)
     from lsbench.crls.segmenter import build_from_params
 
     return build_from_params(method, params)

@@ -52,7 +52,7 @@ import numpy as np
 from lsbench.levelset.init import signed_distance
 from lsbench.levelset.iteration import IterCallback, IterInfo
 from lsbench.levelset.ops import to_gray
-from lsbench.levelset.polarity import orient_by_region, prefers_complement
+from lsbench.levelset.polarity import orient_by_sample, sample_prefers_complement
 from lsbench.types import Prediction, Sample
 
 __all__ = ["BaselineSegmenter", "BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter", "SkimageChanVese", "batches_natively",
@@ -156,7 +156,7 @@ def _check_run_params(params: dict[str, Any]) -> dict[str, Any]:
 def _object_positive(phi: np.ndarray, complement: bool) -> np.ndarray:
     """``phi``, or (``complement``) a level set positive exactly where ``phi <= 0``: ``-phi`` with the
     pixels on the zero level raised to the smallest positive float, so that ``result > 0`` is
-    ``~(phi > 0)``, the complement mask :func:`orient_by_region` returns."""
+    ``~(phi > 0)``, the complement mask :func:`orient_by_sample` returns."""
     if not complement:
         return phi
     phi = np.asarray(phi)
@@ -184,7 +184,9 @@ class ClassicSegmenter(Segmenter):
         Keywords added to every call (e.g. ``track_energy=False``: the benchmark does not trace).
     polarity : {"phi", "sample"}
         ``"phi"``: the object is ``phi > 0``; ``"sample"``: the phase concentrated in the sample's
-        initial region (:func:`lsbench.levelset.polarity.orient_by_region`).
+        initial region (:func:`lsbench.levelset.polarity.orient_by_region`), or for a sample
+        without one the phase touching less of the image border
+        (:func:`lsbench.levelset.polarity.orient_by_sample`).
     """
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *,
@@ -225,7 +227,7 @@ class ClassicSegmenter(Segmenter):
                                      "iterations (the scheme diverged; try a smaller time step)")
         mask = result.mask
         if self.polarity == "sample":
-            mask = orient_by_region(mask, sample.init)
+            mask = orient_by_sample(mask, sample.init)
         return Prediction(mask=mask, n_iter=result.n_iter, converged=result.converged)
 
     def __call__(self, sample: Sample) -> Prediction:
@@ -242,7 +244,8 @@ class ClassicSegmenter(Segmenter):
 
         def relay(info: IterInfo) -> bool | None:
             if orient:
-                info = info._replace(phi=_object_positive(info.phi, prefers_complement(info.phi > 0, sample.init)))
+                info = info._replace(phi=_object_positive(info.phi, sample_prefers_complement(info.phi > 0,
+                                                                                      sample.init)))
             return callback(info)
 
         return self._run(sample, iter_callback=relay, track_energy=True)
@@ -303,7 +306,7 @@ class BatchedClassicSegmenter(Segmenter):
                 init: Any = inits[0] if all(isinstance(v, str) and v == inits[0] for v in inits) else inits
                 results = self.fn([to_gray(s.image) for s in part], **{**self.params, "init": init})
                 for i, s, res in zip(idx[k:k + self.batch_size], part, results, strict=True):
-                    mask = orient_by_region(res.mask, s.init) if self.polarity == "sample" else res.mask
+                    mask = orient_by_sample(res.mask, s.init) if self.polarity == "sample" else res.mask
                     out[i] = Prediction(mask=mask, n_iter=res.n_iter, converged=res.converged)
         return [p for p in out if p is not None]
 
@@ -341,7 +344,7 @@ class SkimageChanVese(Segmenter):
             init_level_set=init, extended_output=True)
         n_iter = len(energies)
         if self.polarity == "sample":
-            seg = orient_by_region(seg, sample.init)
+            seg = orient_by_sample(seg, sample.init)
         return Prediction(mask=seg, n_iter=n_iter, converged=n_iter < self.params["max_iter"])
 
 

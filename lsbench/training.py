@@ -20,6 +20,7 @@ from typing import Any
 
 from lsbench.errors import refusing
 from lsbench.levelset.validate import check_positive_int
+from lsbench.optional import require
 from lsbench.params import check_name
 from lsbench.registry import DATASETS, METHODS
 
@@ -119,6 +120,7 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
         :class:`lsbench.errors.DataError` instead, and ``OSError`` an unusable path.
     """
     say = log or (lambda line: print(line, file=sys.stderr))
+    require("torch", f"training {method}")
     with refusing():  # a refused request (lsbench.errors): the options, before any work
         trainable = trainable_params(method)
         instance = METHODS.get(method).kind == "instance"

@@ -22,10 +22,15 @@ NUMPY_MODULES = {
     "lsbench.classic.l2s": 9,
     "lsbench.levelset.init": 35,
     "lsbench.levelset.ops": 59,
-    "lsbench.levelset.polarity": 8,
+    "lsbench.levelset.polarity": 28,
     "lsbench.metrics.binary": 40,
     "lsbench.metrics.instance": 21,
     "lsbench.metrics.masks": 20,
+    "lsbench.optional": 5,
+    "lsbench.datasets.folder": 15,
+    "lsbench": 5,
+    "lsbench.api": 10,
+    "lsbench.export": 8,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

@@ -62,3 +62,13 @@ def _shapes(root: Any = None, split: str = "test", seed: int = 2019, size: int =
 
     return ShapesDataset(root, split, seed=seed, size=size, train_images=train_images, val_images=val_images,
                          test_images=test_images)
+
+
+# -- your own images -------------------------------------------------------------------------------------
+@DATASETS.register("folder", kind="binary",
+                   summary="your own images: --root DIR with DIR/images/* (PNG, JPEG, TIFF; 8/16-bit; grey or "
+                           "colour), optional DIR/masks/<stem>.png (nonzero = object) and DIR/inits/<stem>.png")
+def _folder(root: Any = None, split: str = "all") -> Any:
+    from lsbench.datasets.folder import FolderDataset
+
+    return FolderDataset(root, split)

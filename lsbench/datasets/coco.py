@@ -124,7 +124,9 @@ def coco_problems(dataset: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 
 def _coco_index(dataset: dict[str, Any]) -> Any:
-    from pycocotools.coco import COCO
+    from lsbench.optional import require
+
+    COCO = require("pycocotools.coco", "reading COCO annotations").COCO
 
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         coco = COCO()

@@ -28,6 +28,9 @@ Formats reproduced (``../shared/reference/datasets.md`` sections 2-5):
 * **COCO 2014**: ``coco2014/annotations/instances_<split>2014.json`` with polygon (several polygons
   for an occluded object), compressed-RLE and crowd uncompressed-RLE annotations, category ids
   with gaps, an image without annotations; JPEGs named ``COCO_<split>2014_<id:012d>.jpg``.
+* **a folder of your own images** (the ``folder`` dataset): ``images/<stem>.png`` in three kinds
+  (8-bit grey, 16-bit grey, 8-bit RGB), ``masks/<stem>.png`` (0/255) and optionally
+  ``inits/<stem>.png`` (0/1).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from PIL import Image
 from lsbench.datasets.categories import VOC_CLASSES
 from lsbench.datasets.io import encode_palette_png
 
-__all__ = ["write_coco2014", "write_sbd", "write_sds_splits", "write_voc2012", "write_weizmann"]
+__all__ = ["write_coco2014", "write_folder", "write_sbd", "write_sds_splits", "write_voc2012", "write_weizmann"]
 
 RED = np.array([255, 0, 0], np.uint8)
 
@@ -326,8 +329,9 @@ def write_coco2014(root: str | os.PathLike[str], *, split: str = "val", seed: in
     ``category_ids`` (original ids), ``iscrowd``, ``boxes`` (xyxy), ``ann_ids``, ``image``,
     ``file_name``.
     """
-    from pycocotools import mask as mask_utils
+    from lsbench.optional import require
 
+    mask_utils = require("pycocotools.mask", "the COCO fixture")
     if split not in ("train", "val"):
         raise ValueError(f"split must be 'train' or 'val', got {split!r}")
     if n_images < 2:
@@ -390,4 +394,52 @@ def write_coco2014(root: str | os.PathLike[str], *, split: str = "val", seed: in
         "categories": [{"supercategory": s, "id": i, "name": n} for i, n, s in COCO_FIXTURE_CATEGORIES],
     }
     _write(base / "annotations" / f"instances_{split}2014.json", json.dumps(dataset))
+    return truth
+
+
+# -- a folder of your own images ------------------------------------------------------------------------
+#: the images :func:`write_folder` writes: stem -> (kind, object brighter than the background)
+FOLDER_IMAGES = {"cell-a": ("grey8", True), "cell-b": ("grey16", True), "dark-c": ("grey16", False),
+                 "leaf-d": ("rgb", True), "spot-e": ("grey8", False)}
+
+
+def write_folder(root: str | os.PathLike[str], *, size: tuple[int, int] = (40, 48), masks: bool = True,
+                 inits: bool = False, seed: int = 3) -> dict[str, np.ndarray]:
+    """Write a ``folder`` dataset: ``root/images/<stem>.png`` for the five stems of
+    :data:`FOLDER_IMAGES` (two 8-bit grey, two 16-bit grey (values scaled to 0-65535), one 8-bit
+    RGB; two with a dark object on a bright background), each an ellipse with noise and a smooth
+    shading; ``root/masks/<stem>.png`` (0/255, when ``masks``) and ``root/inits/<stem>.png`` (the
+    ellipse's box grown by 3 pixels, 0/1, when ``inits``). Returns the object mask by stem.
+    """
+    from lsbench.atomic import atomic_write_bytes
+
+    root = Path(root)
+    h, w = size
+    rng = np.random.default_rng(seed)
+    truth: dict[str, np.ndarray] = {}
+    for k, (stem, (kind, bright)) in enumerate(FOLDER_IMAGES.items()):
+        obj = _ellipse(h, w, h * rng.uniform(0.4, 0.6), w * rng.uniform(0.4, 0.6), h * rng.uniform(0.18, 0.3),
+                       w * rng.uniform(0.18, 0.3))
+        xx = np.mgrid[0:h, 0:w][1]
+        inside, outside = (0.75, 0.25) if bright else (0.25, 0.75)
+        value = np.where(obj, inside, outside) + 0.05 * (xx / w) + rng.normal(0, 0.04, (h, w))
+        value = np.clip(value, 0, 1)
+        if kind == "grey8":
+            data = _png(np.round(value * 255).astype(np.uint8), "L")
+        elif kind == "grey16":
+            buf = io.BytesIO()
+            Image.fromarray(np.round(value * 65535).astype(np.uint16)).save(buf, format="PNG")
+            data = buf.getvalue()
+        else:
+            tint = np.array([1.0, 0.8, 0.5]) if k % 2 else np.array([0.6, 1.0, 0.7])
+            data = _png(np.round(np.clip(value[:, :, None] * tint, 0, 1) * 255).astype(np.uint8), "RGB")
+        atomic_write_bytes(root / "images" / f"{stem}.png", data)
+        if masks:
+            atomic_write_bytes(root / "masks" / f"{stem}.png", _png(obj.astype(np.uint8) * 255, "L"))
+        if inits:
+            rows, cols = np.flatnonzero(obj.any(1)), np.flatnonzero(obj.any(0))
+            box = np.zeros((h, w), np.uint8)
+            box[max(0, rows[0] - 3):rows[-1] + 4, max(0, cols[0] - 3):cols[-1] + 4] = 1
+            atomic_write_bytes(root / "inits" / f"{stem}.png", _png(box, "L"))
+        truth[stem] = obj
     return truth

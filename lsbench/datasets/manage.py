@@ -22,12 +22,16 @@ MODULES = {
     "sbd": "lsbench.datasets.sbd",
     "coco2014": "lsbench.datasets.coco",
     "shapes": "lsbench.datasets.shapes",
+    "folder": "lsbench.datasets.folder",
 }
 BUILDABLE = ("synthetic", "shapes")
 FETCHABLE = ("weizmann", "voc2012", "sbd", "coco2014")
+#: datasets whose --root is the dataset folder itself (the user's own images), not a folder of datasets
+USER_FOLDERS = ("folder",)
 #: splits listed by ``info`` (the loaders accept these)
 SPLITS = {"synthetic": ("train", "test"), "weizmann": ("train", "test", "all"), "voc2012": ("train", "val", "trainval"),
-          "sbd": ("train", "val"), "coco2014": ("train", "val"), "shapes": ("train", "val", "test")}
+          "sbd": ("train", "val"), "coco2014": ("train", "val"), "shapes": ("train", "val", "test"),
+          "folder": ("all",)}
 
 
 def _module(name: str, action: str) -> Any:
@@ -57,6 +61,11 @@ def location(name: str, root: str | os.PathLike[str] | None, **params: Any) -> P
 
 def status(name: str, root: str | os.PathLike[str] | None) -> str:
     """One word or phrase for ``datasets list``: where it is and whether a manifest exists."""
+    if name in USER_FOLDERS:
+        if root is None:
+            return "your own images: give --root DIR (a folder holding images/)"
+        where = location(name, root)
+        return f"present ({where})" if (where / "images").is_dir() else f"absent (no {where / 'images'})"
     where = location(name, root)
     if not where.exists():
         return f"absent ({where})"
@@ -81,12 +90,16 @@ def verify(name: str, root: str | os.PathLike[str] | None, *, rehash: bool = Fal
         return module.verify(root, regenerate=regenerate, **_shapes_kwargs(params))
     if regenerate:
         raise ValueError(f"--regenerate applies to the generated sets ({', '.join(BUILDABLE)}), not {name!r}")
+    if name in USER_FOLDERS:
+        module.dataset_dir(root)  # a one-line error without --root
     return module.verify(root, rehash=rehash)
 
 
 def build(name: str, root: str | os.PathLike[str] | None, *, force: bool = False, **params: Any) -> Path:
     """Generate a set lsbench builds itself (synthetic, shapes)."""
     module = _module(name, "build")
+    if name in USER_FOLDERS:
+        raise ValueError(f"{name!r} reads your own images (--root DIR); there is nothing to build")
     if name == "synthetic":
         return module.build_synthetic(root, seed=params.get("seed", module.DEFAULT_SEED), force=force)
     if name == "shapes":
@@ -101,6 +114,8 @@ def fetch(name: str, root: str | os.PathLike[str] | None, *, mirror: str | None 
     from lsbench.datasets.fetch import fetch_report, fetch_resources
 
     module = _module(name, "fetch")
+    if name in USER_FOLDERS:
+        raise ValueError(f"{name!r} reads your own images (--root DIR); there is nothing to fetch")
     if name not in FETCHABLE:
         raise ValueError(f"`datasets fetch` downloads {', '.join(FETCHABLE)}; {name!r} is generated: "
                          f"`lsbench datasets build {name}`")
@@ -133,6 +148,8 @@ def describe(name: str, root: str | os.PathLike[str] | None, **params: Any) -> l
             if isinstance(item, dict) and item.get("family"):
                 groups[item["family"]] = groups.get(item["family"], 0) + 1
         lines.append(f"  {split}: {len(ds)} samples at {ds.root}" + (f"  {groups}" if groups else ""))
+        if hasattr(ds, "contents"):
+            lines.append(f"  contents: {ds.contents()}")
         categories = getattr(ds, "categories", categories)
         version = getattr(ds, "version", version)
     if version is not None:

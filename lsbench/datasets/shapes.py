@@ -234,9 +234,12 @@ def _png(img8: np.ndarray) -> bytes:
 
 def _versions() -> dict[str, str]:
     import PIL
-    import pycocotools
     import scipy
     import skimage
+
+    from lsbench.optional import require
+
+    pycocotools = require("pycocotools", "the shapes dataset (COCO format)")
 
     return {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
             "scikit-image": skimage.__version__, "pillow": PIL.__version__,
@@ -245,7 +248,9 @@ def _versions() -> dict[str, str]:
 
 def _generate(seed: int, size: int, counts: dict[str, int]) -> Iterator[tuple[str, bytes]]:
     """Every file of the set (relative path, bytes), images first, then each split's JSON."""
-    from pycocotools import mask as mask_utils
+    from lsbench.optional import require
+
+    mask_utils = require("pycocotools.mask", "the shapes dataset (COCO format)")
 
     categories = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CLASSES)]
     for split in SPLITS:

@@ -60,6 +60,7 @@ from lsbench.harness.work import (
     group_batches,
 )
 from lsbench.levelset.validate import check_int, check_number
+from lsbench.optional import require
 from lsbench.segmenter import harness_batch_size
 
 __all__ = ["EXECUTORS", "DaskExecutor", "Executor", "LocalExecutor", "ProcessExecutor", "make_executor",
@@ -285,10 +286,8 @@ class DaskExecutor(Executor):
         if scheduler is not None and workers is not None:
             raise ValueError("--workers starts a LocalCluster of that size; with --scheduler the cluster's own "
                              "workers are used (start more with `dask worker`)")
-        try:
-            import distributed  # noqa: F401
-        except ImportError:  # pragma: no cover - a declared dependency
-            raise ImportError("--executor dask needs dask.distributed: pip install 'dask[distributed]'") from None
+        require("dask", "--executor dask")
+        require("distributed", "--executor dask")
         self.scheduler = scheduler.strip() if scheduler else None
         self.workers = _check_count(workers, "--workers", 1) or max(1, os.cpu_count() or 1)
         self.timeout = _check_timeout(timeout)

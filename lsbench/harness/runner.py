@@ -99,6 +99,7 @@ from lsbench.harness.work import (
     params_hash,
 )
 from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
+from lsbench.optional import require
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
 from lsbench.rundir import (
     CONFIG_FILE,
@@ -313,6 +314,8 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
         dataset = Subset(dataset, range(min(limit, len(dataset))))
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
+    if dataset.kind == "instance":  # predictions and ground truth are stored, and AP computed, as COCO RLE
+        require("pycocotools.mask", f"an instance run ({dataset.name})")
     metric_name = metric or _default_metric(dataset)
     metric_entry = METRICS.get(metric_name)
     if "dataset-level" in metric_entry.tags:

@@ -1,24 +1,18 @@
 """Choosing which phase of a two-phase segmentation is the object.
 
-Two-phase models such as Chan–Vese started from a checkerboard, or a global threshold, have no
-intrinsic "inside": the object may end up as phi > 0 or phi < 0. lsbench never picks the better
-of ``F(S)`` and ``F(not S)`` against the ground truth (a polarity oracle). Two named rules decide
-instead:
-
-* :func:`orient_by_region`: the object is the phase concentrated in the dataset-chosen initial
-  region, the same region every other method starts from (``Sample.init``). The region is
-  derived from the ground truth (its box grown by a margin), so a run using this rule receives
-  ground-truth-derived input.
-* :func:`orient_by_border`: the object is the phase touching less of the image border. It reads
-  nothing but the mask, so it needs no ground truth; it assumes the object lies inside the frame
-  and the background surrounds it.
+Two-phase models such as Chan–Vese started from a checkerboard have no intrinsic "inside":
+the object may end up as phi > 0 or phi < 0. lsbench never picks the better of ``F(S)`` and
+``F(not S)`` against the ground truth (a polarity oracle); instead the object is the phase that
+is concentrated in the dataset-chosen initial region, the same region every other method starts
+from (``Sample.init``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["border_counts", "orient_by_border", "orient_by_region", "prefers_complement"]
+__all__ = ["border_counts", "orient_by_border", "orient_by_region", "orient_by_sample", "prefers_complement",
+           "sample_prefers_complement"]
 
 
 def prefers_complement(mask: np.ndarray, region: np.ndarray | None) -> bool:
@@ -127,3 +121,48 @@ def orient_by_border(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask, dtype=bool)
     on, off = border_counts(mask)
     return ~mask if on > off else mask
+
+
+def sample_prefers_complement(mask: np.ndarray, region: np.ndarray | None) -> bool:
+    """True when :func:`orient_by_sample` takes the complement of ``mask``: by ``region``
+    (:func:`prefers_complement`) when there is one, else by the border (:func:`orient_by_border`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset.polarity import sample_prefers_complement
+    >>> frame = np.ones((4, 4), bool); frame[1:3, 1:3] = False
+    >>> sample_prefers_complement(frame, None), sample_prefers_complement(frame, frame)
+    (True, False)
+    """
+    mask = np.asarray(mask, dtype=bool)
+    if region is not None:
+        return prefers_complement(mask, region)
+    on, off = border_counts(mask)
+    return on > off
+
+
+def orient_by_sample(mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """The phase choice of ``polarity="sample"``: :func:`orient_by_region` with the sample's initial
+    region, or :func:`orient_by_border` for a sample without one.
+
+    Examples
+    --------
+    Chan–Vese from the checkerboard on an image with no initial region: the phase on the frame is
+    the background, whichever sign the level set gave it:
+
+    >>> import numpy as np
+    >>> from lsbench.levelset.polarity import orient_by_sample
+    >>> frame = np.ones((5, 5), bool)
+    >>> frame[1:4, 1:4] = False
+    >>> orient_by_sample(frame, None).astype(int)
+    array([[0, 0, 0, 0, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 1, 1, 1, 0],
+           [0, 0, 0, 0, 0]])
+    >>> bool((orient_by_sample(frame, frame) == frame).all())   # a region decides when there is one
+    True
+    """
+    mask = np.asarray(mask, dtype=bool)
+    return ~mask if sample_prefers_complement(mask, region) else mask

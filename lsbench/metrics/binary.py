@@ -15,6 +15,7 @@ This is F_1, not the saliency-style F_beta with beta^2 = 0.3.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -151,7 +152,9 @@ def binary_metrics(prediction: Prediction, sample: Sample) -> dict[str, float]:
     The primary ground truth (``Sample.mask``) gives ``precision``, ``recall``, ``f_measure``
     and ``iou``; each alternative one (``Sample.gts``, e.g. per annotator) gives the same keys
     suffixed with its name (``f_measure_gt1``, ...). Void pixels listed in
-    ``sample.meta["ignore"]`` are excluded.
+    ``sample.meta["ignore"]`` are excluded. A sample without any ground truth (an image of a
+    ``folder`` dataset without a mask) gets NaN for each key: not measured, which is not a failure;
+    the tables leave it out of the means and counts.
 
     Examples
     --------
@@ -165,12 +168,14 @@ def binary_metrics(prediction: Prediction, sample: Sample) -> dict[str, float]:
     >>> scores = binary_metrics(Prediction(mask=gt), sample)
     >>> scores["f_measure"], scores["f_measure_gt1"], round(scores["f_measure_gt2"], 4)
     (1.0, 1.0, 0.6667)
+    >>> binary_metrics(Prediction(mask=gt), Sample(id="no-gt", image=np.zeros((4, 4), np.float32)))
+    {'precision': nan, 'recall': nan, 'f_measure': nan, 'iou': nan}
     """
     if prediction.mask is None:
         raise ValueError("binary metrics need a mask prediction, got instances")
     gts = sample.ground_truths()
     if not gts:
-        raise ValueError(f"sample {sample.id!r} has no single-object ground truth")
+        return dict.fromkeys(("precision", "recall", "f_measure", "iou"), math.nan)
     ignore = sample.meta.get("ignore")
     out: dict[str, float] = {}
     for name, gt in gts.items():

@@ -36,6 +36,7 @@ import numpy as np
 
 from lsbench.metrics.instance import checked_pair
 from lsbench.metrics.masks import encode_masks, rle_areas, rle_boxes_xywh
+from lsbench.optional import require
 from lsbench.types import Instances
 
 __all__ = ["BACKENDS", "STAT_NAMES", "COCOMaskAP", "COCOResult", "coco_categories", "coco_mask_ap",
@@ -48,16 +49,11 @@ STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100",
 
 def _backend(name: str) -> tuple[Any, Any]:
     if name == "pycocotools":
-        from pycocotools.coco import COCO
-        from pycocotools.cocoeval import COCOeval
-
-        return COCO, COCOeval
+        return (require("pycocotools.coco", "COCO AP").COCO,
+                require("pycocotools.cocoeval", "COCO AP").COCOeval)
     if name == "faster":
-        try:
-            from faster_coco_eval import COCO, COCOeval_faster
-        except ImportError:
-            raise ValueError("backend 'faster' needs faster-coco-eval: pip install 'lsbench[coco-fast]'") from None
-        return COCO, COCOeval_faster
+        module = require("faster_coco_eval", "COCO AP with backend 'faster'")
+        return module.COCO, module.COCOeval_faster
     raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {name!r}")
 
 

@@ -24,10 +24,17 @@ from typing import Any
 
 import numpy as np
 
+from lsbench.optional import require
+
 __all__ = ["decode_rles", "encode_masks", "mask_iou", "mask_overlap", "rle_areas", "rle_boxes_xywh"]
 
 #: exact float32 integer range: intersections of masks up to this many pixels are exact in float32
 _F32_EXACT = 1 << 24
+
+
+def _mask_utils() -> Any:
+    """``pycocotools.mask`` (a one-line error naming the ``coco`` extra when it is not installed)."""
+    return require("pycocotools.mask", "COCO RLE masks (instance datasets and metrics)")
 
 
 def _as_mask_stack(name: str, masks: Any) -> np.ndarray:
@@ -64,7 +71,7 @@ def encode_masks(masks: np.ndarray) -> list[dict[str, Any]]:
     >>> encode_masks(masks)
     [{'size': [8, 8], 'counts': 'b04400000>'}]
     """
-    from pycocotools import mask as mask_utils
+    mask_utils = _mask_utils()
 
     arr = _as_mask_stack("masks", masks)
     if arr.shape[0] == 0:
@@ -106,7 +113,7 @@ def decode_rles(rles: Sequence[dict[str, Any]], shape: tuple[int, int] | None = 
     >>> decode_rles([], shape=(8, 8)).shape
     (0, 8, 8)
     """
-    from pycocotools import mask as mask_utils
+    mask_utils = _mask_utils()
 
     if len(rles) == 0:
         if shape is None:
@@ -120,7 +127,7 @@ def decode_rles(rles: Sequence[dict[str, Any]], shape: tuple[int, int] | None = 
 
 def rle_areas(rles: Sequence[dict[str, Any]]) -> np.ndarray:
     """Pixel counts of RLE masks (``pycocotools.mask.area``)."""
-    from pycocotools import mask as mask_utils
+    mask_utils = _mask_utils()
 
     if len(rles) == 0:
         return np.zeros(0, dtype=np.int64)
@@ -129,7 +136,7 @@ def rle_areas(rles: Sequence[dict[str, Any]]) -> np.ndarray:
 
 def rle_boxes_xywh(rles: Sequence[dict[str, Any]]) -> np.ndarray:
     """Tight ``[x, y, w, h]`` boxes of RLE masks (``pycocotools.mask.toBbox``)."""
-    from pycocotools import mask as mask_utils
+    mask_utils = _mask_utils()
 
     if len(rles) == 0:
         return np.zeros((0, 4), dtype=np.float64)

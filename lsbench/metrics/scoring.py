@@ -18,6 +18,7 @@ import numpy as np
 
 from lsbench.metrics.coco import COCOResult, coco_mask_ap
 from lsbench.metrics.instance import VARIANTS, MaskAP, MaskAPResult
+from lsbench.optional import require
 
 __all__ = ["InstanceScores", "mask_ap_from_coco", "score_instances"]
 
@@ -40,7 +41,7 @@ def mask_ap_from_coco(ground_truth: dict[str, Any], results: list[dict[str, Any]
     Detections keep their order in ``results`` within an image, so score ties break as they do
     when the same predictions are passed to :meth:`MaskAP.update`.
     """
-    from pycocotools import mask as mask_utils
+    mask_utils = require("pycocotools.mask", "region AP of instance results")
 
     names = [c.get("name", f"class {c['id']}") for c in sorted(ground_truth["categories"], key=lambda c: c["id"])]
     ids = sorted(c["id"] for c in ground_truth["categories"])

@@ -77,7 +77,8 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
             traces = load_traces(run_dir)
             if len(traces):
                 jobs.append(("convergence", lambda: F.convergence_plot(traces)))
-            if any_ok and any(c == "f_measure" or c.startswith("f_measure_") for c in per_sample.columns):
+            scored = [c for c in per_sample.columns if c == "f_measure" or c.startswith("f_measure_")]
+            if any_ok and any(pd.to_numeric(per_sample[c], errors="coerce").notna().any() for c in scored):
                 jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
     except RunDirError as exc:
         raise RunDirError(f"{exc}; `lsbench report --no-figures` rebuilds the tables alone") from None

@@ -92,6 +92,9 @@ def segmentation_grid(samples: Sequence[FigureSample], masks: Mapping[str, Mappi
             if row == "Ground truth":
                 if s.mask is not None:
                     _contour(ax, s.mask, color="#00e5ff")
+                else:  # e.g. an image of a folder dataset without a mask
+                    ax.text(0.5, 0.5, "no ground truth", transform=ax.transAxes, ha="center", va="center",
+                            color="white", fontsize=7, bbox={"facecolor": "black", "pad": 1.5})
             elif row != "Input":
                 m = masks.get(row, {}).get(s.id)
                 if m is None:

@@ -158,6 +158,23 @@ def table2_frame(per_sample: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _unscored_note(per_sample: pd.DataFrame, gt_cols: list[tuple[str, str]]) -> str:
+    """A note when samples that ran have no primary score (images without a ground-truth mask)."""
+    if not gt_cols or not len(per_sample):
+        return ""
+    ok = per_sample[~failed_mask(per_sample)]
+    scores = pd.to_numeric(ok[gt_cols[0][0]], errors="coerce")
+    missing = ok.loc[scores.isna(), "sample_id"].astype(str).unique()
+    if not len(missing):
+        return ""
+    total = ok["sample_id"].astype(str).nunique()
+    if len(missing) == total:
+        return ("No ground truth: none of the samples has a mask, so the F-measure and IoU columns are "
+                "empty; the methods ran and their times and masks are recorded.")
+    return (f"{len(missing)} of {total} samples have no ground truth (no mask): their metrics are empty and "
+            "left out of the means; n counts every sample that ran.")
+
+
 def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
            published: Published | None = None) -> ReportTable:
     """Table 2 with its per-family section, measured beside the chapter's numbers."""
@@ -183,6 +200,9 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
          "excluded from the means and counted."],
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(per_sample, config))])
+    unscored = _unscored_note(per_sample, gt_cols)
+    if unscored:
+        table.notes.append(unscored)
     _add_published(table, 2, published, {r["method"]: r for r in rows})
 
     if "group" in per_sample and per_sample["group"].fillna("").astype(str).str.len().gt(0).any() and gt_cols:
