@@ -25,6 +25,7 @@ import click
 
 from lsbench.errors import RequestError, refusing
 from lsbench.optional import MissingDependencyError
+from lsbench.protocols import PROTOCOLS
 from lsbench.registry import DATASETS, METHODS, METRICS
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError, OSError,
@@ -92,6 +93,11 @@ def main() -> None:
 @click.option("--preset", type=click.Choice(["default", "tuned"]), default=None,
               help="Start from baselines/presets/<method>.toml: its [defaults], or (tuned) those plus "
                    "the dataset's train-tuned overrides; -p wins over both. Default: registered defaults.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+              help="What the methods may receive that derives from the ground truth (docs/protocols.md): box "
+                   "(the default) lets each method use the sample's initial region (the ground-truth box grown by "
+                   "8 %) as its start or to orient its phases; blind gives none, starts the classic methods from "
+                   "their own default and refuses methods that need the box. Instance runs are always blind.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Draw the figures into the run directory (lsbench report can draw them later).")
@@ -117,7 +123,7 @@ def main() -> None:
 @_friendly
 def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
-        no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...], executor: str,
+        protocol: str | None, no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...], executor: str,
         workers: int | None, scheduler: str | None, timeout_per_sample: float | None, retries: int,
         resume: Path | None) -> None:
     """Run methods on a dataset split and write a run directory.
@@ -137,14 +143,15 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     )
     from lsbench.params import parse_method_list, parse_param_assignments
     from lsbench.presets import load_preset_with_source
+    from lsbench.protocols import apply_protocol, blind_preset, resolve_protocol
 
     executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
     if resume is not None:
         ctx = click.get_current_context()
         fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "out", "run_id",
-                                                      "params", "dataset_params", "preset", "weights") if _given(ctx, n)]
+                                                      "params", "dataset_params", "preset", "protocol", "weights") if _given(ctx, n)]
         if fixed:
-            raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
+            raise click.UsageError(f"--resume takes the methods, dataset, limit and protocol from the run's config.json; "
                                    f"drop {', '.join(fixed)}")
         try:
             find_partial_run(resume)
@@ -161,10 +168,14 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     if preset is not None:  # a bad preset file is damaged data (exit 1), the preset name a choice
         for n in names:
             preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
+            if protocol == "blind":  # a preset tuned under box keeps its values, less the ground-truth inputs
+                preset_params = blind_preset(METHODS.get(n), preset_params)
             overrides[n] = {**preset_params, **overrides[n]}
     with refusing():
         _apply_weights_option(weights, names, overrides)
-        DATASETS.get(dataset)
+        run_protocol = resolve_protocol(protocol, DATASETS.get(dataset).kind or "binary")
+        for n in names:  # a method the protocol refuses is refused before any data is loaded (run_benchmark rechecks)
+            apply_protocol(METHODS.get(n), overrides[n], run_protocol)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params)
     # learned methods train (when they must) on the same dataset root; the root of --dataset folder is
     # the folder of your own images, not a folder of datasets
@@ -181,7 +192,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     requests = [MethodRequest(n, overrides[n], preset=sources[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
                            progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
-                           figures=figures, html=html, on_start=_announce_partial, **executing)
+                           figures=figures, html=html, on_start=_announce_partial, protocol=protocol, **executing)
     return _print_run(result, html)
 
 

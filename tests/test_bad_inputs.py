@@ -206,7 +206,7 @@ def test_an_empty_dataset_is_refused(tmp_path):
     ("cv.init=bogus", "init must be one of 'checkerboard'"),
     ("cv.mu=nan", "mu must be a non-negative finite number, got nan"),
     ("cv.max_iter=1.5", "expected an integer, got '1.5'"),
-    ("cv.polarity=up", "polarity must be 'phi' or 'sample', got 'up'"),
+    ("cv.polarity=up", "polarity must be one of 'phi', 'sample', 'border', got 'up'"),
 ])
 def test_bad_method_parameters_fail_before_any_work(tmp_path, data_root, param, needle):
     out = tmp_path / "out"
