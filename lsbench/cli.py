@@ -233,7 +233,7 @@ def _announce_partial(partial: Path) -> None:
 def _print_run(result: Any, html: bool) -> None:
     """Print the tables and figure paths of a finished run; exit 1 when any sample failed."""
     assert result.run_dir is not None
-    for name in ("table2.md", "table3.md", "table4.md"):
+    for name in ("table2.md", "table2_margins.md", "table3.md", "table4.md"):
         table = result.run_dir / name
         if table.is_file():
             click.echo(table.read_text())
@@ -463,7 +463,8 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool) ->
 
     No method is re-run: Table 2 comes from per_sample.csv, Tables 3 and 4 from the saved
     predictions (predictions/*.json against ground_truth.json), the figures from samples.npz,
-    masks/*.npz and traces.csv. Each table is written as table<N>.md, .csv and .tex.
+    masks/*.npz and traces.csv. Each table is written as table<N>.md, .csv and .tex (with otsu in the
+    run, Table 2 also as table2_margins: each method's margin over otsu per scene family).
     """
     from lsbench.reports.build import build_report
 
@@ -552,6 +553,10 @@ def list_cmd(what: str, verbose: bool) -> None:
                 continue
             for k, v in defaults.items():
                 click.echo(f"{'':16}{k} = {v!r}")
+            for gt in getattr(entry, "ground_truth", ()):  # what --protocol box gives it and blind replaces
+                where = f"{gt.param}={gt.reads[0]!r}" if gt.param else "always"
+                blind = f"blind: {gt.param}={gt.blind!r}" if gt.blind is not None else "refused under blind"
+                click.echo(f"{'':16}ground-truth input: {gt.label} ({where}; {blind})")
     for name, err in registry.plugin_errors.items():
         click.echo(f"warning: plugin {name!r} failed to load: {err}", err=True)
 
