@@ -63,7 +63,7 @@ def trainable_params(method: str) -> dict[str, Any]:
     >>> trainable_params("cv")
     Traceback (most recent call last):
     ...
-    ValueError: 'cv' is not a learned method; choose from: crls, fconnet, maskrcnn, rls, rls-conv
+    ValueError: 'cv' is not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-conv
     """
     learned = learned_methods()
     if method not in learned:
