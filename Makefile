@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 # torch/torchvision resolve to the versions on this machine's disk (pip is capped at 2.14.1 / 0.29.1).
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	@echo "Installing lsbench and its dependencies into $(VENV): a few minutes the first time, pip's progress below"
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]'
 	@$(BIN)/python -c "import lsbench, numpy, scipy, skimage, torch, torchvision, pycocotools, click, pandas, matplotlib" \
 		|| (echo "error: lsbench's dependencies did not install into $(VENV)"; exit 1)
 	@touch $(STAMP)

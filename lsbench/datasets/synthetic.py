@@ -254,6 +254,9 @@ class SyntheticDataset(Dataset):
     def ids(self) -> list[str]:
         return [it["id"] for it in self._items]
 
+    def groups(self) -> list[str]:
+        return [it["family"] for it in self._items]
+
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         if (self.seed, self.size) != (DEFAULT_SEED, DEFAULT_SIZE):

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from lsbench.atomic import atomic_write_text
+from lsbench.progress import stage
 from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
 from lsbench.reports.tables import TABLES, build_tables, fillable_tables
 from lsbench.rundir import (
@@ -113,7 +114,7 @@ def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Calla
 
 def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figures: bool = True,
                  html: bool = False, instance_scores: dict[str, Any] | None = None,
-                 require_table: bool = True) -> Report:
+                 require_table: bool = True, progress: bool = False) -> Report:
     """Rebuild tables (and figures, and the HTML page) of a run directory from its files.
 
     Parameters
@@ -131,6 +132,8 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     require_table : bool
         Raise when no table can be filled (e.g. every sample failed); the harness passes False
         so that such a run is still written, with its errors.
+    progress : bool
+        A progress bar on stderr for each step: the tables, the figures (one step each), the page.
 
     Returns
     -------
@@ -151,20 +154,29 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     if not numbers and require_table:
         raise ValueError(f"{run_dir}: no table can be filled from this run's metrics")
     jobs = _figure_jobs(run_dir, per_sample, config) if (figures or html) else []
-    built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)
+    with stage("tables", len(numbers), enabled=progress, unit="table") as bar:
+        bar.show(", ".join(f"table {n}" for n in numbers))
+        built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)
+        written: list[Path] = []
+        for t in built:
+            written += write_table_files(run_dir, t)
+            bar.step(t.name)
 
     from lsbench.reports.figures import save_figure
 
-    written: list[Path] = []
-    for t in built:
-        written += write_table_files(run_dir, t)
     pngs = []
-    for name, draw in jobs:
-        paths = save_figure(draw(), run_dir / "figures" / name)
-        pngs.append(paths[0])
-        written += paths
+    with stage("figures", len(jobs), enabled=progress, unit="fig") as bar:
+        for name, draw in jobs:
+            bar.show(name)
+            paths = save_figure(draw(), run_dir / "figures" / name)
+            pngs.append(paths[0])
+            written += paths
+            bar.step()
     if html:
         from lsbench.reports.html import html_page
 
-        written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+        with stage("HTML page", 1, enabled=progress, unit="page") as bar:
+            bar.show("index.html")
+            written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+            bar.step()
     return Report(built, written)

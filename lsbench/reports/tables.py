@@ -329,8 +329,12 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
     return out
 
 
+NOT_MEASURED = "not measured"
+
+
 def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
-    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``)."""
+    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``): a method
+    recorded as ``None`` was not measured (``lsbench run`` without ``--throughput``) and says so."""
     measured = config.get("throughput") or {}
     if not measured:
         return None
@@ -339,9 +343,15 @@ def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
             Column("seconds_per_image", "Seconds / image", "measured", fmt_time)]
     rows = []
     for method, r in measured.items():
+        if r is None:
+            rows.append({"method": method, **dict.fromkeys(("batch_size", "images_per_second", "seconds_per_image"),
+                                                           NOT_MEASURED)})
+            continue
         ips = float(r.get("images_per_second", math.nan))
         rows.append({"method": method, "batch_size": r.get("batch_size"), "images_per_second": ips,
                      "seconds_per_image": 1.0 / ips if ips > 0 else math.nan})
+    intro = ([f"'{NOT_MEASURED}': the run was not asked to measure it (`lsbench run --throughput`)."]
+             if any(r is None for r in measured.values()) else [])
     return ReportTable("table2-throughput",
                        "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
-                       [], cols, rows)
+                       intro, cols, rows)
