@@ -73,18 +73,35 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
             jobs.append(("fig8_instances", _overlay_job(run_dir, samples, methods)))
         else:
             masks = {m: load_masks(run_dir, m) for m in methods}
+            has_f = any(c == "f_measure" or c.startswith("f_measure_") for c in per_sample.columns)
             if samples:
-                jobs.append(("fig7_grid", lambda: F.segmentation_grid(samples, masks, methods)))
+                scores = _sample_scores(per_sample) if has_f else None
+                jobs.append(("fig7_grid", lambda: F.segmentation_grid(samples, masks, methods, scores=scores)))
             traces = load_traces(run_dir)
             if len(traces):
-                jobs.append(("convergence", lambda: F.convergence_plot(traces)))
-            if any_ok and any(c == "f_measure" or c.startswith("f_measure_") for c in per_sample.columns):
+                jobs.append(("convergence", lambda: F.convergence_plot(traces, methods=methods)))
+            if any_ok and has_f:
+                jobs.append(("accuracy_vs_time", lambda: F.accuracy_vs_time(per_sample, methods)))
                 jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
     except RunDirError as exc:
         raise RunDirError(f"{exc}; `lsbench report --no-figures` rebuilds the tables alone") from None
-    if any_ok:
-        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample)))
+    if any_ok and F.sizes_vary(per_sample):
+        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample, methods)))
     return jobs
+
+
+def _sample_scores(per_sample: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """method -> sample id -> the primary F-measure of each successful sample (written on the Figure 7 panels)."""
+    from lsbench.reports.figures import primary_f_column
+
+    col = primary_f_column(per_sample)
+    ok = per_sample[~failed_mask(per_sample)]
+    values = pd.to_numeric(ok[col], errors="coerce")
+    out: dict[str, dict[str, float]] = {}
+    for method, sample_id, value in zip(ok["method"].astype(str), ok["sample_id"].astype(str), values, strict=True):
+        if pd.notna(value):
+            out.setdefault(method, {})[sample_id] = float(value)
+    return out
 
 
 def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Callable[[], Any]:

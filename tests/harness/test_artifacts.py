@@ -116,7 +116,7 @@ def test_report_html_and_every_output(binary_run, tmp_path):
     for name in ("table2.md", "table2.csv", "table2.tex", "index.html"):
         assert (d / name).is_file()
     assert {p.name for p in (d / "figures").iterdir()} == {
-        f"{n}.{e}" for n in ("fig7_grid", "convergence", "fmeasure_box", "time_vs_size") for e in ("png", "pdf")}
+        f"{n}.{e}" for n in ("fig7_grid", "convergence", "fmeasure_box", "accuracy_vs_time") for e in ("png", "pdf")}
     assert (d / "table2.csv").read_text() == before
     assert not [p for p in d.rglob(".*") if p.is_file()]
     assert pd.read_csv(d / "table2.csv")["Method"].tolist()[:2] == ["cv", "skimage-cv"]
