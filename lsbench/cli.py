@@ -419,7 +419,7 @@ def _print_trained(result: Any) -> None:
         if val.get("f_measure") is not None:
             click.echo(f"validation F-measure: {100 * val['f_measure']:.2f}% (epoch {val['epoch']}), "
                        f"loss {val['loss']:.4f}")
-    from lsbench.training import run_command
+    from lsbench.checkpoint_commands import run_command
 
     command = run_command(method, result.params, None if result.cached else target)
     where = "from the cache" if result.cached else "from this file"

@@ -43,6 +43,7 @@ def stage(name: str, total: int, *, enabled: bool, unit: str = "step") -> Iterat
 
     Examples
     --------
+    >>> from lsbench.progress import stage
     >>> with stage("figures", 2, enabled=False) as s:
     ...     s.step("fig7_grid")
     ...     s.step("convergence")

@@ -26,6 +26,11 @@ NUMPY_MODULES = {
     "lsbench.metrics.binary": 40,
     "lsbench.metrics.instance": 21,
     "lsbench.metrics.masks": 20,
+    "lsbench.training": 3,
+    "lsbench.checkpoint_commands": 7,
+    "lsbench.harness.selection": 4,
+    "lsbench.reports.uncertainty": 4,
+    "lsbench.progress": 2,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

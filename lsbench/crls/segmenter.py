@@ -158,7 +158,7 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
                               backbone_weights=params.get("backbone_weights") or None)
 
     def advice(dataset: Any) -> str:
-        from lsbench.training import training_advice
+        from lsbench.checkpoint_commands import training_advice
 
         return training_advice(method, params, len(dataset))
 

@@ -31,6 +31,7 @@ def select_positions(groups: Sequence[str], limit: int, mode: str = "spread", se
 
     Examples
     --------
+    >>> from lsbench.harness.selection import select_positions
     >>> groups = ["a"] * 4 + ["b"] * 4 + ["c"] * 2
     >>> sorted({groups[i] for i in select_positions(groups, 3)})
     ['a', 'b', 'c']

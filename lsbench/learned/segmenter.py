@@ -187,7 +187,7 @@ def learned_segmenter(method: str, model_config: dict[str, Any], train_config: T
         return train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
 
     def advice(dataset: Any) -> str:
-        from lsbench.training import training_advice
+        from lsbench.checkpoint_commands import training_advice
 
         return training_advice(method, params, len(dataset))
 

@@ -36,6 +36,7 @@ def bootstrap_interval(values: Sequence[float] | np.ndarray, *, n_resamples: int
 
     Examples
     --------
+    >>> from lsbench.reports.uncertainty import bootstrap_interval
     >>> bootstrap_interval([0.5, 0.5, 0.5])
     (0.5, 0.5)
     >>> low, high = bootstrap_interval([0.0, 1.0] * 50)

@@ -100,8 +100,10 @@ def test_the_python_api_does_not_train_unless_asked(data_root, monkeypatch, tmp_
 def test_train_command_round_trips_through_lsbench_train(monkeypatch):
     """Every non-default parameter printed by `train_command` is read back by `lsbench train` as it was."""
     from lsbench import training
+    from lsbench.checkpoint_commands import train_command
+    from lsbench.registry import METHODS
 
-    params = {**training.METHODS.get("crls").defaults(), "epochs": 3, "seed": 9, "device": "cpu", "lr": 0.0005,
+    params = {**METHODS.get("crls").defaults(), "epochs": 3, "seed": 9, "device": "cpu", "lr": 0.0005,
               "hflip": False, "anchor_sizes": [8, 16, 32], "optimizer": "sgd", "backbone": "resnet18",
               "train_split": "val", "train_root": "/data/x", "train_dataset_params": {"train_images": 50},
               "train_missing": True, "weights": "ignored.pt"}
@@ -112,7 +114,7 @@ def test_train_command_round_trips_through_lsbench_train(monkeypatch):
         raise ValueError("stop here")
 
     monkeypatch.setattr(training, "train_method", fake_train)
-    command = shlex.split(training.train_command("crls", params))
+    command = shlex.split(train_command("crls", params))
     assert "ignored.pt" not in command and "train_missing" not in " ".join(command)
     res = CliRunner().invoke(main, command[1:])
     assert res.exit_code == 1 and "stop here" in res.output
