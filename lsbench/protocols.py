@@ -38,7 +38,7 @@ ValueError: method 'box' cannot run under protocol blind: its output is the samp
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,12 +147,20 @@ def ground_truth_inputs(entry: Any) -> tuple[GroundTruthInput, ...]:
     return tuple(getattr(entry, "ground_truth", ()) or ())
 
 
-def apply_protocol(entry: Any, params: Mapping[str, Any], protocol: str) -> ProtocolParams:
+def apply_protocol(entry: Any, params: Mapping[str, Any], protocol: str, regions: Sequence[bool] | None = None,
+                   hint: str = "") -> ProtocolParams:
     """The parameters to build ``entry``'s method with under ``protocol``, and what it receives.
 
     Under ``box`` the parameters are ``params`` unchanged. Under ``blind`` every declared input
     the method would receive is replaced by its ``blind`` value; a value given in ``params``
     that reads the ground truth, or an input with no replacement, is refused.
+
+    ``box`` on a dataset whose samples do not all carry an initial region (``regions``, e.g. the
+    folder dataset without ``DIR/inits/<stem>.png``): a sample without one gives the method its
+    ``blind`` choice (the adapters fall back to it per sample: the centred box, the border rule),
+    so the input is recorded with the share of samples that had it ("... on 2 of 5 samples"), or
+    not at all when none had; a method with no such choice (the ``box`` baseline, a learned model
+    trained from the region) is refused, naming ``hint`` (where the regions would come from).
 
     Parameters
     ----------
@@ -161,6 +169,11 @@ def apply_protocol(entry: Any, params: Mapping[str, Any], protocol: str) -> Prot
     params : mapping
         The requested parameters (overrides of the registered defaults).
     protocol : {"box", "blind"}
+    regions : sequence of bool, optional
+        Per sample of the run, whether it carries an initial region
+        (:meth:`lsbench.datasets.base.Dataset.initial_regions`); None: every sample does.
+    hint : str
+        Where the dataset's initial regions come from, for the refusal.
 
     Returns
     -------
@@ -170,16 +183,34 @@ def apply_protocol(entry: Any, params: Mapping[str, Any], protocol: str) -> Prot
     ------
     ValueError
         A one-line refusal naming the method, the parameter and why.
+
+    Examples
+    --------
+    >>> from lsbench.registry import METHODS
+    >>> apply_protocol(METHODS.get("drlse"), {}, "box", regions=[True, False, True]).inputs
+    ['initial region (init) on 2 of 3 samples']
+    >>> apply_protocol(METHODS.get("drlse"), {}, "box", regions=[False, False]).inputs
+    []
     """
     check_protocol(protocol)
     out = dict(params)
     resolved = {**entry.defaults(), **out}
     inputs: list[str] = []
+    total = len(regions) if regions is not None else 0
+    have = sum(bool(r) for r in regions) if regions is not None else 0
     for gt in ground_truth_inputs(entry):
         if not gt.received(resolved):
             continue
         if protocol == "box":
-            inputs.append(gt.label)
+            if regions is None or have == total:
+                inputs.append(gt.label)
+            elif gt.blind is None:
+                where = f"; {hint}" if hint else ""
+                raise ValueError(f"method {entry.name!r} cannot run under protocol box here: it needs every "
+                                 f"sample's initial region ({gt.label}), and {total - have} of {total} samples "
+                                 f"have none{where}; drop it from --methods")
+            elif have:
+                inputs.append(f"{gt.label} on {have} of {total} samples")
         elif gt.blind is None:
             raise ValueError(gt.refusal(entry.name, protocol))
         elif gt.param in params:

@@ -377,7 +377,10 @@ class BaselineSegmenter(Segmenter):
     """Adapter from a sanity baseline ``fn(image, *, region, **params) -> mask`` (:mod:`lsbench.baselines`).
 
     The function gets the grey image and the sample's initial region (``Sample.init``); the
-    parameters are checked once, on a tiny image, before any sample.
+    parameters are checked once, on a tiny image, before any sample. ``polarity="sample"`` is the
+    rule of :func:`lsbench.levelset.polarity.orient_by_sample`, as for ``cv``: by the region, by
+    the image border for a sample without one (the folder dataset without ``DIR/inits``); ``box``
+    refuses such a sample.
     """
 
     def __init__(self, name: str, fn: Callable[..., np.ndarray], params: dict[str, Any]) -> None:
@@ -388,7 +391,11 @@ class BaselineSegmenter(Segmenter):
             raise type(exc)(f"{name}: {exc}") from None
 
     def __call__(self, sample: Sample) -> Prediction:
-        if sample.init is None and (self.name == "box" or self.params.get("polarity") == "sample"):
-            raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
-                             "which this baseline reads" + ("; use -p otsu.polarity=border" if self.name == "otsu" else ""))
-        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **self.params))
+        params = dict(self.params)
+        if sample.init is None:
+            if "polarity" not in params:
+                raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
+                                 "which this baseline returns")
+            if params["polarity"] == "sample":  # orient_by_sample's rule without a region
+                params["polarity"] = "border"
+        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **params))

@@ -343,3 +343,72 @@ def test_report_of_a_run_without_a_protocol_says_so():
     from lsbench.reports.tables import run_label
 
     assert run_label(_hand_made(), {}) == "synthetic / test, protocol not recorded"
+
+
+# -- box on a dataset whose samples do not all carry an initial region (the folder dataset) ---------------------
+def _folder(tmp_path, inits: str):
+    """The fixture folder (five images with masks) with initial regions for all, some (two deleted) or none."""
+    from lsbench.datasets import fixtures
+
+    root = tmp_path / f"folder-{inits}"
+    fixtures.write_folder(root, size=(24, 28), inits=inits != "none")
+    if inits == "some":
+        for path in sorted((root / "inits").iterdir())[:2]:
+            path.unlink()
+    return root
+
+
+def test_folder_regions_are_counted_without_loading(tmp_path):
+    from lsbench.datasets import load
+    from lsbench.datasets.base import Subset
+
+    ds = load("folder", root=_folder(tmp_path, "some"))
+    regions = ds.initial_regions()
+    assert regions == [(tmp_path / "folder-some" / "inits" / f"{i}.png").exists() for i in ds.ids()]
+    assert sum(regions) == 3 and [s.init is not None for s in ds] == regions
+    assert Subset(ds, [4, 0]).initial_regions() == [regions[4], regions[0]]
+    assert "folder-some/inits/<stem>.png" in ds.initial_regions_hint()
+    assert load("folder", root=_folder(tmp_path, "all")).initial_regions() == [True] * 5
+
+
+@pytest.mark.parametrize("name", ["box", "rls"])
+def test_box_refuses_a_method_that_needs_every_region_on_a_folder_without_them(tmp_path, name):
+    out = tmp_path / "out"
+    for inits, missing in (("none", 5), ("some", 2)):
+        res = CliRunner().invoke(main, ["run", "-d", "folder", "--root", str(_folder(tmp_path, inits)), "-m",
+                                        f"cv,{name}", "--out", str(out), "--no-progress"])
+        assert res.exit_code == 2, res.output
+        (error,) = _error_lines(res.output)
+        assert (f"method '{name}' cannot run under protocol box here: it needs every sample's initial region"
+                in error and f"{missing} of 5 samples have none" in error
+                and f"folder-{inits}/inits/<stem>.png" in error), error
+        assert not out.exists()
+
+
+def test_box_records_the_regions_a_folder_gave(tmp_path):
+    """Without DIR/inits nothing derived from a region is received (recorded 'none', and the methods run as
+    under blind); with some, the share is recorded; with all, the plain label."""
+    from lsbench.datasets import load
+
+    requests = [MethodRequest("otsu"), MethodRequest("drlse", {"max_iter": 2}), MethodRequest("cv", {"max_iter": 5})]
+    got = {}
+    for inits in ("none", "some", "all"):
+        ds = load("folder", root=_folder(tmp_path, inits))
+        res = run_benchmark(requests, ds, out=tmp_path / "runs", run_id=inits, progress=False, warmup=False,
+                            trace_samples=0, figure_samples=0, executor="local")
+        assert res.config["protocol"] == "box" and not res.per_sample["error"].fillna("").astype(bool).any()
+        got[inits] = res.config["ground_truth_inputs"]
+        if inits == "none":  # the same masks as under blind: the fallbacks are the blind replacements
+            blind = run_benchmark(requests, ds, progress=False, warmup=False, trace_samples=0, figure_samples=0,
+                                  executor="local", protocol="blind")
+            for method in ("otsu", "drlse", "cv"):
+                a = res.per_sample.set_index(["method", "sample_id"])["f_measure"]
+                b = blind.per_sample.set_index(["method", "sample_id"])["f_measure"]
+                assert a.loc[method].to_dict() == b.loc[method].to_dict(), method
+            table = pd.read_csv(tmp_path / "runs" / inits / "table2.csv")
+            measured = table[table["Method"].isin(["otsu", "drlse", "cv"])]
+            assert set(measured["measured here: Ground-truth inputs"]) == {"none"}
+    assert got["none"] == {"otsu": [], "drlse": [], "cv": []}
+    assert got["some"] == {"otsu": [f"{POLARITY_LABEL} on 3 of 5 samples"], "drlse": [f"{INIT_LABEL} on 3 of 5 samples"],
+                           "cv": [f"{POLARITY_LABEL} on 3 of 5 samples"]}
+    assert got["all"] == {"otsu": [POLARITY_LABEL], "drlse": [INIT_LABEL], "cv": [POLARITY_LABEL]}

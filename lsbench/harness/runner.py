@@ -377,6 +377,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     specs: list[MethodSpec] = []
     received: dict[str, list[str]] = {}
     checked = []
+    regions = dataset.initial_regions() if protocol == "box" else None  # which samples carry Sample.init
     for req in methods:  # names, kinds and the protocol of every method, before any is built (a build may train)
         entry = METHODS.get(req.name)
         check_params(entry, req.params)
@@ -384,7 +385,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
             raise ValueError(f"method {req.name!r} segments {entry.kind} targets but dataset "
                              f"{dataset.name!r} is {dataset.kind}")
         # the protocol's replacements (blind: no ground-truth-derived input) or its refusal
-        under = apply_protocol(entry, req.params, protocol)
+        under = apply_protocol(entry, req.params, protocol, regions, dataset.initial_regions_hint())
         received[req.name] = under.inputs
         checked.append((req, entry, under.params))
     for req, entry, params in checked:
