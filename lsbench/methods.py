@@ -282,11 +282,11 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
 # (`init="disks"`, `weight_init="uniform"`) measured F = 44 % after 3 epochs.
 def _trained_from_sample(method: str) -> tuple[GroundTruthInput, ...]:
     """A learned model whose phi_0 is the sample's initial region: under blind it would start elsewhere
-    than it was trained from, so it is refused unless its init is changed (which trains another model)."""
+    than it was trained from, so it is refused unless its init is changed (another model, trained on its own)."""
     return (GroundTruthInput(INIT_LABEL, "init",
                              why=f"its weights were trained from that region, and phi_0 from elsewhere would be "
-                                 f"another model; set -p {method}.init=disks (trains and caches a model started "
-                                 "from the chapter's disk lattice)"),)
+                                 f"another model; set -p {method}.init=disks (a model started from the chapter's "
+                                 f"disk lattice: `lsbench train {method} -p init=disks` trains it)"),)
 
 
 def _learned(method: str, params: dict[str, Any]) -> Segmenter:

@@ -255,6 +255,13 @@ def test_checkpoints_bad_files_are_named(tmp_path):
     (["--executor", "local", "--workers", "2"], "--workers is for --executor process or dask"),
     (["--methods", ""], "--methods is empty"),
     (["--resume", "{tmp}/nowhere"], "no run in progress there"),
+    (["--protocol", "open"], "Invalid value for '--protocol': 'open' is not one of 'box', 'blind'"),
+    (["--methods", "otsu,box", "--protocol", "blind"],
+     "Error: method 'box' cannot run under protocol blind: its output is the sample's initial region itself"),
+    (["--methods", "rls", "--protocol", "blind"],
+     "Error: method 'rls' cannot run under protocol blind: init='sample' gives it a ground-truth-derived input"),
+    (["--methods", "cv", "-p", "cv.polarity=sample", "--protocol", "blind"],
+     "Error: method 'cv': polarity='sample' gives it a ground-truth-derived input"),
 ])
 def test_bad_run_arguments_exit_non_zero(tmp_path, args, needle):
     out = tmp_path / "out"

@@ -221,6 +221,14 @@ def test_config_summary_and_tables_record_the_protocol(data_root, tmp_path):
             assert (cfg["methods"]["cv"]["polarity"], cfg["methods"]["otsu"]["polarity"],
                     cfg["methods"]["drlse"]["init"]) == ("border", "border", "box")
             assert inputs == {"otsu": "none", "cv": "none", "drlse": "none"}
+        # lsbench report rebuilds the same tables, captions included, from the run directory alone
+        written = {p.name: p.read_text() for p in sorted(run.glob("table*.*"))}
+        assert {"table2.md", "table2_margins.md", "table2.csv", "table2.tex"} <= set(written)
+        for name in written:
+            (run / name).unlink()
+        res = CliRunner().invoke(main, ["report", str(run), "--no-figures", "--no-progress"])
+        assert res.exit_code == 0, res.output
+        assert {p.name: p.read_text() for p in sorted(run.glob("table*.*"))} == written
 
 
 def test_resume_keeps_the_protocol(tmp_path):
