@@ -201,10 +201,9 @@ def test_config_summary_and_tables_record_the_protocol(data_root, tmp_path):
         summary = pd.read_csv(run / "summary.csv")
         assert list(summary.columns[:5]) == ["method", "dataset", "split", "protocol", "metric"]
         assert set(summary["protocol"]) == {protocol}
-        for name in ("table2.md", "table2_margins.md"):
-            title = (run / name).read_text().splitlines()[0]
-            assert f"(synthetic v2 / test, protocol {protocol})" in title or \
-                f"synthetic v2 / test, protocol {protocol})" in title, title
+        for name in ("table2.md", "table2_margins.md"):  # every caption, the sections' too
+            titles = [line for line in (run / name).read_text().splitlines() if line.startswith("#")]
+            assert titles and all(t.endswith(f"synthetic v2 / test, protocol {protocol})") for t in titles), titles
         table = pd.read_csv(run / "table2.csv")
         measured = table[table["Method"].isin(methods)]  # the other rows are published-only (no measurement)
         assert list(measured["Method"]) == methods
@@ -420,3 +419,17 @@ def test_box_records_the_regions_a_folder_gave(tmp_path):
     assert got["some"] == {"otsu": [f"{POLARITY_LABEL} on 3 of 5 samples"], "drlse": [f"{INIT_LABEL} on 3 of 5 samples"],
                            "cv": [f"{POLARITY_LABEL} on 3 of 5 samples"]}
     assert got["all"] == {"otsu": [POLARITY_LABEL], "drlse": [INIT_LABEL], "cv": [POLARITY_LABEL]}
+
+
+def test_every_section_of_table2_names_the_protocol():
+    """The per-family and throughput sections carry the run's label as the table does."""
+    from lsbench.reports.render import to_markdown
+    from lsbench.reports.tables import table2
+
+    config = {"protocol": "blind", "dataset": {"version": 2}, "throughput": {"cv": None},
+              "ground_truth_inputs": {"otsu": [], "cv": [], "li": []}}
+    md = to_markdown(table2(_hand_made(), config))
+    titles = [line for line in md.splitlines() if line.startswith("#")]
+    assert len(titles) == 3 and all(t.endswith("(synthetic v2 / test, protocol blind)") or
+                                    t.endswith("; synthetic v2 / test, protocol blind)") for t in titles), titles
+    assert any("Batched throughput" in t for t in titles) and any("by scene family" in t for t in titles)

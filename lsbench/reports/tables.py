@@ -308,7 +308,7 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
         fam_rows = [{"method": m, **{str(g): 100 * v for g, v in r.items()}} for m, r in pivot.iterrows()]
         table.sections.append(ReportTable("table2-families", f"{gt_cols[0][1]} by scene family (mean %; "
                                           f"{run_label(per_sample, config)})", [], fam_cols, fam_rows))
-    throughput = _throughput_section(config)
+    throughput = _throughput_section(config, run_label(per_sample, config))
     if throughput is not None:
         table.sections.append(throughput)
     return table
@@ -379,7 +379,7 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
             var_rows.append({"method": m, "variant": v, "mapr50": 100 * res.mean_ap[0.5],
                              "mapr70": 100 * res.mean_ap[0.7], "ap_vol": 100 * res.ap_vol})
     table.sections.append(ReportTable(
-        "table3-variants", "The three AP definitions on the same predictions (%)",
+        "table3-variants", f"The three AP definitions on the same predictions (%; {run_label(per_sample, config)})",
         [" ".join(f"{_VARIANT_TEXT[v]}." for v in _VARIANT_TEXT)],
         [Column("method", "Method", code=True), Column("variant", "AP definition"),
          Column("mapr50", "mAPr@0.5", "measured", fmt_num(2)), Column("mapr70", "mAPr@0.7", "measured", fmt_num(2)),
@@ -394,7 +394,7 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
                 row[m] = 100 * s.mapr[variant].per_class[c][0.5]
             class_rows.append(row)
         table.sections.append(ReportTable(
-            "table3-classes", f"Per-class AP@0.5 ({variant}, %)", [],
+            "table3-classes", f"Per-class AP@0.5 ({variant}, %; {run_label(per_sample, config)})", [],
             [Column("class", "Class"), Column("n_gt", "GT instances", "measured")]
             + [Column(m, m, "measured", fmt_num(1)) for m in scores], class_rows))
     return table
@@ -464,7 +464,7 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
 NOT_MEASURED = "not measured"
 
 
-def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
+def _throughput_section(config: dict[str, Any], label: str) -> ReportTable | None:
     """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``): a method
     recorded as ``None`` was not measured (``lsbench run`` without ``--throughput``) and says so."""
     measured = config.get("throughput") or {}
@@ -485,7 +485,7 @@ def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
     intro = ([f"'{NOT_MEASURED}': the run was not asked to measure it (`lsbench run --throughput`)."]
              if any(r is None for r in measured.values()) else [])
     return ReportTable("table2-throughput",
-                       "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
+                       f"Batched throughput (`predict_batch`, best of repeated batches after a warm-up; {label})",
                        intro, cols, rows)
 
 
