@@ -13,6 +13,11 @@ caption (docs/protocols.md):
   phase by the image border instead of the region); a method with no such replacement (the
   ``box`` baseline, a learned model trained from the initial region) is refused before any work.
 
+On a dataset whose samples do not all carry an initial region (the folder dataset without
+``DIR/inits/<stem>.png``, :meth:`lsbench.datasets.base.Dataset.initial_regions`), ``box`` gives a
+sample without one the method's ``blind`` choice, records the share that had one, and refuses the
+methods with no such choice (:func:`apply_protocol`).
+
 Instance runs (Tables 3 and 4) are always ``blind``: the detectors receive no ground-truth input
 and the instance datasets carry no per-sample initial region, so ``box`` is refused there.
 
