@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lsbench.optional import missing_dependency, require
+from lsbench.protocols import INIT_LABEL, POLARITY_LABEL, GroundTruthInput
 from lsbench.registry import METHODS
 from lsbench.segmenter import (
     BaselineSegmenter,
@@ -113,9 +114,36 @@ class SignatureFactory:
         return self.build(self.function(), {**defaults, **params})
 
 
-def _register(name: str, summary: str, factory: SignatureFactory, tags: tuple[str, ...] = ("classic",)) -> None:
+# -- ground-truth-derived inputs (lsbench.protocols): declared with each registration ---------------
+# init="sample" starts a method from the sample's initial region (on the synthetic set the
+# ground-truth box grown by 8 %); under --protocol blind a classic method starts instead from the
+# region it falls back to for a sample without one (its fallback_init: Chan-Vese's checkerboard, a
+# centred box for the contour methods). polarity="sample" takes the object phase from the initial
+# region; under blind, from the image border (polarity="border", orient_by_border).
+def _init_from_sample(fallback_init: str) -> GroundTruthInput:
+    return GroundTruthInput(INIT_LABEL, "init", blind=fallback_init)
+
+
+_POLARITY_FROM_SAMPLE = GroundTruthInput(POLARITY_LABEL, "polarity", blind="border")
+
+
+def _classic_inputs(fallback_init: str, options: dict[str, Any]) -> tuple[GroundTruthInput, ...]:
+    """The ground-truth inputs of a classic method: its init, and its polarity when it has one."""
+    return (_init_from_sample(fallback_init),) + ((_POLARITY_FROM_SAMPLE,) if "polarity" in options else ())
+
+
+#: where Chan-Vese starts without an initial region (Getreuer's and scikit-image's default)
+CV_INIT = "checkerboard"
+#: where the contour methods (drlse, li, lic, l2s) start without an initial region: a centred box
+CONTOUR_INIT = "box"
+
+
+def _register(name: str, summary: str, factory: SignatureFactory, fallback_init: str,
+              tags: tuple[str, ...] = ("classic",)) -> None:
+    """Register a classic method; its ground-truth inputs follow from ``fallback_init`` and its options."""
     factory.label = name
-    METHODS.add(name, factory, kind="binary", summary=summary, tags=tags)
+    METHODS.add(name, factory, kind="binary", summary=summary, tags=tags,
+                ground_truth=_classic_inputs(fallback_init, factory.options))
 
 
 def _classic(name: str, fallback_init: str, fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
@@ -131,12 +159,12 @@ def _cv(fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
     (the harness groups them)."""
     batch_size = params.pop("batch_size")
     if batch_size == 1:
-        return _classic("cv", "checkerboard", fn, params)
+        return _classic("cv", CV_INIT, fn, params)
     from lsbench.classic.backend import resolve_backend
     from lsbench.classic.chan_vese import chan_vese_batch
 
     polarity = params.pop("polarity")
-    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init="checkerboard",
+    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init=CV_INIT,
                                    polarity=polarity, backend=resolve_backend(params["backend"]))
 
 
@@ -145,14 +173,14 @@ def _cv(fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
 # NumPy; lsbench.classic.backend); the run's config.json records the one that ran (Segmenter.backend).
 _register("cv", "Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy or numba",
           SignatureFactory("lsbench.classic.chan_vese:chan_vese", _cv, options={"polarity": "sample"},
-                           backend_options={"batch_size": 1}))
+                           backend_options={"batch_size": 1}), CV_INIT)
 
 
 # scikit-image's own defaults, under cv's names (max_iter, init); extended_output is the adapter's
 _register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (same scheme)",
           SignatureFactory("skimage.segmentation:chan_vese", SkimageChanVese, options={"polarity": "sample"},
                            rename={"max_num_iter": "max_iter", "init_level_set": "init"}, skip=("extended_output",)),
-          tags=("classic", "peer"))
+          CV_INIT, tags=("classic", "peer"))
 
 
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
@@ -164,15 +192,17 @@ _register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (sa
 # phi > 0 as the object, as the reference code does.
 _FROM_SAMPLE = {"init": "sample"}
 _register("drlse", "DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy or numba",
-          SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", "box"),
-                           overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("li", "Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy or numba",
-          SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", "box"), overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("lic", "LIC: level set with bias-field estimation (Li et al. 2011), NumPy or numba",
-          SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", "box"), overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy or numba",
-          SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", "box"), overrides=_FROM_SAMPLE,
-                           options={"polarity": "phi"}))
+          SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE, options={"polarity": "phi"}), CONTOUR_INIT)
 
 
 # -- batched PyTorch backends of the classic methods (cv-torch, drlse-torch, li-torch, lic-torch,
@@ -210,22 +240,22 @@ def _register_torch(name: str, target: str, *, summary: str, fallback_init: str,
               SignatureFactory(target, functools.partial(_batched, name, fallback_init),
                                overrides={"compile": True, **overrides}, options=options,
                                backend_options={"batch_size": 32, "threads": 1}),
-              tags=("classic", "torch"))
+              fallback_init, tags=("classic", "torch"))
 
 
-_register_torch("cv-torch", "lsbench.torchclassic.chan_vese:chan_vese_batch", fallback_init="checkerboard",
+_register_torch("cv-torch", "lsbench.torchclassic.chan_vese:chan_vese_batch", fallback_init=CV_INIT,
                 summary="Chan-Vese (cv), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides={}, options={"polarity": "sample"})
-_register_torch("drlse-torch", "lsbench.torchclassic.drlse:drlse_batch", fallback_init="box",
+_register_torch("drlse-torch", "lsbench.torchclassic.drlse:drlse_batch", fallback_init=CONTOUR_INIT,
                 summary="DRLSE (drlse), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("li-torch", "lsbench.torchclassic.rsf:rsf_batch", fallback_init="box",
+_register_torch("li-torch", "lsbench.torchclassic.rsf:rsf_batch", fallback_init=CONTOUR_INIT,
                 summary="Li's RSF (li), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("lic-torch", "lsbench.torchclassic.rsf:lic_batch", fallback_init="box",
+_register_torch("lic-torch", "lsbench.torchclassic.rsf:lic_batch", fallback_init=CONTOUR_INIT,
                 summary="LIC (lic), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init="box",
+_register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init=CONTOUR_INIT,
                 summary="L2S (l2s), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE, options={"polarity": "phi"})
 
@@ -250,6 +280,15 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
 # split); and training translates and inverts images (`shift=12`, `invert=True`) against the
 # position and polarity priors a dense matrix otherwise learns. The chapter's own setting
 # (`init="disks"`, `weight_init="uniform"`) measured F = 44 % after 3 epochs.
+def _trained_from_sample(method: str) -> tuple[GroundTruthInput, ...]:
+    """A learned model whose phi_0 is the sample's initial region: under blind it would start elsewhere
+    than it was trained from, so it is refused unless its init is changed (another model, trained on its own)."""
+    return (GroundTruthInput(INIT_LABEL, "init",
+                             why=f"its weights were trained from that region, and phi_0 from elsewhere would be "
+                                 f"another model; set -p {method}.init=disks (a model started from the chapter's "
+                                 f"disk lattice: `lsbench train {method} -p init=disks` trains it)"),)
+
+
 def _learned(method: str, params: dict[str, Any]) -> Segmenter:
     require("torch", method)
     from lsbench.learned.segmenter import build_from_params
@@ -257,7 +296,7 @@ def _learned(method: str, params: dict[str, Any]) -> Segmenter:
     return build_from_params(method, params)
 
 
-@METHODS.register("rls", kind="binary", tags=("learned",),
+@METHODS.register("rls", kind="binary", tags=("learned",), ground_truth=_trained_from_sample("rls"),
                   summary="Recurrent Level Set (Le et al.), dense GRU cell on 64x64 (N=4096), PyTorch")
 def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "rls", init: str = "sample",
          heaviside: str = "hard", eps: float = 1.0, dirac: bool = False, normalize: bool = False,
@@ -270,7 +309,7 @@ def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "r
     return _learned("rls", locals())
 
 
-@METHODS.register("rls-conv", kind="binary", tags=("learned",),
+@METHODS.register("rls-conv", kind="binary", tags=("learned",), ground_truth=_trained_from_sample("rls-conv"),
                   summary="RLS with k x k convolutions for U/W (lsbench variant), any resolution, PyTorch")
 def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weights: bool = True,
               init: str = "sample", heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False,
@@ -393,9 +432,10 @@ _crls_variant("crls-e2e", "CRLS trained end to end through the box coordinates (
 # -- sanity baselines (otsu, box): registered below -------------------------------------------------
 # What a method adds over a one-line global threshold and over the prior it was given
 # (lsbench.baselines). `otsu` orients its threshold like cv, by the sample's initial region
-# (polarity="sample"); polarity="border" (the phase touching less of the image border) needs no
-# ground truth. `box` returns the sample's initial region itself.
-@METHODS.register("otsu", kind="binary", tags=("baseline",),
+# (polarity="sample"); polarity="border" (the phase touching less of the image border, which
+# --protocol blind uses) needs no ground truth. `box` returns the sample's initial region itself,
+# so it cannot run under blind.
+@METHODS.register("otsu", kind="binary", tags=("baseline",), ground_truth=(_POLARITY_FROM_SAMPLE,),
                   summary="baseline: one global Otsu threshold (scikit-image), object phase by a polarity rule")
 def _otsu(polarity: str = "sample") -> Segmenter:
     from lsbench.baselines import otsu
@@ -404,6 +444,9 @@ def _otsu(polarity: str = "sample") -> Segmenter:
 
 
 @METHODS.register("box", kind="binary", tags=("baseline",),
+                  ground_truth=(GroundTruthInput("initial region as the mask",
+                                                 why="its output is the sample's initial region itself; drop it "
+                                                     "from --methods or use --protocol box"),),
                   summary="baseline: the sample's initial region (ground-truth box grown by 8 %) as the mask")
 def _box() -> Segmenter:
     from lsbench.baselines import box

@@ -206,7 +206,7 @@ def test_an_empty_dataset_is_refused(tmp_path):
     ("cv.init=bogus", "init must be one of 'checkerboard'"),
     ("cv.mu=nan", "mu must be a non-negative finite number, got nan"),
     ("cv.max_iter=1.5", "expected an integer, got '1.5'"),
-    ("cv.polarity=up", "polarity must be 'phi' or 'sample', got 'up'"),
+    ("cv.polarity=up", "polarity must be one of 'phi', 'sample', 'border', got 'up'"),
 ])
 def test_bad_method_parameters_fail_before_any_work(tmp_path, data_root, param, needle):
     out = tmp_path / "out"
@@ -255,6 +255,13 @@ def test_checkpoints_bad_files_are_named(tmp_path):
     (["--executor", "local", "--workers", "2"], "--workers is for --executor process or dask"),
     (["--methods", ""], "--methods is empty"),
     (["--resume", "{tmp}/nowhere"], "no run in progress there"),
+    (["--protocol", "open"], "Invalid value for '--protocol': 'open' is not one of 'box', 'blind'"),
+    (["--methods", "otsu,box", "--protocol", "blind"],
+     "Error: method 'box' cannot run under protocol blind: its output is the sample's initial region itself"),
+    (["--methods", "rls", "--protocol", "blind"],
+     "Error: method 'rls' cannot run under protocol blind: init='sample' gives it a ground-truth-derived input"),
+    (["--methods", "cv", "-p", "cv.polarity=sample", "--protocol", "blind"],
+     "Error: method 'cv': polarity='sample' gives it a ground-truth-derived input"),
 ])
 def test_bad_run_arguments_exit_non_zero(tmp_path, args, needle):
     out = tmp_path / "out"
