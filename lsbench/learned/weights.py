@@ -72,9 +72,10 @@ class CheckpointError(DataError, ValueError):
     """A checkpoint file that cannot be used: unreadable, not lsbench's, or for another config."""
 
 
-class MissingCheckpointError(LookupError):
+class MissingCheckpointError(DataError, LookupError):
     """A learned method has no weights given and no matching checkpoint in the cache, and was not
-    allowed to train one (``train_missing=False``)."""
+    allowed to train one (``train_missing=False``): missing data on disk, not a refused request
+    (:mod:`lsbench.errors`; the command line exits 1)."""
 
 
 def cache_dir() -> Path:
