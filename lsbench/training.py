@@ -324,6 +324,7 @@ def cross_validate_method(method: str, k: int, *, dataset: str | None = None, sp
             raise ValueError(f"--cv-out {target} is a directory; give a .json file name")
 
     from lsbench.atomic import atomic_write_json
+    from lsbench.checkpoint_commands import expected_duration
     from lsbench.datasets import load
     from lsbench.device import resolve_device
     from lsbench.learned.crossval import cross_validate, scene_folds
@@ -338,9 +339,11 @@ def cross_validate_method(method: str, k: int, *, dataset: str | None = None, sp
     fingerprint = data.fingerprint()
     key = checkpoint_key(method, config, train_config.as_dict(), fingerprint)[:20]
     target = target if target is not None else cv_dir() / f"{method}-{key}-k{k}-seed{cv_seed}.json"
+    # each fold trains on the other K - 1 folds: (K - 1) x the split's images in all
+    duration = expected_duration(method, values, (k - 1) * len(data))
     say(f"cross-validating {method} on {data.name}/{data.split} ({len(data)} images, "
         f"{sum(len(f) for f in folds)} scenes) with {k} leave-scenes-out folds: {k} trainings of "
-        f"{train_config.epochs} epochs on {device}; no checkpoint is written")
+        f"{train_config.epochs} epochs on {device} ({duration}); no checkpoint is written")
 
     def report(fold: Any) -> None:
         inner = "" if fold.inner_val_f_measure is None else \
