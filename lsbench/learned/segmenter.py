@@ -103,6 +103,19 @@ class LearnedSegmenter(TrainedSegmenter):
         self.uses_sample_init = model_config.get("init") == "sample"
         self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
 
+    def describe(self) -> dict[str, Any]:
+        """What the run's ``config.json`` records of the model (under ``models``): its trainable
+        parameter count, whether phi_0 is the sample's initial region (an input derived from the
+        ground truth on the synthetic set), and where the weights came from: the checkpoint file
+        with its validation F-measure, or ``untrained`` with the initial weights (``rls-untrained``)."""
+        info = self.checkpoint_info
+        if info.get("untrained"):
+            origin: dict[str, Any] = {"untrained": True, "initial_weights": info.get("initial_weights")}
+        else:
+            origin = {"checkpoint": info.get("path"), "val_f_measure": (info.get("val_metrics") or {}).get("f_measure")}
+        return {"params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+                "phi0_from_sample_init": self.uses_sample_init, **origin}
+
     @torch.inference_mode()
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
         """Predictions for ``samples``, in order (native-size models batch equal sizes together)."""

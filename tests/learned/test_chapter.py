@@ -62,6 +62,10 @@ def test_rls_chapter_never_reads_the_samples_initial_region(data_root, tmp_path,
     masks = [seg(s).mask for s in (sample, moved, bare)]
     np.testing.assert_array_equal(masks[0], masks[1])
     np.testing.assert_array_equal(masks[0], masks[2])
+    # config.json records the checkpoint and that phi_0 is not the sample's region
+    described = seg.describe()
+    assert described["checkpoint"] == weights and described["phi0_from_sample_init"] is False
+    assert described["params"] == sum(p.numel() for p in seg.model.parameters()) and "untrained" not in described
     # the model starts from the preset: the prediction is that of RLS(phi0 = initial_phi(init))
     model = seg.model
     image = image_tensor([sample], 16)
@@ -103,6 +107,10 @@ def test_rls_untrained_never_trains_nor_touches_the_cache(data_root, capsys):
     assert "train" not in capsys.readouterr().err
     assert (sorted(cache_dir().glob("*")) if cache_dir().is_dir() else []) == before
     assert seg.checkpoint_info["untrained"] is True and "path" not in seg.checkpoint_info
+    # config.json says so, and that phi_0 is the sample's initial region
+    assert seg.describe() == {"params": sum(p.numel() for p in seg.model.parameters()),
+                              "phi0_from_sample_init": True, "untrained": True,
+                              "initial_weights": "weight_init='chan-vese', seed=0"}
     # it reads the sample's initial region (rls's init="sample"): the complement region flips the polarity
     flipped = Sample(sample.id, sample.image, mask=sample.mask, init=~sample.init)
     assert (seg(flipped).mask != pred.mask).mean() > 0.5
