@@ -430,13 +430,22 @@ def _default_training_data(names: list[str], overrides: dict[str, dict[str, Any]
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="rls/rls-conv/fconnet: train data-parallel on N processes (DDP: gloo on the CPU, one GPU per process on CUDA); "
                    "the batch size stays the global one.")
+@click.option("--cv", "cv", type=int, default=None, metavar="K",
+              help="rls/rls-chapter/rls-conv/fconnet: instead of training one model, score the recipe by "
+                   "leave-scenes-out K-fold cross-validation on the training split (K models; 2 <= K <= the number "
+                   "of scenes, 10 on synthetic). Writes a JSON summary, no checkpoint.")
+@click.option("--cv-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --cv: the JSON summary to write (default: a file under $LSBENCH_CACHE/cv/).")
+@click.option("--cv-seed", type=int, default=0, show_default=True,
+              help="With --cv: seed of how the scenes are dealt into folds (the recipe's --seed is separate).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
 def train(method: str, dataset: str | None, split: str, root: Path | None, epochs: int | None, seed: int | None,
           out: Path | None, params: tuple[str, ...], device: str | None, backbone: str | None,
           backbone_weights: Path | None, dataset_params: tuple[str, ...], resume: bool, nproc: int,
-          no_progress: bool) -> None:
-    """Train METHOD (rls, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint."""
+          cv: int | None, cv_out: Path | None, cv_seed: int, no_progress: bool) -> None:
+    """Train METHOD (rls, rls-chapter, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint, or
+    cross-validate its recipe (--cv K)."""
     from lsbench.params import parse_assignments
     from lsbench.training import default_training_dataset, train_method, trainable_params
 
@@ -452,10 +461,47 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
         dataset = dataset or default_training_dataset(method)
         DATASETS.get(dataset)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params) if dataset_params else None
+    if cv is not None or cv_out is not None:
+        with refusing():
+            _check_cv_options(cv=cv, cv_out=cv_out, out=out, nproc=nproc, resume=resume, backbone=backbone,
+                              backbone_weights=backbone_weights, dataset_params=dataset_params)
+        _cross_validate(method, cv, dataset=dataset, split=split, root=root, params=values, cv_seed=cv_seed,
+                        out=cv_out, progress=not no_progress)
+        return
     result = train_method(method, dataset=dataset, split=split, root=root, params=values, backbone=backbone,
                           backbone_weights=backbone_weights, dataset_params=ds_kwargs, out=out, nproc=nproc,
                           resume=resume, progress=not no_progress, log=lambda line: click.echo(line, err=True))
     _print_trained(result)
+
+
+def _check_cv_options(*, cv: int | None, cv_out: Path | None, out: Path | None, nproc: int, resume: bool,
+                      backbone: str | None, backbone_weights: Path | None, dataset_params: tuple[str, ...]) -> None:
+    """``--cv`` trains K throw-away models: the options that concern one checkpoint do not apply."""
+    if cv is None:
+        raise ValueError("--cv-out needs --cv K")
+    for flag, given in (("--out", out is not None), ("--nproc", nproc != 1), ("--resume", resume),
+                        ("--backbone", backbone is not None), ("--backbone-weights", backbone_weights is not None),
+                        ("--dataset-param", bool(dataset_params))):
+        if given:
+            raise ValueError(f"{flag} does not apply with --cv (it writes no checkpoint; the summary goes to --cv-out)")
+
+
+def _cross_validate(method: str, k: int, *, dataset: str, split: str, root: Path | None, params: dict[str, Any],
+                    cv_seed: int, out: Path | None, progress: bool) -> None:
+    """``lsbench train METHOD --cv K``: per-fold scores, their mean and spread, and the summary file."""
+    from lsbench.training import cross_validate_method
+
+    result = cross_validate_method(method, k, dataset=dataset, split=split, root=root, params=params,
+                                   cv_seed=cv_seed, out=out, progress=progress,
+                                   log=lambda line: click.echo(line, err=True))
+    summary = result.summary
+    click.echo(f"{method}: leave-scenes-out {summary['k']}-fold validation F-measure "
+               f"{100 * result.mean:.2f}% ± {100 * result.std:.2f}% (mean ± std over folds; "
+               f"{summary['dataset']['name']}/{summary['dataset']['split']}, cv seed {summary['cv_seed']})")
+    for fold in summary["folds"]:
+        click.echo(f"  fold {fold['fold']}: {100 * fold['f_measure']:6.2f}%  held out: {', '.join(fold['val_scenes'])}")
+    click.echo(f"summary: {result.path} (no checkpoint was written; `lsbench train {method}` with the same "
+               "parameters trains the model `lsbench run` uses)")
 
 
 def _print_trained(result: Any) -> None:

@@ -260,6 +260,38 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
                 overrides=_FROM_SAMPLE, options={"polarity": "phi"})
 
 
+# -- variants: a registered method's signature with other defaults, registered under its own name
+def _variant_signature(method: str, base: Callable[..., Any], *, drop: tuple[str, ...] = (),
+                       add: tuple[tuple[str, Any], ...] = (), defaults: dict[str, Any]) -> inspect.Signature:
+    """``base``'s keyword signature with ``defaults`` changed, ``drop`` removed and ``add`` inserted
+    before ``epochs`` (model parameters come before training's), all keyword-only."""
+    defaults = dict(defaults)
+    params = [p.replace(default=defaults.pop(p.name, p.default))
+              for p in inspect.signature(base).parameters.values() if p.name not in drop]
+    if defaults:
+        raise TypeError(f"{method}: {base.__name__} has no parameter(s) {', '.join(defaults)}")
+    at = next((i for i, p in enumerate(params) if p.name == "epochs"), len(params))
+    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
+    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params],
+                             return_annotation=Segmenter)
+
+
+def _register_variant(method: str, summary: str, signature: inspect.Signature, build: Callable[..., Segmenter], *,
+                      kind: str, tags: tuple[str, ...]) -> None:
+    """Register ``method`` with ``signature``; the factory calls ``build(method, params)`` with every parameter."""
+
+    def factory(**kwargs: Any) -> Segmenter:
+        bound = signature.bind(**kwargs)
+        bound.apply_defaults()
+        return build(method, dict(bound.arguments))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
+    factory.__doc__ = summary
+    METHODS.register(method, kind=kind, tags=tags, summary=summary)(factory)
+
+
+
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------
 # Parameters of the learned methods: the model's (size, steps, ...), how to train when no
 # checkpoint is given or cached (epochs ... augment: lsbench.learned.train.TrainConfig), where the
@@ -333,6 +365,61 @@ def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: i
     return _learned("fconnet", locals())
 
 
+# -- the chapter's RLS as the chapter ran it, and the untrained RLS (issue 14) ---------------------
+# `rls` above is lsbench's box-initialised variant (phi_0 = the sample's initial region, derived
+# from the ground truth on the synthetic set). `rls-chapter` is the chapter's own setting: phi_0
+# generated randomly (§3.2, Eq. 18-19; §4 "randomly initial phi_0": lsbench.learned.rls.initial_phi
+# "random", one seeded uniform draw in [-1, 1] fed to every image; the official lattice of disks
+# with init="disks"), the official uniform +-sqrt(1/N) weights with zero biases, the chapter's
+# arctan H_eps with eps = 1 (§2.3) in c1, c2, no force normalisation; the same dense architecture
+# (N = 64 x 64, T = 5, tied weights) and the same budget as `rls` (10 epochs, batch 32, Adam).
+# It reads nothing derived from the ground truth (init="sample" is refused), so it runs under the
+# `blind` protocol. Training: Adam at TrainConfig's lr 1e-3 (the chapter gives SGD 1e-3..1e-4
+# for CRLS only), dihedral augmentation as every learned method, and neither `shift` nor
+# `invert` (lsbench's remedies for the box-initialised model; `invert` needs phi_0 to carry
+# the polarity). The recipe is to be chosen with `lsbench train rls-chapter --cv 5`
+# (docs/training.md, "Choosing a recipe").
+def _rls_variant_signature(method: str, **defaults: Any) -> inspect.Signature:
+    return _variant_signature(method, _rls, defaults=defaults)
+
+
+def _learned_blind(method: str, params: dict[str, Any]) -> Segmenter:
+    if params.get("init") == "sample":
+        raise ValueError(f"{method} takes no input derived from the ground truth: init must be one of "
+                         "'random', 'disks', 'checkerboard', 'circle', 'zeros', not 'sample' (use rls for the "
+                         "box-initialised RLS)")
+    return _learned(method, params)
+
+
+_register_variant("rls-chapter", "RLS as the chapter ran it: random phi_0, uniform weights, dense 64x64, T=5; "
+                  "no ground-truth input", _rls_variant_signature(
+                      "rls-chapter", init="random", heaviside="arctan", weight_init="uniform", lr=1e-3, shift=0,
+                      invert=False),
+                  _learned_blind, kind="binary", tags=("learned",))
+
+
+# `rls-untrained`: `rls` with the weights its training starts from (weight_init; for "uniform"
+# drawn with `seed`, as lsbench.learned.train.initial_model does), never trained and never read
+# from the cache: the prior that training improves on. Its parameters are rls's model parameters
+# (those before `epochs`), `seed` and `device`, with rls's defaults (so it starts from the sample's
+# initial region, the Chan–Vese-initialised cell).
+def _untrained(method: str, params: dict[str, Any]) -> Segmenter:
+    require("torch", method)
+    from lsbench.learned.segmenter import build_untrained
+
+    return build_untrained(method, "rls", params)
+
+
+def _untrained_signature() -> inspect.Signature:
+    names = list(inspect.signature(_rls).parameters)
+    training_and_sources = [n for n in names[names.index("epochs"):] if n not in ("seed", "device")]
+    return _variant_signature("rls-untrained", _rls, drop=tuple(training_and_sources), defaults={})
+
+
+_register_variant("rls-untrained", "baseline: rls with its initial weights (Chan–Vese-set cell), never trained",
+                  _untrained_signature(), _untrained, kind="binary", tags=("baseline",))
+
+
 # -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------
 # Parameters: the model's (backbone, RoI warping, RLS, sizes; None = chosen from the backbone and
 # the training images, lsbench.crls.model.detector_config), training (epochs ... patience:
@@ -392,26 +479,8 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
 def _crls_variant(method: str, summary: str, *, drop: tuple[str, ...] = (),
                   add: tuple[tuple[str, Any], ...] = (), **defaults: Any) -> None:
     """Register ``method``: ``crls``'s signature with ``defaults`` changed, ``drop`` removed, ``add`` appended."""
-    import inspect
-
-    base = inspect.signature(_crls).parameters.values()
-    params = [p.replace(default=defaults.pop(p.name, p.default)) for p in base if p.name not in drop]
-    if defaults:
-        raise TypeError(f"{method}: crls has no parameter(s) {', '.join(defaults)}")
-    at = next(i for i, p in enumerate(params) if p.name == "epochs")  # model parameters come before training's
-    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-    signature = inspect.Signature(params, return_annotation=Segmenter)
-
-    def factory(**kwargs: Any) -> Segmenter:
-        bound = signature.bind(**kwargs)
-        bound.apply_defaults()
-        return _detector(method, dict(bound.arguments))
-
-    factory.__signature__ = signature  # type: ignore[attr-defined]
-    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
-    factory.__doc__ = summary
-    METHODS.register(method, kind="instance", tags=("learned", "instance"), summary=summary)(factory)
+    signature = _variant_signature(method, _crls, drop=drop, add=add, defaults=defaults)
+    _register_variant(method, summary, signature, _detector, kind="instance", tags=("learned", "instance"))
 
 
 _RLS_KEYS = ("rls_steps", "rls_init", "rls_tie_weights", "rls_gru")

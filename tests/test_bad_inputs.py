@@ -734,6 +734,39 @@ def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
         res.output
 
 
+# -- issue 14: cross-validation (lsbench train --cv K), rls-chapter, rls-untrained -------------------------------------
+@pytest.mark.parametrize("k", ["11", "1", "0", "-3"])
+def test_cv_outside_2_to_the_number_of_training_scenes_is_refused_before_any_work(tmp_path, data_root, monkeypatch, k):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    res = _cli(["train", "rls", "--cv", k, "--root", str(data_root), "--no-progress"])
+    assert res.exit_code == 2
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: --cv {k}: K must be an integer between 2 and the number of training scenes (10)"]
+    assert "cross-validating" not in res.output and _files(tmp_path) == []  # no fold, summary, cache or checkpoint
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["train", "rls", "--cv", "five"], "'five' is not a valid integer"),
+    (["train", "rls-untrained"], "'rls-untrained' is not a learned method"),
+    (["run", "--methods", "rls-chapter", "-p", "rls-chapter.init=sample"],
+     "rls-chapter takes no input derived from the ground truth: init must be one of 'random', 'disks'"),
+    (["run", "--methods", "rls-untrained", "-p", "rls-untrained.weights=x.pt"],
+     "'rls-untrained' has no parameter 'weights'"),
+    (["run", "--methods", "rls-untrained", "-p", "rls-untrained.train_missing=true"],
+     "'rls-untrained' has no parameter 'train_missing'"),
+])
+def test_bad_requests_for_the_issue_14_methods_exit_2_with_one_line(tmp_path, data_root, monkeypatch, args, needle):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = ["--out", str(tmp_path / "runs")] if args[0] == "run" else []
+    res = _cli([*args, "--root", str(data_root), *out, "--no-progress"])
+    assert res.exit_code == 2
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and needle in errors[0], res.output
+    assert _files(tmp_path) == []
+
+
 # -- issue 15: a huge iteration count (case 1) ------------------------------------------------------------------
 def _lsbench_python(args: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
     """``python ARGS`` with the lsbench under test first on the path, killed after ``timeout`` seconds (a hang

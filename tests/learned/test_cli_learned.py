@@ -128,7 +128,8 @@ def test_train_command_round_trips_through_lsbench_train(monkeypatch):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["train", "cv"], "not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-conv"),
+        (["train", "cv"], "not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-chapter, rls-conv"),
+        (["train", "rls-untrained"], "not a learned method"),
         (["train", "rls", "-p", "bogus=1"], "no trainable parameter 'bogus'"),
         (["train", "rls", "-p", "weights=x.pt"], "no trainable parameter 'weights'"),
         (["train", "rls", "-p", "lr"], "expected NAME=VALUE"),
