@@ -112,6 +112,12 @@ def test_learned_and_box_baseline_under_blind():
         assert changed.params == {"init": "disks"} and changed.inputs == []
         assert apply_protocol(METHODS.get(name), {}, "box").inputs == [INIT_LABEL]
     assert apply_protocol(METHODS.get("fconnet"), {}, "blind").inputs == []
+    # the untrained prior starts like rls under box; with no training to leave, from the disks under blind
+    assert apply_protocol(METHODS.get("rls-untrained"), {}, "box").inputs == [INIT_LABEL]
+    assert apply_protocol(METHODS.get("rls-untrained"), {}, "blind").params["init"] == "disks"
+    # the chapter's RLS reads nothing of the ground truth under either protocol
+    assert apply_protocol(METHODS.get("rls-chapter"), {}, "box").inputs == []
+    assert apply_protocol(METHODS.get("rls-chapter"), {}, "blind").inputs == []
     with pytest.raises(ValueError, match="method 'box' cannot run under protocol blind: its output is"):
         apply_protocol(METHODS.get("box"), {}, "blind")
     assert apply_protocol(METHODS.get("box"), {}, "box").inputs == ["initial region as the mask"]
