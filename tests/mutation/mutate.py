@@ -204,7 +204,7 @@ def enumerate_mutants(module: str, source: str) -> list[Mutant]:
     """Every mutant of ``source`` (the text of ``module``), in source order.
 
     >>> [m.mutated for m in enumerate_mutants("m.py", "x = a + 1\\n")]
-    ['(a - 1)', '2']
+    ['(a - 1)', '(2)']
     """
     tree = ast.parse(source)
     docstrings = {id(b[0].value) for b in [getattr(n, "body", None) for n in ast.walk(tree)]
