@@ -240,11 +240,12 @@ def sample_mutants(mutants: list[Mutant], per_module: int, seed: int) -> list[Mu
 
 
 def _copy_tree(dest: Path) -> None:
-    """The files the tests need (the package, the tests, pyproject.toml), numba's on-disk cache
+    """The files the tests need (the package, the tests, the baselines, pyproject.toml), numba's on-disk cache
     included so that unmutated kernels do not recompile."""
     ignore = shutil.ignore_patterns("*.pyc", ".pytest_cache", ".mutation")
     shutil.copytree(REPO / "lsbench", dest / "lsbench", ignore=ignore)
     shutil.copytree(REPO / "tests", dest / "tests", ignore=ignore)
+    shutil.copytree(REPO / "baselines", dest / "baselines", ignore=ignore)  # the presets some tests read
     shutil.copy2(REPO / "pyproject.toml", dest / "pyproject.toml")
 
 
