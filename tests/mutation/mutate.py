@@ -265,7 +265,9 @@ def _run_tests(root: Path, tests: list[str], timeout: float, env: dict[str, str]
     return ("passed" if proc.returncode == 0 else "failed"), time.monotonic() - start, out[-2000:]
 
 
-def _summary(results: list[dict], args: argparse.Namespace, load: str) -> str:
+def _summary(results: list[dict], note: str) -> str:
+    """The markdown summary of ``results`` (mutant dicts as in results.json): the per-module table,
+    ``note`` (the sample and the load), and the survivors."""
     modules = list(dict.fromkeys(r["module"] for r in results))
     lines = ["| module | mutants (of) | killed | survived | timeout | invalid |", "|---|---|---|---|---|---|"]
     totals = [0, 0, 0, 0, 0]
@@ -276,12 +278,31 @@ def _summary(results: list[dict], args: argparse.Namespace, load: str) -> str:
         lines.append(f"| `{module}` | {counts[0]} ({rs[0]['population']}) | " + " | ".join(map(str, counts[1:])) + " |")
     lines.append("| **total** | " + " | ".join(f"**{c}**" for c in totals) + " |")
     survivors = [r for r in results if r["outcome"] == "survived"]
-    lines += ["", f"Seed {args.seed}, {args.per_module or 'all'} mutants per module "
-              f"({args.per_compiled_module or 'all'} per module of compiled kernels), load at start: {load}.", "",
+    lines += ["", note, "",
               f"## Survivors ({len(survivors)})", ""]
     for r in survivors:
         lines.append(f"- `{r['module']}:{r['line']}` ({r['operator']}): `{r['original']}` -> `{r['mutated']}`")
     return "\n".join(lines) + "\n"
+
+
+def _note(seed: int, per_module: int, per_compiled_module: int, load: str) -> str:
+    return (f"Seed {seed}, {per_module or 'all'} mutants per module ({per_compiled_module or 'all'} per module "
+            f"of compiled kernels), load at start: {load}.")
+
+
+def summarize(paths: list[Path]) -> str:
+    """One summary of several runs' results.json (e.g. runs over different modules, side by side);
+    a mutant measured twice keeps its last outcome."""
+    by_key: dict[str, dict] = {}
+    notes = []
+    for path in paths:
+        run = json.loads(path.read_text())
+        notes.append(_note(run["seed"], run["per_module"], run["per_compiled_module"], run["load"]))
+        for r in run["mutants"]:
+            by_key[f"{r['module']}:{r['line']}:{r['col']}:{r['operator']}:{r['mutated']}"] = r
+    order = {m: i for i, m in enumerate(MODULE_TESTS)}
+    results = sorted(by_key.values(), key=lambda r: (order.get(r["module"], len(order)), r["line"], r["col"]))
+    return _summary(results, " ".join(dict.fromkeys(notes)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,7 +319,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="a mutant's limit: this times its module's unmutated test time, plus 60 s")
     parser.add_argument("--out", type=Path, default=REPO / "reports/.mutation")
     parser.add_argument("--list", action="store_true", help="print the sampled mutants and stop")
+    parser.add_argument("--summarize", type=Path, nargs="+", metavar="RESULTS_JSON",
+                        help="print one summary of these runs' results.json files and stop")
     args = parser.parse_args(argv)
+    if args.summarize:
+        missing = [str(p) for p in args.summarize if not p.is_file()]
+        if missing:
+            parser.error(f"no such results file: {', '.join(missing)}")
+        print(summarize(args.summarize), end="")
+        return 0
     if args.per_module < 0 or args.per_compiled_module < 0:
         parser.error(f"--per-module and --per-compiled-module must be >= 0, got {args.per_module}, "
                      f"{args.per_compiled_module}")
@@ -379,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             (args.out / "results.json").write_text(json.dumps(
                 {"seed": args.seed, "per_module": args.per_module,
                  "per_compiled_module": args.per_compiled_module, "load": load, "mutants": results}, indent=1))
-    summary = _summary(results, args, load)
+    summary = _summary(results, _note(args.seed, args.per_module, args.per_compiled_module, load))
     (args.out / "summary.md").write_text(summary)
     print(summary)
     return 0

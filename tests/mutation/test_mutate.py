@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import json
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,27 @@ def test_list_prints_the_sample_without_running_anything(capsys):
 
 def test_the_docstring_example_holds():
     assert doctest.testmod(mutate).failed == 0
+
+
+def test_summarize_merges_runs_into_one_table_per_module(tmp_path, capsys):
+    def run(path, mutants, load):
+        path.write_text(json.dumps({"seed": 0, "per_module": 4, "per_compiled_module": 2, "load": load,
+                                    "mutants": mutants}))
+        return path
+
+    def mutant(module, line, outcome):
+        return {"module": module, "line": line, "col": 0, "end_line": line, "end_col": 1, "operator": "arith",
+                "original": "a + b", "mutated": "(a - b)", "population": 9, "outcome": outcome, "seconds": 1.0}
+
+    a = run(tmp_path / "a.json", [mutant("lsbench/metrics/binary.py", 3, "killed"),
+                                  mutant("lsbench/metrics/binary.py", 5, "survived")], "1.00")
+    b = run(tmp_path / "b.json", [mutant("lsbench/classic/drlse.py", 7, "timeout"),
+                                  mutant("lsbench/metrics/binary.py", 5, "killed")], "2.00")  # remeasured
+    assert mutate.main(["--summarize", str(a), str(b)]) == 0
+    out = capsys.readouterr().out
+    assert "| `lsbench/classic/drlse.py` | 1 (9) | 0 | 0 | 1 | 0 |" in out  # MODULE_TESTS order
+    assert "| `lsbench/metrics/binary.py` | 2 (9) | 2 | 0 | 0 | 0 |" in out
+    assert out.index("classic/drlse.py") < out.index("metrics/binary.py")
+    assert "## Survivors (0)" in out and "load at start: 1.00" in out and "load at start: 2.00" in out
+    with pytest.raises(SystemExit):
+        mutate.main(["--summarize", str(tmp_path / "nosuch.json")])
