@@ -60,7 +60,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 #: each mutated module and the fast test files (relative to the repository) that guard it
 MODULE_TESTS: dict[str, list[str]] = {
-    "lsbench/classic/_common.py": ["tests/classic/test_chan_vese.py", "tests/classic/test_drlse.py",
+    "lsbench/classic/_common.py": ["tests/classic/test_common.py", "tests/classic/test_chan_vese.py", "tests/classic/test_drlse.py",
                                    "tests/classic/test_rsf.py", "tests/classic/test_l2s.py"],
     "lsbench/classic/backend.py": ["tests/classic/test_backends.py"],
     "lsbench/classic/chan_vese.py": ["tests/classic/test_chan_vese.py", "tests/classic/test_backends.py"],
