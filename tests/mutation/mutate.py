@@ -83,10 +83,10 @@ MODULE_TESTS: dict[str, list[str]] = {
     "lsbench/learned/rls.py": ["tests/learned/test_rls.py"],
     "lsbench/metrics/binary.py": ["tests/metrics/test_binary.py"],
     "lsbench/metrics/masks.py": ["tests/metrics/test_coco.py", "tests/metrics/test_instance.py"],
-    "lsbench/metrics/coco.py": ["tests/metrics/test_coco.py"],
+    "lsbench/metrics/coco.py": ["tests/metrics/test_coco.py", "tests/metrics/test_scoring.py"],
     "lsbench/metrics/instance.py": ["tests/metrics/test_instance.py"],
-    "lsbench/metrics/scoring.py": ["tests/metrics/test_binary.py", "tests/metrics/test_instance.py"],
-    "lsbench/metrics/catalog.py": ["tests/metrics/test_binary.py", "tests/metrics/test_instance.py"],
+    "lsbench/metrics/scoring.py": ["tests/metrics/test_scoring.py"],
+    "lsbench/metrics/catalog.py": ["tests/metrics/test_scoring.py"],
 }
 
 #: the default sample per module (``$MUTANTS_PER_MODULE`` overrides it; 0 = every mutant)
