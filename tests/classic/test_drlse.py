@@ -1,5 +1,6 @@
 """DRLSE: transliteration parity with drlse_edge.m, the oracles of classic-methods.md §8, validation."""
 
+import itertools
 import math
 
 import numpy as np
@@ -225,7 +226,7 @@ def test_tol_stops_at_the_first_outer_iteration_with_fewer_than_tol_hw_changes()
     phis = []
     drlse(img, **kw, iter_callback=lambda info: phis.append(info.phi.copy()) if info.iteration % 5 == 0 else None)
     sides = [_box(32, 3) > 0] + [p > 0 for p in phis]
-    counts = [int(np.count_nonzero(a != b)) for a, b in zip(sides[:-1], sides[1:], strict=True)]
+    counts = [int(np.count_nonzero(a != b)) for a, b in itertools.pairwise(sides)]
     # a count c that is a new running minimum (every earlier count is larger) and is later undercut
     record = next(k for k in range(1, len(counts)) if 0 < counts[k] < min(counts[:k])
                   and min(counts[k + 1:], default=counts[k]) < counts[k])
