@@ -55,7 +55,7 @@ bench: $(STAMP)
 # lsbench/classic/, lsbench/torchclassic/, lsbench/learned/rls.py and lsbench/metrics/, each run
 # against its module's fast tests in a temporary copy of the tree (the checkout is never edited);
 # prints killed / survived / timeout per module and writes reports/.mutation/{results.json,summary.md}.
-# About an hour on two busy cores at the defaults; MUTANTS_PER_MODULE=0 runs every mutant (days).
+# One to two hours on a busy two-core machine at the defaults; MUTANTS_PER_MODULE=0 runs every mutant (days).
 # The annotated result (survivors with verdicts) is reports/mutation.md; docs/testing.md explains.
 MUTANTS_PER_MODULE ?= 6
 MUTANTS_PER_COMPILED_MODULE ?= 2
