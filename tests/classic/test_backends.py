@@ -278,3 +278,14 @@ def test_numpy_backend_works_without_numba():
     assert out.pop("registered") == ["numpy"] * 5
     assert out.pop("numba_loaded") is False
     assert all(out.values()), out
+
+
+def test_threads_start_at_160_squared_pixels_and_default_to_the_cpu_count_capped_at_4(monkeypatch):
+    # written for the mutation run (reports/mutation.md): the documented threshold (docs/performance.md)
+    # and the default when $LSBENCH_NUM_THREADS is unset, also when the CPU count is unknown
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "3")
+    assert num_threads(160 * 160) == 3 and num_threads(160 * 160 - 1) == 1
+    monkeypatch.delenv("LSBENCH_NUM_THREADS")
+    for cpus, expected in [(None, 1), (1, 1), (2, 2), (8, 4)]:
+        monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
+        assert num_threads(10**6) == expected, cpus

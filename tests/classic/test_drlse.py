@@ -1,5 +1,6 @@
 """DRLSE: transliteration parity with drlse_edge.m, the oracles of classic-methods.md §8, validation."""
 
+import itertools
 import math
 
 import numpy as np
@@ -214,3 +215,22 @@ def test_tol_stops_early_once_the_contour_is_still():
 def test_bad_input_raises_a_named_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         drlse(np.random.default_rng(0).random((16, 16)), **kwargs)
+
+
+def test_tol_stops_at_the_first_outer_iteration_with_fewer_than_tol_hw_changes():
+    # written for the mutation run (reports/mutation.md): "fewer than tol * H * W pixels changed side",
+    # strictly. The changes per outer iteration are counted here from a run without tol; tol is then set
+    # to a count that occurs (H * W = 1024, so tol * H * W is that integer exactly)
+    img, _ = _disk_image(32)
+    kw = dict(init=_box(32, 3), iter_inner=5, iter_refine=0, max_iter=400, return_result=True)
+    phis = []
+    drlse(img, **kw, iter_callback=lambda info: phis.append(info.phi.copy()) if info.iteration % 5 == 0 else None)
+    sides = [_box(32, 3) > 0] + [p > 0 for p in phis]
+    counts = [int(np.count_nonzero(a != b)) for a, b in itertools.pairwise(sides)]
+    # a count c that is a new running minimum (every earlier count is larger) and is later undercut
+    record = next(k for k in range(1, len(counts)) if 0 < counts[k] < min(counts[:k])
+                  and min(counts[k + 1:], default=counts[k]) < counts[k])
+    c = counts[record]
+    first_below = next(j for j, n in enumerate(counts) if n < c)
+    res = drlse(img, **kw, tol=c / 1024)
+    assert res.converged and res.n_iter == 5 * (first_below + 1) > 5 * (record + 1)

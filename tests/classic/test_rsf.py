@@ -290,3 +290,25 @@ def test_gaussian_window_is_matlab_conv2_for_short_and_fft_kernels(sigma, shape)
     np.testing.assert_allclose(g(a), _conv2(a, sigma), rtol=1e-12, atol=1e-10)
     out = np.empty(shape)
     assert g(a, out=out) is out
+
+
+def test_rsf_energy_weighs_an_independent_length_and_penalty_by_nu_and_mu():
+    # written for the mutation run (reports/mutation.md): E is affine in nu and mu, with slopes
+    # 255^2 L and P computed here from np.gradient (MATLAB's gradient) of u = -phi
+    rng = np.random.default_rng(5)
+    img = rng.random((20, 23))
+    phi = rng.normal(0.0, 2.0, img.shape)
+    u = -phi
+    gy, gx = np.gradient(u)
+    s = np.hypot(gx, gy)
+    eps = 1.5
+    length = np.sum((eps / np.pi) / (eps**2 + u**2) * s)
+    penalty = np.sum(0.5 * (s - 1.0) ** 2)
+
+    def energy(nu, mu):
+        return rsf_energy(img, phi, nu=nu, mu=mu, epsilon=eps, sigma=2.0, lambda1=1.2, lambda2=0.8)
+
+    base = energy(0.0, 0.0)
+    assert energy(0.0, 2.5) - base == pytest.approx(2.5 * penalty, rel=1e-9)
+    assert energy(0.004, 0.0) - base == pytest.approx(0.004 * 255.0**2 * length, rel=1e-9)
+    assert energy(0.004, 2.5) == pytest.approx(base + 2.5 * penalty + 0.004 * 255.0**2 * length, rel=1e-12)

@@ -333,3 +333,45 @@ def test_fconnet_shape_and_parameter_count():
 def test_bad_configs_are_rejected_clearly(kwargs, needle):
     with pytest.raises(ValueError, match=needle):
         RLS(8, 8, **kwargs)
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_hand_set_cell_with_a_half_open_reset_gate(kind):
+    # reset_bias = 0 (not the default 30): r = sigmoid(0) = 1/2 exactly, z = 1/2, identity activation, so
+    # phi_t = (phi + (2 dt x + phi / 2)) / 2 = 3/4 phi + dt x, with dt x the explicit Chan–Vese increment.
+    # A cell whose U_r is not zero (r = sigmoid(x)), or that ignores reset_bias, fails.
+    image, phi = _inputs()
+    cell = RLSCell(kind, 16, 16, activation="identity", heaviside="arctan", eps=1.0, curvature_eta=1e-2).double()
+    cell.set_chan_vese(lambda1=1.3, lambda2=0.7, dt=0.25, reset_bias=0.0)
+    out = cell(torch.tensor(image)[None], torch.tensor(phi)[None])[0].detach().numpy()
+    increment = _numpy_cv_step(image, phi, dt=0.25, lambda1=1.3, lambda2=0.7) - phi
+    np.testing.assert_allclose(out, 0.75 * phi + increment, atol=1e-6, rtol=0)
+    assert np.abs(increment).max() > 1e-2
+
+
+def test_chan_vese_weight_init_sets_every_cell_and_the_head_from_its_parameters():
+    n = 6 * 7
+    eye = torch.eye(n, dtype=torch.float32)
+    model = RLS(6, 7, kind="dense", steps=2, tie_weights=False, weight_init="chan-vese", cv_lambda=7.0,
+                cv_dt=0.3, head_scale=2.5)
+    for cell in model.cells:
+        torch.testing.assert_close(cell.force.G.weight.detach(), torch.cat([7.0 * eye, 7.0 * eye]))
+        torch.testing.assert_close(cell.U.weight.detach(), torch.cat([0 * eye, 0 * eye, 0.6 * eye]))
+        torch.testing.assert_close(cell.U.bias.detach(), torch.cat([torch.zeros(n), torch.full((n,), 30.0),
+                                                                    torch.zeros(n)]))
+    torch.testing.assert_close(model.head.weight.detach(), torch.cat([-2.5 * eye, 2.5 * eye]))
+
+
+@pytest.mark.parametrize("method", ["rls", "rls-conv"])
+def test_rls_defaults_for_the_chan_vese_init_are_the_registered_methods(method):
+    # the registered methods' cv_lambda / cv_dt (lsbench/methods.py: the plateau of the untrained
+    # model's F) are the network's own defaults: RLS(weight_init="chan-vese") is that network
+    from lsbench.registry import METHODS
+
+    registered = METHODS.get(method).defaults()
+    model = RLS(5, 5, kind="dense", weight_init="chan-vese")
+    lam, dt = registered["cv_lambda"], registered["cv_dt"]
+    assert (lam, dt) == (100.0, 2.0)
+    eye = torch.eye(25)
+    torch.testing.assert_close(model.cells[0].force.G.weight.detach(), torch.cat([lam * eye, lam * eye]))
+    torch.testing.assert_close(model.cells[0].U.weight.detach()[50:], 2.0 * dt * eye)

@@ -137,3 +137,34 @@ def test_mask_overlap_in_box_windows_equals_full_image_iou():
             mask_iou(full[:1], full[1:])[0, 0], abs=1e-15)
     with pytest.raises(ValueError, match="needs a mask of shape"):
         mask_overlap((0, 0, 3, 3), (0, 0, 3, 3), np.ones((3, 3)), np.ones((4, 4)))
+
+
+def test_mask_stacks_of_integers_must_hold_only_zeros_and_ones():
+    # written for the mutation run (reports/mutation.md): an all-background 0/1 stack is valid, a 2 is not
+    empty = np.zeros((1, 4, 5), dtype=np.uint8)
+    assert decode_rles(encode_masks(empty)).sum() == 0
+    ones = np.ones((1, 4, 5), dtype=np.int64)
+    assert decode_rles(encode_masks(ones)).all()
+    with pytest.raises(ValueError, match="must be boolean"):
+        encode_masks(np.array([[[0, 1], [2, 0]]], dtype=np.uint8))
+
+
+def test_no_rles_have_no_boxes_and_no_areas():
+    assert rle_boxes_xywh([]).shape == (0, 4)
+    assert rle_areas([]).shape == (0,)
+
+
+def test_mask_overlap_of_one_pixel_with_itself_is_one():
+    one = np.ones((1, 1), dtype=bool)
+    assert mask_overlap([3, 4, 3, 4], [3, 4, 3, 4], one, one) == 1.0
+    assert mask_overlap([3, 4, 3, 4], [5, 4, 5, 4], one, one) == 0.0  # disjoint boxes
+    assert mask_overlap([0, 0, 1, 0], [1, 0, 2, 0], np.ones((1, 2), bool), np.ones((1, 2), bool)) == 1 / 3
+
+
+def test_a_class_count_must_be_positive():
+    from lsbench.metrics.coco import coco_categories
+
+    assert [c["id"] for c in coco_categories(2)] == [1, 2]
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="classes must be positive"):
+            coco_categories(bad)
