@@ -675,23 +675,18 @@ def run_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pat
 
 def _assemble(plan: ReferencePlan, finished: Sequence[Path], trained: list[dict[str, Any]], command: str,
               started: float, say: Callable[[str], None]) -> None:
-    """Build the new reference tree beside ``out`` and swap it in (never a half-written ``out``)."""
+    """Write the claims beside the finished runs, then build the new reference tree beside ``out`` and swap
+    it in with two renames: ``out`` is never half-written, and until the swap the scratch folder keeps
+    every finished run (a failure here leaves them to be reused)."""
     out = plan.out
-    new = out.parent / f".{out.name}-new"
-    old = out.parent / f".{out.name}-old"
-    for stale in (new, old):
-        if stale.exists():
-            shutil.rmtree(stale)
-    new.mkdir(parents=True)
     names = {p.name for p in finished}
     carried = sorted(p for p in out.iterdir() if p.is_dir() and p.name not in names
                      and (p / "per_sample.csv").is_file()) if out.is_dir() else []
     for p in carried:
         say(f"keeping {p.name} from the previous reference (not re-run)")
-        shutil.copytree(p, new / p.name)
-    for p in finished:  # the scratch folder is on the same file system: a rename
-        p.rename(new / p.name)
-    run_dirs = sorted((new / p.name for p in [*carried, *finished]), key=lambda p: _order(plan, p.name))
+    order = [r.folder for r in REFERENCE_RUNS] + [r.spec.folder for r in plan.runs]
+    run_dirs = sorted([*carried, *finished], key=lambda p: (order.index(p.name) if p.name in order else len(order),
+                                                             p.name))
     manifest = {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "command": command,
                 "source": plan.source.as_dict(),
                 "runs": [{"folder": r.spec.folder, "dataset": r.spec.dataset, "split": r.spec.split,
@@ -701,24 +696,29 @@ def _assemble(plan: ReferencePlan, finished: Sequence[Path], trained: list[dict[
                 "carried_over": [p.name for p in carried], "trained": trained,
                 "expected_seconds": round(plan.total_seconds(), 1),
                 "wall_seconds": round(time.perf_counter() - started, 1)}
-    write_claims(new, run_dirs, source=plan.source, manifest=manifest)
-    atomic_write_text(new / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    pages = write_claims(plan.work, run_dirs, source=plan.source, manifest=manifest)
+    pages.append(atomic_write_text(plan.work / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n"))
+
+    new = out.parent / f".{out.name}-new"
+    old = out.parent / f".{out.name}-old"
+    for stale in (new, old):
+        if stale.exists():
+            shutil.rmtree(stale)
+    new.mkdir(parents=True)
+    for p in carried:
+        shutil.copytree(p, new / p.name)
+    for p in [*finished, *pages]:  # the scratch folder is beside out, on the same file system: renames
+        p.rename(new / p.name)
     if out.exists():
         out.rename(old)
     new.rename(out)
     if old.exists():
         shutil.rmtree(old)
     shutil.rmtree(plan.work, ignore_errors=True)
-    with_work = plan.work.parent
-    if with_work.is_dir() and not any(with_work.iterdir()):
-        with_work.rmdir()
+    if plan.work.parent.is_dir() and not any(plan.work.parent.iterdir()):
+        plan.work.parent.rmdir()
     say(f"reference report: {out / INDEX_FILE} (claims: {out / CLAIMS_FILE}); wall time "
         f"{format_duration(manifest['wall_seconds'])}, expected {format_duration(plan.total_seconds())}")
-
-
-def _order(plan: ReferencePlan, folder: str) -> tuple[int, str]:
-    names = [r.spec.folder for r in REFERENCE_RUNS] + [r.spec.folder for r in plan.runs]
-    return (names.index(folder) if folder in names else len(names), folder)
 
 
 def select_runs(folders: Sequence[str] | None) -> list[RunSpec]:
