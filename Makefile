@@ -13,7 +13,8 @@ STAMP  := $(VENV)/.installed
 TORCH_PINS ?= torch<=2.14.1 torchvision<=0.29.1
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[all,dev]' $(foreach p,$(TORCH_PINS),'$(p)') 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	@echo "Installing lsbench and its dependencies into $(VENV): a few minutes the first time, pip's progress below"
+	$(BIN)/python -m pip install --disable-pip-version-check -e '.[all,dev]' $(foreach p,$(TORCH_PINS),'$(p)') 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	@$(BIN)/python -c "import lsbench, numpy, scipy, skimage, torch, torchvision, pycocotools, click, pandas, matplotlib" \
 		|| (echo "error: lsbench's dependencies did not install into $(VENV)"; exit 1)
 	@touch $(STAMP)
@@ -26,11 +27,11 @@ demo: $(STAMP)
 	$(BIN)/lsbench run --methods cv --dataset synthetic --split test --run-id demo-$$(date +%Y%m%d-%H%M%S)
 
 # The committed reference report: every method below on the synthetic test split, tables, figures and
-# index.html (the learned methods use cached checkpoints or train first: about 10 minutes), written to a scratch folder and moved into reports/reference/synthetic-test/ once complete.
+# index.html (the learned methods use cached checkpoints or train first, --train-missing: about 10 minutes), written to a scratch folder and moved into reports/reference/synthetic-test/ once complete.
 REFERENCE_METHODS ?= cv,skimage-cv,drlse,li,lic,l2s,rls,rls-conv,fconnet
 reference: $(STAMP)
 	rm -rf reports/.reference-new
-	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress --executor local \
+	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress --executor local --train-missing \
 		--out reports/.reference-new --run-id synthetic-test
 	rm -rf reports/reference/synthetic-test
 	mkdir -p reports/reference

@@ -80,7 +80,11 @@ def main() -> None:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (default: $LSBENCH_DATA, the checkout's datasets/, "
                    "or ~/.cache/lsbench/datasets); for --dataset folder, the folder of your images itself.")
-@click.option("--limit", type=int, default=None, help="Only the first N samples.")
+@click.option("--limit", type=int, default=None,
+              help="Only N samples, spread evenly over the scene families (seeded; the split's order when the "
+                   "dataset has no families).")
+@click.option("--limit-first", "limit_first", type=int, default=None, metavar="N",
+              help="Only the first N samples of the split, in its order.")
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports"),
               show_default=True, help="Parent folder of the run directory (made when the run starts).")
 @click.option("--run-id", default=None, callback=_checked_run_id,
@@ -96,9 +100,15 @@ def main() -> None:
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Draw the figures into the run directory (lsbench report can draw them later).")
 @click.option("--html", is_flag=True, help="Also write the one-page index.html report.")
+@click.option("--throughput", is_flag=True,
+              help="Also measure the batch-64 throughput (images/s) of the methods with a native predict_batch "
+                   "(learned methods), after the per-sample runs; minutes for the detectors.")
 @click.option("--weights", "weights", multiple=True, metavar="[METHOD=]PATH",
               help="Checkpoint of a learned method (rls, rls-conv, fconnet, crls, maskrcnn), e.g. --weights rls=rls.pt; "
                    "METHOD= may be left out when one listed method takes weights (repeatable).")
+@click.option("--train-missing", is_flag=True,
+              help="Train (with a progress bar, and cache) a learned method that has neither --weights nor a cached "
+                   "checkpoint; without it such a run stops before any sample, naming the `lsbench train` command.")
 @click.option("--executor", type=click.Choice(["local", "process", "dask"]), default="process", show_default=True,
               help="Where samples run: this process (local), a pool of child processes (process), or a Dask "
                    "cluster (dask).")
@@ -115,9 +125,11 @@ def main() -> None:
               help="Finish an interrupted run (its <run-id>.partial directory): only samples without a "
                    "stored result are run; methods, dataset and limit come from the run's config.json.")
 @_friendly
-def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, out: Path,
+def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, limit_first: int | None,
+        out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
-        no_progress: bool, figures: bool, html: bool, weights: tuple[str, ...], executor: str,
+        no_progress: bool, figures: bool, html: bool, throughput: bool, weights: tuple[str, ...], train_missing: bool,
+        executor: str,
         workers: int | None, scheduler: str | None, timeout_per_sample: float | None, retries: int,
         resume: Path | None) -> None:
     """Run methods on a dataset split and write a run directory.
@@ -141,8 +153,10 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
     if resume is not None:
         ctx = click.get_current_context()
-        fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "out", "run_id",
-                                                      "params", "dataset_params", "preset", "weights") if _given(ctx, n)]
+        fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "limit_first",
+                                                      "out", "run_id",
+                                                      "params", "dataset_params", "preset", "weights", "train_missing")
+                 if _given(ctx, n)]
         if fixed:
             raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
                                    f"drop {', '.join(fixed)}")
@@ -151,7 +165,7 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         except (FileNotFoundError, ValueError) as exc:  # no run in progress there: a bad --resume value
             raise click.UsageError(str(exc)) from None
         result = resume_benchmark(resume, progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
-                                  figures=figures, html=html, **executing)
+                                  figures=figures, html=html, throughput=throughput, **executing)
         return _print_run(result, html)
 
     with refusing():
@@ -166,22 +180,29 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         _apply_weights_option(weights, names, overrides)
         DATASETS.get(dataset)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params)
+    if train_missing:
+        for n in names:
+            if "train_missing" in METHODS.get(n).defaults():
+                overrides[n]["train_missing"] = True
     # learned methods train (when they must) on the same dataset root; the root of --dataset folder is
     # the folder of your own images, not a folder of datasets
     if root is not None and dataset != "folder":
         for n in names:
             if "train_root" in METHODS.get(n).defaults():
                 overrides[n].setdefault("train_root", str(root))
-    if limit is not None and limit <= 0:
-        raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
+    if limit is not None and limit_first is not None:
+        raise click.UsageError("give --limit N (spread over the scene families) or --limit-first N, not both")
+    for option, value in (("--limit", limit), ("--limit-first", limit_first)):
+        if value is not None and value <= 0:
+            raise click.BadParameter(f"must be a positive integer, got {value}", param_hint=option)
     _default_training_data(names, overrides, dataset, root, ds_kwargs)
     check_output_dir(out, create=False)  # fail before loading data or building methods; made when the run starts
     with refusing():  # a bad split or dataset option; damaged data is a DatasetError (exit 1)
         data = load(dataset, root=root, split=split, **ds_kwargs)
     requests = [MethodRequest(n, overrides[n], preset=sources[n]) for n in names]
-    result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit,
-                           progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
-                           figures=figures, html=html, on_start=_announce_partial, **executing)
+    result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit if limit_first is None else limit_first,
+                           limit_mode="spread" if limit_first is None else "first", progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                           figures=figures, html=html, throughput=throughput, on_start=_announce_partial, **executing)
     return _print_run(result, html)
 
 
@@ -252,8 +273,9 @@ def _print_run(result: Any, html: bool) -> None:
 @click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
               help="A parameter held fixed during the search (and written with the winner).")
 @click.option("--stride", type=int, default=1, show_default=True, help="Use every N-th sample of the split.")
-@click.option("--write/--no-write", default=True, show_default=True,
-              help="Write the winner into baselines/presets/METHOD.toml [datasets.DATASET].")
+@click.option("--write/--no-write", default=False, show_default=True,
+              help="Write the winner into METHOD.toml [datasets.DATASET] of the presets folder ($LSBENCH_PRESETS, "
+                   "else the checkout's baselines/presets/); without it nothing is written.")
 @click.option("--executor", type=click.Choice(["local", "process"]), default="process", show_default=True,
               help="How each combination's samples run: in this process, or in child processes.")
 @click.option("--workers", type=int, default=None,
@@ -261,7 +283,11 @@ def _print_run(result: Any, html: bool) -> None:
 @_friendly
 def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tuple[str, ...],
              params: tuple[str, ...], stride: int, write: bool, executor: str, workers: int | None) -> None:
-    """Grid-search METHOD's parameters on a training split and store the winner as its tuned preset."""
+    """Grid-search METHOD's parameters on a training split and print the winner.
+
+    Nothing is written unless --write is given: then the winner becomes METHOD's tuned preset for
+    the dataset, in the presets folder ($LSBENCH_PRESETS, else the checkout's baselines/presets/).
+    """
     import datetime as _dt
 
     from lsbench.datasets import load
@@ -297,6 +323,11 @@ def tune_cmd(method: str, dataset: str, split: str, root: Path | None, grid: tup
                    f"({_dt.date.today().isoformat()})"]
         path = write_tuned(method, dataset, chosen, comment)
         click.echo(f"wrote {path} [datasets.{dataset}]")
+    else:
+        from lsbench.presets import presets_dir
+
+        click.echo(f"not written: add --write to store it as the tuned preset in {presets_dir() / (method + '.toml')} "
+                   f"[datasets.{dataset}] (or set $LSBENCH_PRESETS to write into another folder)", err=True)
 
 
 def _apply_weights_option(weights: tuple[str, ...], names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
@@ -431,11 +462,11 @@ def _print_trained(result: Any) -> None:
         if val.get("f_measure") is not None:
             click.echo(f"validation F-measure: {100 * val['f_measure']:.2f}% (epoch {val['epoch']}), "
                        f"loss {val['loss']:.4f}")
-    dataset = f" --dataset {result.dataset}" if instance else ""
-    if result.cached:
-        click.echo(f"`lsbench run --methods {method}{dataset}` with the same parameters uses it from the cache")
-    else:
-        click.echo(f"use it with: lsbench run --methods {method}{dataset} --weights {method}={target}")
+    from lsbench.checkpoint_commands import run_command
+
+    command = run_command(method, result.params, None if result.cached else target)
+    where = "from the cache" if result.cached else "from this file"
+    click.echo(f"run it ({where}, no training) with: {command}")
 
 
 # -- report ------------------------------------------------------------------------------------------
@@ -446,8 +477,9 @@ def _print_trained(result: Any) -> None:
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Also redraw the figures (figures/*.png and *.pdf).")
 @click.option("--html", is_flag=True, help="Also write a self-contained index.html (tables and figures embedded).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @_friendly
-def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool) -> None:
+def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no_progress: bool) -> None:
     """Rebuild the tables, figures and (--html) one-page report of RUN_DIR from its files.
 
     No method is re-run: Table 2 comes from per_sample.csv, Tables 3 and 4 from the saved
@@ -456,7 +488,7 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool) ->
     """
     from lsbench.reports.build import build_report
 
-    rep = build_report(run_dir, tables=list(tables) or None, figures=figures, html=html)
+    rep = build_report(run_dir, tables=list(tables) or None, figures=figures, html=html, progress=not no_progress)
     click.echo(rep.markdown())
     for p in rep.written:
         click.echo(f"wrote {p}", err=True)

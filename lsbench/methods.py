@@ -233,7 +233,8 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------
 # Parameters of the learned methods: the model's (size, steps, ...), how to train when no
 # checkpoint is given or cached (epochs ... augment: lsbench.learned.train.TrainConfig), where the
-# weights come from (weights: a checkpoint path; else the cache; else train now), the training
+# weights come from (weights: a checkpoint path; else the cache; else an error naming the
+# `lsbench train` command, or with train_missing=True train now), the training
 # data and the device. lsbench.learned.segmenter.configs_from_params sorts them.
 #
 # Defaults. The architecture is the chapter's (dense N = 4096 cell, T = 5, tied weights, softmax
@@ -264,8 +265,8 @@ def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "r
          cv_dt: float = 2.0, epochs: int = 10, batch_size: int = 32, lr: float = 1e-4, weight_decay: float = 0.0,
          grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
          augment: bool = True, shift: int = 12, invert: bool = True,
-         weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
-         train_split: str = "train", train_root: Any = None) -> Segmenter:
+         weights: Any = None, train_missing: bool = False, device: str = "auto",
+         train_dataset: str = "synthetic", train_split: str = "train", train_root: Any = None) -> Segmenter:
     return _learned("rls", locals())
 
 
@@ -278,8 +279,8 @@ def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weight
               epochs: int = 20, batch_size: int = 16, lr: float = 1e-2, weight_decay: float = 0.0,
               grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2, deep_supervision: bool = False,
               augment: bool = True, shift: int = 0, invert: bool = False,
-              weights: Any = None, device: str = "auto", train_dataset: str = "synthetic",
-              train_split: str = "train", train_root: Any = None) -> Segmenter:
+              weights: Any = None, train_missing: bool = False, device: str = "auto",
+              train_dataset: str = "synthetic", train_split: str = "train", train_root: Any = None) -> Segmenter:
     return _learned("rls-conv", locals())
 
 
@@ -288,7 +289,7 @@ def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weight
 def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: int = 32, lr: float = 1e-3,
              weight_decay: float = 0.0, grad_clip: float = 1.0, seed: int = 0, val_fraction: float = 0.2,
              deep_supervision: bool = False, augment: bool = True, shift: int = 0, invert: bool = False,
-             weights: Any = None, device: str = "auto",
+             weights: Any = None, train_missing: bool = False, device: str = "auto",
              train_dataset: str = "synthetic", train_split: str = "train", train_root: Any = None) -> Segmenter:
     return _learned("fconnet", locals())
 
@@ -297,7 +298,8 @@ def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: i
 # Parameters: the model's (backbone, RoI warping, RLS, sizes; None = chosen from the backbone and
 # the training images, lsbench.crls.model.detector_config), training (epochs ... patience:
 # lsbench.crls.train.DetectorTrainConfig), where weights and data come from (weights: a checkpoint;
-# else the cache; else train now on train_dataset/train_split; backbone_weights: a local file the
+# else the cache; else an error naming the `lsbench train` command, or with train_missing=True train
+# now on train_dataset/train_split; backbone_weights: a local file the
 # backbone starts from), the device and the mask threshold. lsbench.crls.segmenter sorts them.
 # epochs = 7: on shapes (2000 training images, batch 8) CRLS trained 7 epochs in 28 min and Mask
 # R-CNN in 20 min, each on one core of the 2-core CPU, inside the 30-minute budget of the issue.
@@ -322,8 +324,8 @@ def _crls(backbone: str = "small", roi_op: str = "warp", detach_proposals: bool 
           weight_decay: float = 1e-4,
           warmup_iters: int = 100, lr_schedule: str = "cosine", grad_clip: float = 10.0, seed: int = 0,
           hflip: bool = True, val_fraction: float = 0.1, val_limit: int = 0, patience: int = 0,
-          weights: Any = None, backbone_weights: Any = None, device: str = "auto", train_dataset: str = "shapes",
-          train_split: str = "train", train_root: Any = None, train_dataset_params: Any = None,
+          weights: Any = None, train_missing: bool = False, backbone_weights: Any = None, device: str = "auto",
+          train_dataset: str = "shapes", train_split: str = "train", train_root: Any = None, train_dataset_params: Any = None,
           mask_threshold: float = 0.5, inference_batch: int = 8) -> Segmenter:
     return _detector("crls", locals())
 
@@ -337,7 +339,8 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
               epochs: int = 7, batch_size: int = 8, optimizer: str = "adamw", lr: float = 0.001,
               momentum: float = 0.9, weight_decay: float = 1e-4, warmup_iters: int = 100, lr_schedule: str = "cosine",
               grad_clip: float = 10.0, seed: int = 0, hflip: bool = True, val_fraction: float = 0.1,
-              val_limit: int = 0, patience: int = 0, weights: Any = None, backbone_weights: Any = None,
+              val_limit: int = 0, patience: int = 0, weights: Any = None, train_missing: bool = False,
+              backbone_weights: Any = None,
               device: str = "auto", train_dataset: str = "shapes", train_split: str = "train",
               train_root: Any = None, train_dataset_params: Any = None, mask_threshold: float = 0.5,
               inference_batch: int = 8) -> Segmenter:

@@ -27,9 +27,10 @@ from lsbench.registry import DATASETS, METHODS
 __all__ = ["SOURCE_PARAMS", "TrainedCheckpoint", "default_training_dataset", "learned_methods", "train_method",
            "trainable_params"]
 
-#: registered parameters that say where weights and training data come from: set by
-#: :func:`train_method`'s own arguments, never trained
-SOURCE_PARAMS = ("weights", "train_dataset", "train_split", "train_root", "backbone_weights", "train_dataset_params")
+#: registered parameters that say where weights and training data come from, and whether a missing
+#: checkpoint may be trained on the spot: set by :func:`train_method`'s own arguments, never trained
+SOURCE_PARAMS = ("weights", "train_missing", "train_dataset", "train_split", "train_root", "backbone_weights",
+                 "train_dataset_params")
 #: arguments of :func:`train_method` that only the instance methods take, as ``lsbench train`` spells them
 _INSTANCE_ONLY = {"backbone": "--backbone", "backbone_weights": "--backbone-weights",
                   "dataset_params": "--dataset-param", "resume": "--resume"}
@@ -45,6 +46,9 @@ class TrainedCheckpoint:
     dataset: str
     #: True when written to the cache entry that ``lsbench run`` looks up (no ``out`` given)
     cached: bool
+    #: every parameter of the method's factory the checkpoint was trained with
+    #: (:func:`lsbench.checkpoint_commands.run_command` prints the run that reuses it)
+    params: dict[str, Any]
 
 
 def learned_methods() -> list[str]:
@@ -58,12 +62,13 @@ def trainable_params(method: str) -> dict[str, Any]:
 
     Examples
     --------
+    >>> from lsbench.training import trainable_params
     >>> "epochs" in trainable_params("rls") and "weights" not in trainable_params("rls")
     True
     >>> trainable_params("cv")
     Traceback (most recent call last):
     ...
-    ValueError: 'cv' is not a learned method; choose from: crls, fconnet, maskrcnn, rls, rls-conv
+    ValueError: 'cv' is not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-conv
     """
     learned = learned_methods()
     if method not in learned:
@@ -145,7 +150,8 @@ def train_method(method: str, *, dataset: str | None = None, split: str = "train
         path, ckpt, name = _train_detector(method, values, target, resume=resume, progress=progress, say=say)
     else:
         path, ckpt, name = _train_single(method, values, target, nproc=nproc, progress=progress, say=say)
-    return TrainedCheckpoint(method=method, path=path, checkpoint=ckpt, dataset=name, cached=out is None)
+    return TrainedCheckpoint(method=method, path=path, checkpoint=ckpt, dataset=name, cached=out is None,
+                             params=values)
 
 
 def _refuse_instance_options(method: str, **given: bool) -> None:

@@ -114,7 +114,7 @@ def test_damaged_image_file_is_a_recorded_failure_naming_the_file(tmp_path, data
     victim = load("synthetic", root=root, split="test").ids()[1]
     (root / "synthetic" / "test" / "images" / f"{victim}.png").write_bytes(b"\x89PNG garbage")
     out = tmp_path / "out"
-    res = _cli(["run", "--root", str(root), "--limit", "3", "--out", str(out), "--run-id", "d", "--no-progress",
+    res = _cli(["run", "--root", str(root), "--limit-first", "3", "--out", str(out), "--run-id", "d", "--no-progress",
                 "--no-figures", "-p", "cv.max_iter=10", "--executor", "local"])
     assert res.exit_code == 1 and "1 sample(s) failed" in res.output
     per = pd.read_csv(out / "d" / "per_sample.csv", dtype={"error": str}).fillna({"error": ""}).set_index("sample_id")

@@ -31,6 +31,11 @@ NUMPY_MODULES = {
     "lsbench": 5,
     "lsbench.api": 10,
     "lsbench.export": 8,
+    "lsbench.training": 3,
+    "lsbench.checkpoint_commands": 7,
+    "lsbench.harness.selection": 4,
+    "lsbench.reports.uncertainty": 4,
+    "lsbench.progress": 2,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

@@ -111,7 +111,7 @@ def test_run_with_a_tuned_preset_and_an_explicit_override(preset_root, tmp_path,
 def test_tune_writes_the_winner_with_its_command(preset_root, data_root):
     runner = CliRunner()
     out = runner.invoke(main, ["tune", "cv", "--root", str(data_root), "--stride", "120",
-                               "--grid", "mu=0.25,0.1", "-p", "max_iter=20"], catch_exceptions=False)
+                               "--grid", "mu=0.25,0.1", "-p", "max_iter=20", "--write"], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "best on synthetic/train (3 samples)" in out.output
     text = (preset_root / "cv.toml").read_text()
@@ -138,6 +138,45 @@ def test_tune_scores_do_not_depend_on_the_executor(preset_root, data_root):
         tables.append([line.split()[:2] for line in out.output.splitlines() if line.startswith(" ")])
     assert tables[0] == tables[1] and len(tables[0]) == 2  # (mu, mean F) of both combinations
     assert list(preset_root.glob("*")) == []  # --no-write
+
+
+def _git_status(folder):
+    import subprocess
+
+    done = subprocess.run(["git", "status", "--porcelain", "--", str(folder)], cwd=folder, capture_output=True,
+                          text=True)
+    return done.stdout if done.returncode == 0 else None
+
+
+def test_tune_writes_nothing_unless_asked(data_root, tmp_path, monkeypatch):
+    """A bare `lsbench tune` leaves the checkout's presets folder (bytes and `git status`) as it was and says how
+    to write; `--write` writes, here into $LSBENCH_PRESETS."""
+    from lsbench.presets import presets_dir
+
+    monkeypatch.delenv("LSBENCH_PRESETS", raising=False)
+    folder = presets_dir()
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    status = _git_status(folder)
+    args = ["tune", "cv", "--root", str(data_root), "--stride", "120", "--grid", "mu=0.25,0.1", "-p", "max_iter=20",
+            "--executor", "local"]
+    try:
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 0, res.output
+        assert "best on synthetic/train" in res.stdout and "not written: add --write" in res.stderr
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+        assert _git_status(folder) == status
+    finally:  # never leave a damaged checkout behind, even when the default did write
+        for name, data in before.items():
+            if (folder / name).read_bytes() != data:
+                (folder / name).write_bytes(data)
+    own = tmp_path / "presets"
+    own.mkdir()
+    monkeypatch.setenv("LSBENCH_PRESETS", str(own))
+    res = CliRunner().invoke(main, [*args, "--write"])
+    assert res.exit_code == 0, res.output
+    assert [p.name for p in own.iterdir()] == ["cv.toml"] and f"wrote {own / 'cv.toml'}" in res.stdout
+    assert "tuned by: lsbench tune cv" in (own / "cv.toml").read_text()
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,15 @@
-"""CRLS and Mask R-CNN as registered instance methods: weights given, cached, or trained now.
+"""CRLS and Mask R-CNN as registered instance methods: weights given, cached, or (opt-in) trained now.
 
 :func:`build_from_params` is what the factories ``crls`` and ``maskrcnn`` (and the variants
 ``crls-fcmask``, ``crls-lite``, ``crls-e2e``, :data:`DETECTOR_METHODS`) in
-:mod:`lsbench.methods` call. It resolves the weights like the single-object learned methods
-(:mod:`lsbench.learned.segmenter`) and with the same checkpoint format and cache
-(:func:`lsbench.learned.weights.resolve_weights`):
-
-1. ``weights=PATH``: that checkpoint; it must hold the same method and an equal model config
-   (backbone, class count, ... : a mismatch is a :class:`~lsbench.learned.weights.CheckpointError`
-   listing the differing keys);
-2. the cache: a checkpoint whose method, model config, training config and training-set
-   fingerprint all match;
-3. none: train one now on ``train_dataset``/``train_split`` (saying so on stderr, with a
-   progress bar), resuming an interrupted run of the same configuration from its state file
-   (``<checkpoint>.state``), and store it in the cache.
+:mod:`lsbench.methods` call. It resolves the weights as the single-object learned methods do, with
+the same checkpoint format and cache (:func:`lsbench.learned.weights.resolve_weights`):
+``weights=PATH`` (the same method and an equal model config: backbone, class count, ...; a
+mismatch is a :class:`~lsbench.learned.weights.CheckpointError` listing the differing keys), else
+the cache, else stop with the ``lsbench train`` command that writes the missing checkpoint, or,
+with ``train_missing=True``, train one now on ``train_dataset``/``train_split`` (saying so on
+stderr, with a progress bar), resuming an interrupted run of the same configuration from its state
+file (``<checkpoint>.state``), and store it in the cache.
 
 The model's class count and names come from the training dataset (shapes: 6 classes). Nothing
 is downloaded on any path; ``backbone_weights`` is a local file.
@@ -51,7 +47,7 @@ DETECTOR_METHODS = {"crls": "crls", "maskrcnn": "maskrcnn", "crls-fcmask": "crls
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "warmup_iters", "lr_schedule", "grad_clip",
               "seed", "hflip", "val_fraction", "val_limit", "patience")
 #: factory parameters that say where weights and data come from, where to run and how to threshold
-SOURCE_KEYS = ("weights", "backbone_weights", "device", "train_dataset", "train_split", "train_root",
+SOURCE_KEYS = ("weights", "train_missing", "backbone_weights", "device", "train_dataset", "train_split", "train_root",
                "train_dataset_params", "mask_threshold", "inference_batch")
 
 
@@ -173,7 +169,13 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
         return train_and_save(method, config, train_config, dataset, val_set, path, device=dev, progress=progress,
                               backbone_weights=params.get("backbone_weights") or None)
 
+    def advice(dataset: Any) -> str:
+        from lsbench.checkpoint_commands import training_advice
+
+        return training_advice(method, params, len(dataset))
+
     model, ckpt = resolve_weights(method, config, train_config.as_dict(), weights=params.get("weights"),
                                   build=lambda: build_detector(config), training_set=lambda: train_set, train=train,
-                                  score=("mAPr@0.5", "mAPr@0.5"), detail=f", backbone {config['backbone']}")
+                                  score=("mAPr@0.5", "mAPr@0.5"), detail=f", backbone {config['backbone']}",
+                                  train_missing=bool(params.get("train_missing")), advice=advice)
     return DetectorSegmenter(method, model, config, params, dev, ckpt)

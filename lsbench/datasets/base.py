@@ -40,6 +40,11 @@ class Dataset(Sequence[Sample]):
     def _load(self, index: int) -> Sample:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def groups(self) -> list[str]:
+        """The scene family of each item, in order (``Sample.meta["family"]``), read without loading any
+        image; ``""`` for every item of a dataset without families (the default)."""
+        return [""] * len(self)
+
     def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
         if not isinstance(index, int):
             raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
@@ -98,6 +103,10 @@ class Subset(Dataset):
 
     def _load(self, index: int) -> Sample:
         return self.base[self.indices[index]]
+
+    def groups(self) -> list[str]:
+        groups = self.base.groups()
+        return [groups[i] for i in self.indices]
 
     def params(self) -> dict[str, Any]:
         return self.base.params()

@@ -28,6 +28,9 @@ BUILDABLE = ("synthetic", "shapes")
 FETCHABLE = ("weizmann", "voc2012", "sbd", "coco2014")
 #: datasets whose --root is the dataset folder itself (the user's own images), not a folder of datasets
 USER_FOLDERS = ("folder",)
+#: what ``datasets build`` of a generated set costs (said by ``datasets info``, which never builds)
+BUILD_COST = {"synthetic": "720 images, a few seconds, about 14 MB",
+              "shapes": "2700 images at the default sizes, about 20 s, about 100 MB"}
 #: splits listed by ``info`` (the loaders accept these)
 SPLITS = {"synthetic": ("train", "test"), "weizmann": ("train", "test", "all"), "voc2012": ("train", "val", "trainval"),
           "sbd": ("train", "val"), "coco2014": ("train", "val"), "shapes": ("train", "val", "test"),
@@ -125,8 +128,26 @@ def fetch(name: str, root: str | os.PathLike[str] | None, *, mirror: str | None 
     return fetch_report(name, module.verify(root), fetched)
 
 
+def build_command(name: str, root: str | os.PathLike[str] | None, **params: Any) -> str:
+    """The ``lsbench datasets build`` command that generates ``name`` with these options."""
+    import shlex
+
+    module = _module(name, "build")
+    args = ["lsbench", "datasets", "build", name, *(["--root", str(root)] if root is not None else [])]
+    if params.get("seed", module.DEFAULT_SEED) != module.DEFAULT_SEED:
+        args += ["--seed", str(params["seed"])]
+    for key in ("train_images", "val_images", "test_images"):
+        if params.get(key) is not None:
+            args += [f"--{key.replace('_', '-')}", str(params[key])]
+    return shlex.join(args)
+
+
 def describe(name: str, root: str | os.PathLike[str] | None, **params: Any) -> list[str]:
-    """Lines for ``datasets info``: summary, location, per split its size (or why it is unavailable)."""
+    """Lines for ``datasets info``: summary, location, per split its size (or why it is unavailable).
+
+    Never builds anything: a generated set that is not built yet is described as such, with the
+    command that builds it.
+    """
     from lsbench.datasets import load
     from lsbench.datasets.io import DatasetError
     from lsbench.registry import DATASETS
@@ -135,6 +156,10 @@ def describe(name: str, root: str | os.PathLike[str] | None, **params: Any) -> l
     lines = [f"{name} [{entry.kind}]: {entry.summary}"]
     if name in MODULES:
         lines.append(f"  location: {location(name, root, **params)}")
+    if name in BUILDABLE and not (location(name, root, **params) / "manifest.json").is_file():
+        lines.append(f"  not built yet: `{build_command(name, root, **params)}` generates it ({BUILD_COST[name]}); "
+                     "`lsbench run` also builds it on first use")
+        return lines
     categories = None
     version = None
     for split in SPLITS.get(name, ("test",)):

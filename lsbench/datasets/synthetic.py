@@ -286,6 +286,9 @@ class SyntheticDataset(Dataset):
     def ids(self) -> list[str]:
         return [it["id"] for it in self._items]
 
+    def groups(self) -> list[str]:
+        return [it["family"] for it in self._items]
+
     def params(self) -> dict[str, Any]:
         out: dict[str, Any] = {"version": self.version}
         if (self.seed, self.size) != (DEFAULT_SEED, DEFAULT_SIZE):

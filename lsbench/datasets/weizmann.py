@@ -123,15 +123,22 @@ def variant_recipe(variant: int, rng: np.random.Generator, size: int) -> tuple[l
     The group is the degradation (``"none"`` for 0 and 37..46), recorded as ``meta["family"]``
     so Table 2 breaks the F-measure down by degradation.
     """
-    if not 0 <= variant < N_VARIANTS:
-        raise ValueError(f"variant must be in 0..{N_VARIANTS - 1}, got {variant}")
+    family = variant_family(variant)
     if variant == 0:
-        return [], "none"
+        return [], family
     if variant <= 36:
-        return variant_ops(variant - 1, rng, size), PHOTOMETRIC[(variant - 1) % len(PHOTOMETRIC)]
+        return variant_ops(variant - 1, rng, size), family
     g = 1 + (variant - 37) // 2  # rotate, translate, scale, flip, affine: two each
     ops = variant_ops(g * len(PHOTOMETRIC), rng, size)
-    return [op for op in ops if op["op"] in GEOMETRIC], "none"
+    return [op for op in ops if op["op"] in GEOMETRIC], family
+
+
+def variant_family(variant: int) -> str:
+    """The degradation group of augmentation variant ``variant`` (:func:`variant_recipe`): ``"none"``
+    for 0 and 37..46, else its photometric degradation."""
+    if not 0 <= variant < N_VARIANTS:
+        raise ValueError(f"variant must be in 0..{N_VARIANTS - 1}, got {variant}")
+    return PHOTOMETRIC[(variant - 1) % len(PHOTOMETRIC)] if 1 <= variant <= 36 else "none"
 
 
 def _human_seg_dir(folder: Path) -> Path | None:
@@ -223,6 +230,9 @@ class WeizmannDataset(Dataset):
 
     def ids(self) -> list[str]:
         return [n if not self.augment else f"{n}-{v:02d}" for n, v in self._items]
+
+    def groups(self) -> list[str]:
+        return [variant_family(v) if self.augment else "" for _, v in self._items]
 
     def params(self) -> dict[str, Any]:
         return {"gt": self.gt, "image": self.image, "augment": self.augment, "seed": self.seed}

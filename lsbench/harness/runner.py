@@ -19,17 +19,21 @@ from the store. Its only contract with the reports is the two tidy tables:
 * ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
 
 plus ``config.json`` (resolved parameters, the backend each classic method ran on, dataset spec,
-executor and timing protocol, versions, git commit, machine, the batched throughput of methods that
-declare a native ``predict_batch`` (:mod:`lsbench.harness.throughput`), and under ``models`` what a
-segmenter says of itself through ``describe()``, e.g. a detector's parameter counts ``params`` and
-``mask_params``), the tables (``lsbench.reports``) and what the reports need to be rebuilt
+executor and timing protocol, versions, git commit, machine, when asked (``throughput=True``) the
+batched throughput of methods that declare a native ``predict_batch``
+(:mod:`lsbench.harness.throughput`), and under ``models`` what a segmenter says of itself through
+``describe()``, e.g. a detector's parameter counts ``params`` and ``mask_params``), the tables
+(``lsbench.reports``) and what the reports need to be rebuilt
 without re-running (:mod:`lsbench.harness.artifacts`): every predicted mask (single-object runs)
 or every detection in COCO results format with the ground truth (instance runs), the figure
 samples and the convergence traces. Every file's format is :mod:`lsbench.rundir`'s.
 
 Stages: (1) the sample units, on the executor; (2) the figure samples, loaded here; (3) the trace
 units (each traceable method on the first figure samples, :mod:`lsbench.harness.convergence`), on
-the executor; (4) the batch-64 throughput, measured here (``throughput=False`` leaves it out).
+the executor; (4) only when asked (``throughput=True``, ``lsbench run --throughput``), the batch-64
+throughput, measured here. Each stage, and the writing of the tables, figures and HTML page after
+them, shows its own progress bar on stderr (:func:`lsbench.progress.stage`) unless
+``progress=False``.
 Stages 2-4 keep their results as side records in ``extras.jsonl`` (the store's format), so a
 resumed run skips what is there, and finishing (the tables and files) only reads the two stores:
 no method runs again after its results are stored.
@@ -85,6 +89,7 @@ from lsbench.harness.convergence import trace_frame
 from lsbench.harness.environment import environment
 from lsbench.harness.executors import Executor, make_executor, shippable
 from lsbench.harness.recheck import recheck_records
+from lsbench.harness.selection import LIMIT_MODES, describe_selection, select_positions
 from lsbench.harness.store import ResultStore, StoreError, record_key
 from lsbench.harness.throughput import measure_throughput
 from lsbench.harness.work import (
@@ -100,6 +105,7 @@ from lsbench.harness.work import (
 )
 from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.optional import require
+from lsbench.progress import stage
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
 from lsbench.rundir import (
     CONFIG_FILE,
@@ -270,6 +276,8 @@ class RunPlan:
     warmup: bool
     figure_samples: int
     trace_samples: int
+    #: how a limited run chose its samples (:func:`lsbench.harness.selection.describe_selection`); None: all
+    selection: dict[str, Any] | None = None
 
     @property
     def kind(self) -> str:
@@ -288,10 +296,13 @@ class RunPlan:
 
     def describe(self) -> dict[str, Any]:
         """What ``config.json`` keeps so that :func:`resume_benchmark` can rebuild this plan."""
+        chosen = {} if self.selection is None else {"limit_mode": self.selection["mode"],
+                                                    "limit_seed": self.selection["seed"],
+                                                    "sample_ids": list(self.ids)}
         return {"methods": [{"name": r.name, "params": json_safe(r.params, nonfinite="keep"),
                              "params_hash": s.params_hash, **({"preset": r.preset} if r.preset else {})}
                             for r, s in zip(self.requests, self.specs, strict=True)],
-                "limit": self.limit, "metric": self.metric, "warmup": self.warmup,
+                "limit": self.limit, **chosen, "metric": self.metric, "warmup": self.warmup,
                 "figure_samples": self.figure_samples, "trace_samples": self.trace_samples,
                 "sample_ids_sha256": _ids_digest(self.ids)}
 
@@ -300,8 +311,29 @@ def _ids_digest(ids: Sequence[str]) -> str:
     return hashlib.sha256("\n".join(ids).encode()).hexdigest()
 
 
+def _select(dataset: Dataset, limit: int | None, limit_mode: str, limit_seed: int,
+            sample_ids: Sequence[str] | None) -> tuple[Dataset, dict[str, Any] | None]:
+    """The samples a run takes: all, ``limit`` of them (:mod:`lsbench.harness.selection`), or (a resumed
+    run) exactly the ``sample_ids`` it recorded."""
+    if limit is None:
+        return dataset, None
+    check_positive_int("--limit", limit)
+    groups = dataset.groups()
+    if sample_ids is not None:
+        where = {sid: i for i, sid in enumerate(dataset.ids())}
+        missing = [sid for sid in sample_ids if sid not in where]
+        if missing:
+            raise ValueError(f"the run's sample {missing[0]!r} (and {len(missing) - 1} more) is not in "
+                             f"{dataset.name}/{dataset.split} any more")
+        positions = [where[sid] for sid in sample_ids]
+    else:
+        positions = select_positions(groups, limit, limit_mode, limit_seed)
+    return Subset(dataset, positions), describe_selection(groups, positions, limit, limit_mode, limit_seed)
+
+
 def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | None, metric: str | None,
-          warmup: bool, figure_samples: int, trace_samples: int) -> RunPlan:
+          warmup: bool, figure_samples: int, trace_samples: int, limit_mode: str = "spread", limit_seed: int = 0,
+          sample_ids: Sequence[str] | None = None) -> RunPlan:
     if not methods:
         raise ValueError("no methods given; choose from: " + ", ".join(METHODS.names()))
     names = [m.name for m in methods]
@@ -309,9 +341,9 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
         raise ValueError(f"method listed twice in {names}")
     if not isinstance(dataset, Dataset):
         raise TypeError(f"dataset must be an lsbench Dataset, got {type(dataset).__name__}")
-    if limit is not None:
-        check_positive_int("--limit", limit)
-        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    if limit_mode not in LIMIT_MODES:
+        raise ValueError(f"limit_mode must be one of {', '.join(LIMIT_MODES)}; got {limit_mode!r}")
+    dataset, selection = _select(dataset, limit, limit_mode, limit_seed, sample_ids)
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
     if dataset.kind == "instance":  # predictions and ground truth are stored, and AP computed, as COCO RLE
@@ -356,7 +388,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     return RunPlan(requests=list(methods), built=built, specs=specs, dataset=dataset, base=base,
                    base_ref=_dataset_ref(base), base_indices=base_indices, ids=ids, metric=metric_name,
                    class_names=tuple(getattr(dataset, "class_names", ()) or ()), limit=limit, warmup=warmup,
-                   figure_samples=figure_samples, trace_samples=trace_samples)
+                   figure_samples=figure_samples, trace_samples=trace_samples, selection=selection)
 
 
 def _timing(warmup: bool, sessions: Sequence[dict[str, Any]], batched: dict[str, int] | None = None
@@ -403,6 +435,8 @@ def run_benchmark(
     out: str | os.PathLike[str] | None = None,
     run_id: str | None = None,
     limit: int | None = None,
+    limit_mode: str = "spread",
+    limit_seed: int = 0,
     metric: str | None = None,
     progress: bool = True,
     warmup: bool = True,
@@ -418,7 +452,7 @@ def run_benchmark(
     timeout_per_sample: float | None = None,
     retries: int = 2,
     on_start: Callable[[Path], None] | None = None,
-    throughput: bool = True,
+    throughput: bool = False,
 ) -> RunResult:
     """Run every method on every sample of ``dataset`` and (optionally) write a run directory.
 
@@ -434,7 +468,12 @@ def run_benchmark(
         Name of the run directory (default: timestamp-dataset-split); a plain folder name
         (:func:`check_run_id`).
     limit : int, optional
-        Only the first ``limit`` samples.
+        Only ``limit`` samples: spread evenly over the scene families (``limit_mode="spread"``,
+        seeded by ``limit_seed``; a dataset without families keeps its order) or the first
+        ``limit`` (``"first"``), :mod:`lsbench.harness.selection`. ``config.json`` records the
+        choice (``selection``) and the chosen ids (``plan.sample_ids``, which a resume reuses).
+    limit_mode : {"spread", "first"}
+    limit_seed : int
     metric : str, optional
         Registered per-sample metric (default: ``binary`` for single-object datasets).
     warmup : bool
@@ -459,9 +498,11 @@ def run_benchmark(
     on_start : callable, optional
         Called with the in-progress directory ``out/<run_id>.partial`` once it exists.
     throughput : bool
-        After the per-sample runs, measure the batched throughput of every method with a native
-        ``predict_batch`` that the harness ran one sample at a time (images per second at batch
-        64, :mod:`lsbench.harness.throughput`; recorded in ``config.json`` and Table 2).
+        After the per-sample runs, also measure the batched throughput of every method with a
+        native ``predict_batch`` that the harness ran one sample at a time (images per second at
+        batch 64, :mod:`lsbench.harness.throughput`; recorded in ``config.json`` and Table 2).
+        Off by default (it takes minutes for the detectors): ``config.json`` then records such a
+        method's throughput as ``null`` and the tables say "not measured".
 
     Raises
     ------
@@ -478,10 +519,12 @@ def run_benchmark(
     """
     with refusing():  # the request (methods, parameters, dataset, executor, run id): checked before any work
         plan = _plan(methods, dataset, limit=limit, metric=metric, warmup=warmup, figure_samples=figure_samples,
-                     trace_samples=trace_samples)
+                     trace_samples=trace_samples, limit_mode=limit_mode, limit_seed=limit_seed)
         ex = executor if isinstance(executor, Executor) else make_executor(
             executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
         run_id = check_run_id(run_id) if run_id is not None else _new_run_id(plan.dataset)
+    if progress and plan.selection is not None:
+        print(f"lsbench: {plan.selection['text']}", file=sys.stderr)
     out_dir = check_output_dir(out) if out is not None else None
     with _opened(ex, owned=not isinstance(executor, Executor)):
         return _run(plan, ex, out_dir=out_dir, run_id=run_id, progress=progress, command=command, on_record=on_record,
@@ -521,6 +564,7 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "dataset": json_safe(plan.dataset.spec()),
         "dataset_fingerprint": plan.dataset.fingerprint(),
         "n_samples": len(plan.dataset),
+        **({"selection": plan.selection} if plan.selection is not None else {}),
         "kind": plan.kind,
         "class_names": list(plan.class_names),
         "metric": plan.metric,
@@ -590,7 +634,7 @@ def resume_benchmark(
     scheduler: str | None = None,
     timeout_per_sample: float | None = None,
     retries: int = 2,
-    throughput: bool = True,
+    throughput: bool = False,
 ) -> RunResult:
     """Finish an interrupted run: run only the units without a record, then write the run directory.
 
@@ -629,7 +673,9 @@ def resume_benchmark(
     requests = [MethodRequest(m["name"], dict(m.get("params") or {})) for m in saved["methods"]]
     plan = _plan(requests, dataset, limit=saved.get("limit"), metric=config.get("metric"),
                  warmup=bool(saved.get("warmup", True)), figure_samples=int(saved.get("figure_samples", 6)),
-                 trace_samples=int(saved.get("trace_samples", 3)))
+                 trace_samples=int(saved.get("trace_samples", 3)),
+                 limit_mode="spread" if str(saved.get("limit_mode", "first")).startswith("spread") else "first",
+                 limit_seed=int(saved.get("limit_seed") or 0), sample_ids=saved.get("sample_ids"))
     if plan.dataset.fingerprint() != config.get("dataset_fingerprint") or \
             _ids_digest(plan.ids) != saved.get("sample_ids_sha256"):
         raise ValueError(f"the dataset {plan.dataset.name}/{plan.dataset.split} differs from the one the run "
@@ -770,21 +816,24 @@ def _figure_keys(plan: RunPlan, samples: _Samples) -> list[tuple[int, dict[str, 
             for pos in figure_positions(samples.groups(), plan.figure_samples)]
 
 
-def _record_figure_samples(plan: RunPlan, samples: _Samples, extras: ResultStore) -> None:
+def _record_figure_samples(plan: RunPlan, samples: _Samples, extras: ResultStore, *, progress: bool) -> None:
     """Stage 2: load the figure samples (in this process) and keep what the figures show of them: the
     display image and the primary ground truth. A sample that cannot be loaded is simply not shown."""
-    for pos, key in _figure_keys(plan, samples):
-        if record_key({"key": key}) in extras:
-            continue
-        try:
-            sample = plan.dataset[pos]
-            gts = sample.ground_truths() if plan.kind == "binary" else {}
-            image = display_image(sample.image, sample.shape)
-        except Exception:
-            continue
-        gt = encode_mask(next(iter(gts.values()))) if gts else None
-        extras.append({"key": key, "position": pos, "group": str(sample.meta.get("family", "")),
-                       "image": encode_array(image), "gt": gt})
+    todo = [(pos, key) for pos, key in _figure_keys(plan, samples) if record_key({"key": key}) not in extras]
+    with stage("figure samples", len(todo), enabled=progress, unit="img") as bar:
+        for pos, key in todo:
+            bar.show(key["sample_id"])
+            try:
+                sample = plan.dataset[pos]
+                gts = sample.ground_truths() if plan.kind == "binary" else {}
+                image = display_image(sample.image, sample.shape)
+            except Exception:
+                bar.step()
+                continue
+            gt = encode_mask(next(iter(gts.values()))) if gts else None
+            extras.append({"key": key, "position": pos, "group": str(sample.meta.get("family", "")),
+                           "image": encode_array(image), "gt": gt})
+            bar.step()
 
 
 def _trace_units(plan: RunPlan, samples: _Samples, extras: ResultStore) -> list[WorkUnit]:
@@ -810,14 +859,18 @@ def _throughput_methods(plan: RunPlan) -> list[tuple[MethodSpec, Any]]:
             if batches_natively(seg) and harness_batch_size(seg) == 1]
 
 
-def _measure_throughput(plan: RunPlan, extras: ResultStore) -> None:
-    """Stage 4: images/s at batch 64 of :func:`_throughput_methods`, measured here in the parent, one
-    method at a time."""
-    for spec, seg in _throughput_methods(plan):
-        key = _side_key(plan, "throughput", spec.name, spec.params_hash)
-        if record_key({"key": key}) not in extras:
+def _measure_throughput(plan: RunPlan, extras: ResultStore, *, progress: bool) -> None:
+    """Stage 4 (asked for): images/s at batch 64 of :func:`_throughput_methods`, measured here in the
+    parent, one method at a time."""
+    todo = [(spec, seg) for spec, seg in _throughput_methods(plan)
+            if record_key({"key": _side_key(plan, "throughput", spec.name, spec.params_hash)}) not in extras]
+    with stage("throughput (batch 64)", len(todo), enabled=progress, unit="method") as bar:
+        for spec, seg in todo:
+            bar.show(spec.name)
+            key = _side_key(plan, "throughput", spec.name, spec.params_hash)
             extras.append({"key": key, "throughput": json_safe(measure_throughput(seg, plan.dataset),
                                                                nonfinite="keep")})
+            bar.step()
 
 
 def _complete(plan: RunPlan, store: ResultStore, ex: Executor, config: dict[str, Any], partial: Path | None, *,
@@ -826,17 +879,17 @@ def _complete(plan: RunPlan, store: ResultStore, ex: Executor, config: dict[str,
     as side records in ``extras.jsonl`` (a resumed run skips those already there), then :func:`_finish`."""
     with ResultStore(None if partial is None else partial / EXTRAS_FILE) as extras:
         samples = _samples(plan, store)
-        _record_figure_samples(plan, samples, extras)
-        _run_units(plan, _trace_units(plan, samples, extras), extras, ex, desc="lsbench trace", progress=progress,
+        _record_figure_samples(plan, samples, extras, progress=progress)
+        _run_units(plan, _trace_units(plan, samples, extras), extras, ex, desc="lsbench traces", progress=progress,
                    on_record=None)
         if throughput:
-            _measure_throughput(plan, extras)
-        return _finish(plan, samples, extras, config, partial, figures=figures, html=html)
+            _measure_throughput(plan, extras, progress=progress)
+        return _finish(plan, samples, extras, config, partial, figures=figures, html=html, progress=progress)
 
 
 # -- finishing: every output computed from the stores -----------------------------------------------------
 def _finish(plan: RunPlan, samples: _Samples, extras: ResultStore, config: dict[str, Any], partial: Path | None, *,
-            figures: bool, html: bool) -> RunResult:
+            figures: bool, html: bool, progress: bool = False) -> RunResult:
     records, positions, info, truth = samples.records, samples.positions, samples.info, samples.truth
     n = len(plan.ids)
     rows = []
@@ -875,18 +928,21 @@ def _finish(plan: RunPlan, samples: _Samples, extras: ResultStore, config: dict[
         if traced is not None and not traced["error"]:  # a trace is an extra: a failure here is skipped
             traces.append(trace_frame(unit.method.name, unit.sample_id, traced["trace"]))
     recorder.set_traces(traces)
-    measured = {}
+    measured: dict[str, Any] = {}  # None: a method that could have been measured, but was not asked
     for spec, _ in _throughput_methods(plan):
         record = extras.get(record_key({"key": _side_key(plan, "throughput", spec.name, spec.params_hash)}))
-        if record is not None:
-            measured[spec.name] = record["throughput"]
+        measured[spec.name] = None if record is None else record["throughput"]
     instance_scores: dict[str, Any] = {}
     if plan.kind == "instance":
         from lsbench.metrics.scoring import score_instances
 
         gt = recorder.ground_truth()
         results = recorder.results()
-        instance_scores = {name: score_instances(gt, results.get(name, [])) for name, _, _ in plan.built}
+        with stage("scoring (AP)", len(plan.built), enabled=progress, unit="method") as bar:
+            for name, _, _ in plan.built:
+                bar.show(name)
+                instance_scores[name] = score_instances(gt, results.get(name, []))
+                bar.step()
 
     per_sample = pd.DataFrame(rows)
     metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
@@ -906,7 +962,7 @@ def _finish(plan: RunPlan, samples: _Samples, extras: ResultStore, config: dict[
         final = partial.with_name(partial.name[:-len(PARTIAL_SUFFIX)])
         if final.exists():
             raise FileExistsError(f"{final} already exists; the finished run stays in {partial}")
-        write_run_files(partial, result, figures=figures, html=html)
+        write_run_files(partial, result, figures=figures, html=html, progress=progress)
         os.replace(partial, final)
         result.run_dir = final
     return result
@@ -922,19 +978,24 @@ def _isnan(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def write_run_files(run_dir: Path, result: RunResult, figures: bool = False, html: bool = False) -> None:
+def write_run_files(run_dir: Path, result: RunResult, figures: bool = False, html: bool = False,
+                    progress: bool = False) -> None:
     """Write the tables, config, saved predictions and (optionally) figures of ``result`` into ``run_dir``.
 
     Each file is written under a temporary name and renamed, so a file is never half written; the
     tables (and figures) are built from the files just written, by the same code as ``lsbench report``.
+    ``progress`` shows a bar per step on stderr.
     """
     from lsbench.reports.build import build_report
 
-    for name, frame in ((PER_SAMPLE_FILE, result.per_sample), (SUMMARY_FILE, result.summary)):
-        with atomic_file(run_dir / name) as tmp:
-            frame.to_csv(tmp, index=False)
-    atomic_write_json(run_dir / CONFIG_FILE, result.config)
-    if result.recorder is not None:
-        result.recorder.write(run_dir)
+    with stage("saving results", 1, enabled=progress, unit="step") as bar:
+        bar.show("per_sample.csv, summary.csv, config.json, predictions")
+        for name, frame in ((PER_SAMPLE_FILE, result.per_sample), (SUMMARY_FILE, result.summary)):
+            with atomic_file(run_dir / name) as tmp:
+                frame.to_csv(tmp, index=False)
+        atomic_write_json(run_dir / CONFIG_FILE, result.config)
+        if result.recorder is not None:
+            result.recorder.write(run_dir)
+        bar.step()
     build_report(run_dir, figures=figures, html=html, instance_scores=result.instance_scores or None,
-                 require_table=False)
+                 require_table=False, progress=progress)

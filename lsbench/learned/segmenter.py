@@ -3,8 +3,9 @@
 :func:`learned_segmenter` is what the registered factories (``rls``, ``rls-conv``,
 ``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights as every learned method does
 (:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH``, else the cache, else it
-trains one right now on the training split (saying so on stderr, with a progress bar) and stores
-it in the cache for the next run. Nothing is downloaded on any path.
+stops with the ``lsbench train`` command that writes the missing checkpoint; only with
+``train_missing=True`` does it train one right now on the training split (saying so on stderr,
+with a progress bar) and store it in the cache for the next run. Nothing is downloaded on any path.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ LEARNED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "grad_clip", "seed", "val_fraction",
               "deep_supervision", "augment", "shift", "invert")
 #: factory parameters that say where weights and training data come from, and where to run
-SOURCE_KEYS = ("weights", "device", "train_dataset", "train_split", "train_root")
+SOURCE_KEYS = ("weights", "train_missing", "device", "train_dataset", "train_split", "train_root")
 
 #: largest batch one forward pass takes in :meth:`LearnedSegmenter.predict_batch`
 MAX_BATCH = 64
@@ -173,8 +174,8 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
 def learned_segmenter(method: str, model_config: dict[str, Any], train_config: TrainConfig, *,
                       weights: str | None, device: str, train_dataset: str, train_split: str,
                       train_root: str | None, params: dict[str, Any], progress: bool = True) -> LearnedSegmenter:
-    """Build the segmenter of a learned method: given weights, cached weights, or train now
-    (:func:`lsbench.learned.weights.resolve_weights`)."""
+    """Build the segmenter of a learned method: given weights, cached weights, or (``params["train_missing"]``)
+    train now (:func:`lsbench.learned.weights.resolve_weights`)."""
     dev = resolve_device(device)
 
     def training_set() -> Any:
@@ -185,7 +186,13 @@ def learned_segmenter(method: str, model_config: dict[str, Any], train_config: T
     def train(dataset: Any, path: Path) -> tuple[nn.Module, dict[str, Any]]:
         return train_and_save(method, model_config, train_config, dataset, path, device=dev, progress=progress)
 
+    def advice(dataset: Any) -> str:
+        from lsbench.checkpoint_commands import training_advice
+
+        return training_advice(method, params, len(dataset))
+
     model, ckpt = resolve_weights(method, model_config, train_config.as_dict(), weights=weights,
                                   build=lambda: build_model(model_config), training_set=training_set, train=train,
-                                  score=("f_measure", "F-measure"))
+                                  score=("f_measure", "F-measure"), train_missing=bool(params.get("train_missing")),
+                                  advice=advice)
     return LearnedSegmenter(method, model, model_config, params, dev, ckpt)

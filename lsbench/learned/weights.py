@@ -25,8 +25,10 @@ rls-conv, F-ConNet, CRLS and Mask R-CNN):
 1. ``weights=PATH``: that checkpoint, which must hold the same method and model config;
 2. the cache: a checkpoint whose method, model config, training config and training-set
    fingerprint all match;
-3. none: one is trained right now on the training set (saying so on stderr) and stored in the
-   cache for the next run.
+3. none: a :class:`MissingCheckpointError` that names the ``lsbench train`` command writing the
+   missing checkpoint and its expected duration, before any work; only when the caller opts in
+   (``train_missing=True``, ``lsbench run --train-missing``) is one trained right now on the
+   training set (saying so on stderr, with a progress bar) and stored in the cache for the next run.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from lsbench.errors import DataError
 
 __all__ = [
     "CheckpointError",
+    "MissingCheckpointError",
     "cache_dir",
     "cached_checkpoint_path",
     "check_config",
@@ -67,6 +70,11 @@ ENV_CACHE = "LSBENCH_CACHE"
 
 class CheckpointError(DataError, ValueError):
     """A checkpoint file that cannot be used: unreadable, not lsbench's, or for another config."""
+
+
+class MissingCheckpointError(LookupError):
+    """A learned method has no weights given and no matching checkpoint in the cache, and was not
+    allowed to train one (``train_missing=False``)."""
 
 
 def cache_dir() -> Path:
@@ -219,8 +227,10 @@ def resolve_weights(method: str, model_config: dict[str, Any], train_config: dic
                     weights: str | os.PathLike[str] | None, build: Callable[[], torch.nn.Module],
                     training_set: Callable[[], Any],
                     train: Callable[[Any, Path], tuple[torch.nn.Module, dict[str, Any]]],
-                    score: tuple[str, str], detail: str = "") -> tuple[torch.nn.Module, dict[str, Any]]:
-    """A learned method's model and checkpoint: ``weights`` given, else the cache, else trained now.
+                    score: tuple[str, str], detail: str = "", train_missing: bool = False,
+                    advice: Callable[[Any], str] | None = None) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A learned method's model and checkpoint: ``weights`` given, else the cache, else (only with
+    ``train_missing``) trained now.
 
     Parameters
     ----------
@@ -239,11 +249,22 @@ def resolve_weights(method: str, model_config: dict[str, Any], train_config: dic
         The validation metric in the checkpoint's ``val_metrics`` and its name, reported after training.
     detail : str
         Appended to the "training one now" line (e.g. the backbone).
+    train_missing : bool
+        Train (and cache) a checkpoint when none is given or cached; by default that is a
+        :class:`MissingCheckpointError` instead, raised before any training.
+    advice : callable, optional
+        ``advice(training_set) -> str``: appended to that error (the ``lsbench train`` command and
+        its expected duration, :func:`lsbench.training.training_advice`).
 
     Returns
     -------
     (model, checkpoint)
         The checkpoint dict carries ``"path"``, the file the weights came from.
+
+    Raises
+    ------
+    MissingCheckpointError
+        No ``weights``, no usable cached checkpoint, and ``train_missing`` is False.
     """
     if weights is not None and weights != "":
         if not isinstance(weights, (str, os.PathLike)):
@@ -253,6 +274,7 @@ def resolve_weights(method: str, model_config: dict[str, Any], train_config: dic
     dataset = training_set()
     fingerprint = dataset.fingerprint()
     path = cached_checkpoint_path(method, model_config, train_config, fingerprint)
+    unusable = ""
     if path.is_file():
         try:
             ckpt = load_checkpoint(path, method=method, model_config=model_config)
@@ -262,7 +284,14 @@ def resolve_weights(method: str, model_config: dict[str, Any], train_config: dic
             load_state(model, ckpt, path)
             return model, {**ckpt, "path": str(path)}
         except CheckpointError as exc:
-            print(f"lsbench: ignoring the cached checkpoint ({exc}); training a new one", file=sys.stderr)
+            unusable = str(exc)
+    if not train_missing:
+        found = f"the cached one is unusable ({unusable})" if unusable else f"none in the cache ({cache_dir()})"
+        hint = f"; {advice(dataset)}" if advice is not None else "; pass train_missing=True to train it now"
+        raise MissingCheckpointError(f"no {method} checkpoint for these parameters: no weights given and "
+                                     f"{found}{hint}")
+    if unusable:
+        print(f"lsbench: ignoring the cached checkpoint ({unusable}); training a new one", file=sys.stderr)
     print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
           f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config['epochs']} epochs{detail}) -> {path}",
           file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from lsbench.atomic import atomic_write_text
+from lsbench.progress import stage
 from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
 from lsbench.reports.tables import TABLES, build_tables, fillable_tables
 from lsbench.rundir import (
@@ -72,19 +73,37 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
             jobs.append(("fig8_instances", _overlay_job(run_dir, samples, methods)))
         else:
             masks = {m: load_masks(run_dir, m) for m in methods}
+            scored = [c for c in per_sample.columns if c == "f_measure" or c.startswith("f_measure_")]
+            # a run without ground truth (a folder of images without masks) has F columns, all empty
+            has_f = any(pd.to_numeric(per_sample[c], errors="coerce").notna().any() for c in scored)
             if samples:
-                jobs.append(("fig7_grid", lambda: F.segmentation_grid(samples, masks, methods)))
+                scores = _sample_scores(per_sample) if has_f else None
+                jobs.append(("fig7_grid", lambda: F.segmentation_grid(samples, masks, methods, scores=scores)))
             traces = load_traces(run_dir)
             if len(traces):
-                jobs.append(("convergence", lambda: F.convergence_plot(traces)))
-            scored = [c for c in per_sample.columns if c == "f_measure" or c.startswith("f_measure_")]
-            if any_ok and any(pd.to_numeric(per_sample[c], errors="coerce").notna().any() for c in scored):
+                jobs.append(("convergence", lambda: F.convergence_plot(traces, methods=methods)))
+            if any_ok and has_f:
+                jobs.append(("accuracy_vs_time", lambda: F.accuracy_vs_time(per_sample, methods)))
                 jobs.append(("fmeasure_box", lambda: F.fmeasure_distribution(per_sample)))
     except RunDirError as exc:
         raise RunDirError(f"{exc}; `lsbench report --no-figures` rebuilds the tables alone") from None
-    if any_ok:
-        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample)))
+    if any_ok and F.sizes_vary(per_sample):
+        jobs.append(("time_vs_size", lambda: F.time_vs_size(per_sample, methods)))
     return jobs
+
+
+def _sample_scores(per_sample: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """method -> sample id -> the primary F-measure of each successful sample (written on the Figure 7 panels)."""
+    from lsbench.reports.figures import primary_f_column
+
+    col = primary_f_column(per_sample)
+    ok = per_sample[~failed_mask(per_sample)]
+    values = pd.to_numeric(ok[col], errors="coerce")
+    out: dict[str, dict[str, float]] = {}
+    for method, sample_id, value in zip(ok["method"].astype(str), ok["sample_id"].astype(str), values, strict=True):
+        if pd.notna(value):
+            out.setdefault(method, {})[sample_id] = float(value)
+    return out
 
 
 def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Callable[[], Any]:
@@ -114,7 +133,7 @@ def _overlay_job(run_dir: Path, samples: list[Any], methods: list[str]) -> Calla
 
 def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figures: bool = True,
                  html: bool = False, instance_scores: dict[str, Any] | None = None,
-                 require_table: bool = True) -> Report:
+                 require_table: bool = True, progress: bool = False) -> Report:
     """Rebuild tables (and figures, and the HTML page) of a run directory from its files.
 
     Parameters
@@ -132,6 +151,8 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     require_table : bool
         Raise when no table can be filled (e.g. every sample failed); the harness passes False
         so that such a run is still written, with its errors.
+    progress : bool
+        A progress bar on stderr for each step: the tables, the figures (one step each), the page.
 
     Returns
     -------
@@ -152,20 +173,29 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     if not numbers and require_table:
         raise ValueError(f"{run_dir}: no table can be filled from this run's metrics")
     jobs = _figure_jobs(run_dir, per_sample, config) if (figures or html) else []
-    built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)
+    with stage("tables", len(numbers), enabled=progress, unit="table") as bar:
+        bar.show(", ".join(f"table {n}" for n in numbers))
+        built = build_tables(run_dir, per_sample, config, numbers, instance_scores=instance_scores)
+        written: list[Path] = []
+        for t in built:
+            written += write_table_files(run_dir, t)
+            bar.step(t.name)
 
     from lsbench.reports.figures import save_figure
 
-    written: list[Path] = []
-    for t in built:
-        written += write_table_files(run_dir, t)
     pngs = []
-    for name, draw in jobs:
-        paths = save_figure(draw(), run_dir / "figures" / name)
-        pngs.append(paths[0])
-        written += paths
+    with stage("figures", len(jobs), enabled=progress, unit="fig") as bar:
+        for name, draw in jobs:
+            bar.show(name)
+            paths = save_figure(draw(), run_dir / "figures" / name)
+            pngs.append(paths[0])
+            written += paths
+            bar.step()
     if html:
         from lsbench.reports.html import html_page
 
-        written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+        with stage("HTML page", 1, enabled=progress, unit="page") as bar:
+            bar.show("index.html")
+            written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+            bar.step()
     return Report(built, written)

@@ -17,7 +17,11 @@ from lsbench.reports.render import ReportTable, to_html
 __all__ = ["FIGURE_CAPTIONS", "html_page"]
 
 FIGURE_CAPTIONS = {
-    "fig7_grid": "Figure 7 style: input (top row), each method's final contour, ground truth (bottom row).",
+    "fig7_grid": "Figure 7 style: input (top row), each method's final contour with the sample's F-measure (%), "
+                 "ground truth (bottom row).",
+    "accuracy_vs_time": "Accuracy against time: mean F-measure against median seconds per image (log axis), one "
+                        "marker and colour per method; vertical bars: 95 % bootstrap interval of the mean F, "
+                        "horizontal bars: interquartile range of the seconds.",
     "fig8_instances": "Figures 8–9 style: input, two methods' instances (class colour and label with score), "
                       "ground truth.",
     "convergence": "Convergence of the classic methods on the first figure samples: normalised energy and "

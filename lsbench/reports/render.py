@@ -31,9 +31,11 @@ def fmt_num(digits: int = 2) -> Callable[[Any], str]:
 
 
 def fmt_time(x: Any) -> str:
-    """Seconds with three significant digits (whole seconds from 100 s)."""
+    """Seconds with three significant digits (whole seconds from 100 s); text (e.g. "not measured") as is."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
+    if isinstance(x, str):
+        return x
     return f"{x:.0f}" if x >= 100 else f"{x:.3g}"
 
 

@@ -1,16 +1,18 @@
 """The chapter's Tables 2-4 rebuilt from a run directory, beside the published numbers.
 
 * **Table 2** (single-object segmentation): per method, the mean per-image F-measure against each
-  ground truth, IoU, wall seconds per image, iterations, n and failures, from ``per_sample.csv``;
-  then F-measure per scene family.
+  ground truth with its 95 % bootstrap interval (:mod:`lsbench.reports.uncertainty`), IoU, wall
+  seconds per image, iterations, n and failures, from ``per_sample.csv``; then F-measure per
+  scene family.
 * **Table 3** (instance segmentation, VOC-style): mAPr@0.5, mAPr@0.7 and AP_vol under one AP
   definition (default ``mnc``, MNC's 11-point protocol) and seconds per image; sections compare
   the three AP definitions and list per-class AP.
 * **Table 4** (instance segmentation, COCO-style): mask AP @[.5:.95], @.5, @.75 and by size.
 
-Every table has a "measured here" column group (dataset, split, n, machine) and one column group
-per published protocol (``baselines/published.toml``), so numbers measured differently never
-share a column. Instance scores come from the run's saved COCO results
+Every table has a "measured here" column group (dataset, split, n and how a limited run chose
+its samples, machine) and one column group per published protocol (``baselines/published.toml``),
+so numbers measured differently never share a column. Its notes state, per method, the preset and
+every parameter that differs from the registered defaults (from ``config.json``). Instance scores come from the run's saved COCO results
 (:func:`lsbench.metrics.scoring.score_instances`).
 """
 
@@ -26,10 +28,16 @@ import pandas as pd
 
 from lsbench.reports.published import Published, PublishedEntry, load_published
 from lsbench.reports.render import Column, ColumnGroup, ReportTable, fmt_num, fmt_time
+from lsbench.reports.uncertainty import (
+    BOOTSTRAP_CONFIDENCE,
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    bootstrap_interval,
+)
 from lsbench.rundir import failed_mask, load_instance_predictions, metric_columns
 
-__all__ = ["TABLES", "build_tables", "fillable_tables", "instance_scores_from_run", "table2", "table2_frame",
-           "table3", "table4"]
+__all__ = ["TABLES", "build_tables", "fillable_tables", "instance_scores_from_run", "parameter_notes", "table2",
+           "table2_frame", "table3", "table4"]
 
 TABLES = ("2", "3", "4")
 
@@ -67,8 +75,55 @@ def _measured_description(per_sample: pd.DataFrame, config: dict[str, Any], extr
               if git.get("commit") else "")
     workers = int((config.get("timing") or {}).get("concurrent_workers") or 1)
     concurrent = f", with {workers} workers running at once" if workers > 1 else ""
-    return (f"dataset {datasets}, split {splits}, {n} images per method{extra}; time = wall seconds per "
-            f"image at batch 1 after one warm-up call{concurrent}, on {_machine_line(config)}{commit}")
+    return (f"dataset {datasets}, split {splits}, {n} images per method{_selection_text(config)}{extra}; time = "
+            f"wall seconds per image at batch 1 after one warm-up call{concurrent}, on {_machine_line(config)}{commit}")
+
+
+def _selection_text(config: dict[str, Any]) -> str:
+    """How a limited run chose its images (``config["selection"]``), for the caption; "" for a full split."""
+    sel = config.get("selection")
+    if not sel:
+        return ""
+    of = f"{sel.get('n_selected')} of {sel.get('n_available')}"
+    if sel.get("mode") == "spread":
+        return f" ({of}, spread over {len(sel.get('families') or {})} scene families, seed {sel.get('seed')})"
+    return f" (the first {of} of the split)"
+
+
+def _format_param(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def parameter_notes(config: dict[str, Any]) -> list[str]:
+    """One caption line per method: the preset it started from and every parameter that differs from
+    the registered defaults (the run's requested parameters, ``config["plan"]["methods"]``).
+
+    A requested value equal to the registered default is not listed; a method that is no longer
+    registered lists every requested value.
+    """
+    from lsbench.registry import METHODS
+
+    planned = (config.get("plan") or {}).get("methods") or [{"name": m} for m in config.get("methods") or {}]
+    notes = []
+    for entry in planned:
+        name = str(entry.get("name"))
+        try:
+            defaults = METHODS.get(name).defaults()
+        except LookupError:
+            defaults = {}
+        changed = {k: v for k, v in (entry.get("params") or {}).items() if k not in defaults or defaults[k] != v}
+        preset = entry.get("preset") or {}
+        if preset.get("preset"):
+            source = Path(str(preset["file"])).name if preset.get("file") else "no preset file"
+            table = f" [{preset['table']}]" if preset.get("table") else ""
+            start = f"preset {preset['preset']} ({source}{table})"
+        else:
+            start = "no preset"
+        shown = ", ".join(f"{k}={_format_param(v)}" for k, v in changed.items()) or "none (registered defaults)"
+        notes.append(f"Parameters of {name}: {start}; non-default: {shown}.")
+    return notes
 
 
 def _time_stats(per_sample: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -135,7 +190,8 @@ def _fill(row: dict[str, Any], gkey: str, e: PublishedEntry) -> None:
 
 # -- Table 2 -----------------------------------------------------------------------------------------------
 def table2_frame(per_sample: pd.DataFrame) -> pd.DataFrame:
-    """One row per method: F-measure per ground truth (mean and std, in %), IoU, time, n, failures."""
+    """One row per method: F-measure per ground truth (mean, std and the 95 % bootstrap interval of the mean,
+    in %), IoU, time, n, failures."""
     failed = failed_mask(per_sample)
     rows = []
     for method, group in per_sample.groupby("method", sort=False):
@@ -145,6 +201,8 @@ def table2_frame(per_sample: pd.DataFrame) -> pd.DataFrame:
             vals = pd.to_numeric(ok[col], errors="coerce").dropna()
             row[f"{label} mean %"] = 100 * vals.mean() if len(vals) else math.nan
             row[f"{label} std %"] = 100 * vals.std(ddof=0) if len(vals) else math.nan
+            low, high = bootstrap_interval(vals.to_numpy())
+            row[f"{label} ci low %"], row[f"{label} ci high %"] = 100 * low, 100 * high
         if "iou" in ok:
             row["IoU mean %"] = 100 * pd.to_numeric(ok["iou"], errors="coerce").mean()
         secs = pd.to_numeric(ok["seconds"], errors="coerce")
@@ -186,7 +244,7 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
     cols = [Column("method", "Method", code=True)]
     for _, label in gt_cols:
         cols += [Column(f"{label} mean %", f"{label} %", "measured", fmt_num(2)),
-                 Column(f"{label} std %", "± std", "measured", fmt_num(1))]
+                 Column(f"{label} std %", "± std", "measured", fmt_num(1)), *_interval_columns(label)]
     cols += [Column("IoU mean %", "IoU %", "measured", fmt_num(2)),
              Column("seconds per image", "Time / image (s)", "measured", fmt_time),
              Column("seconds median", "median (s)", "measured", fmt_time),
@@ -197,12 +255,13 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
         "table2", f"Table 2 — single-object segmentation ({datasets} / {splits})",
         ["FM = mean of per-image F-measure (F1 = Dice, in %) ± one standard deviation; time = mean wall "
          "seconds per image at batch 1 after one warm-up call (median beside it); failed samples are "
-         "excluded from the means and counted."],
+         "excluded from the means and counted.", _INTERVAL_TEXT],
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(per_sample, config))])
     unscored = _unscored_note(per_sample, gt_cols)
     if unscored:
         table.notes.append(unscored)
+    table.notes += parameter_notes(config)
     _add_published(table, 2, published, {r["method"]: r for r in rows})
 
     if "group" in per_sample and per_sample["group"].fillna("").astype(str).str.len().gt(0).any() and gt_cols:
@@ -221,6 +280,17 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
     if throughput is not None:
         table.sections.append(throughput)
     return table
+
+
+_INTERVAL_TEXT = (f"{100 * BOOTSTRAP_CONFIDENCE:g} % CI = percentile bootstrap interval of the mean FM over the "
+                  f"images ({BOOTSTRAP_RESAMPLES} resamples of the per-image values, seed {BOOTSTRAP_SEED}), "
+                  "computed from per_sample.csv.")
+
+
+def _interval_columns(label: str) -> list[Column]:
+    """The two columns of the bootstrap interval of ``label``'s mean (``table2_frame``'s ``ci low/high``)."""
+    return [Column(f"{label} ci low %", f"{100 * BOOTSTRAP_CONFIDENCE:g} % CI low", "measured", fmt_num(2)),
+            Column(f"{label} ci high %", "CI high", "measured", fmt_num(2))]
 
 
 # -- Tables 3 and 4 ------------------------------------------------------------------------------------------
@@ -269,6 +339,7 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(
             per_sample, config, f"; AP definition: {variant}"))])
+    table.notes += parameter_notes(config)
     _add_published(table, 3, published, {r["method"]: r for r in rows})
 
     var_rows = []
@@ -321,6 +392,7 @@ def table4(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(
             per_sample, config, "; pycocotools COCOeval"))])
+    table.notes += parameter_notes(config)
     _add_published(table, 4, published, {r["method"]: r for r in rows})
     return table
 
@@ -356,8 +428,12 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
     return out
 
 
+NOT_MEASURED = "not measured"
+
+
 def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
-    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``)."""
+    """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``): a method
+    recorded as ``None`` was not measured (``lsbench run`` without ``--throughput``) and says so."""
     measured = config.get("throughput") or {}
     if not measured:
         return None
@@ -366,9 +442,15 @@ def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
             Column("seconds_per_image", "Seconds / image", "measured", fmt_time)]
     rows = []
     for method, r in measured.items():
+        if r is None:
+            rows.append({"method": method, **dict.fromkeys(("batch_size", "images_per_second", "seconds_per_image"),
+                                                           NOT_MEASURED)})
+            continue
         ips = float(r.get("images_per_second", math.nan))
         rows.append({"method": method, "batch_size": r.get("batch_size"), "images_per_second": ips,
                      "seconds_per_image": 1.0 / ips if ips > 0 else math.nan})
+    intro = ([f"'{NOT_MEASURED}': the run was not asked to measure it (`lsbench run --throughput`)."]
+             if any(r is None for r in measured.values()) else [])
     return ReportTable("table2-throughput",
                        "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
-                       [], cols, rows)
+                       intro, cols, rows)

@@ -24,7 +24,7 @@ LEARNED = ("rls", "rls-conv", "fconnet")
 
 @pytest.fixture(scope="module")
 def results(data_root):
-    trained = {n: METHODS.build(n, train_root=str(data_root)) for n in LEARNED}  # trains, then caches
+    trained = {n: METHODS.build(n, train_root=str(data_root), train_missing=True) for n in LEARNED}  # trains, caches
     test = load("synthetic", root=data_root, split="test")
     requests = [MethodRequest("cv"), *(MethodRequest(n, {"train_root": str(data_root)}) for n in LEARNED)]
     run = run_benchmark(requests, test, progress=False)

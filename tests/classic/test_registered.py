@@ -32,7 +32,8 @@ def test_registered_defaults_are_the_function_defaults(name):
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_runs_in_the_harness_from_the_samples_initial_region(name, data_root):
     data = load("synthetic", root=data_root, split="test")
-    result = run_benchmark([MethodRequest(name, {"max_iter": 30})], data, limit=2, progress=False, warmup=False)
+    result = run_benchmark([MethodRequest(name, {"max_iter": 30})], data, limit=2, limit_mode="first", progress=False,
+                           warmup=False)
     per = result.per_sample
     assert len(per) == 2 and (per["error"].fillna("") == "").all()
     assert (per["n_iter"] >= 30).all() and per["f_measure"].between(0, 1).all()

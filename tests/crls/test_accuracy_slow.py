@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 def scores(tmp_path_factory):
     root = tmp_path_factory.mktemp("shapes")
     test = load("shapes", root=root, split="test")
-    reqs = [MethodRequest(m, {"device": "cpu", "train_root": str(root)}) for m in ("crls", "maskrcnn")]
+    reqs = [MethodRequest(m, {"device": "cpu", "train_root": str(root), "train_missing": True})
+            for m in ("crls", "maskrcnn")]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LSBENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
         res = run_benchmark(reqs, test, progress=False)

@@ -17,7 +17,7 @@ SHAPES = {"size": 64, "train_images": 8, "val_images": 3, "test_images": 3}
 COMMON = {"epochs": 1, "batch_size": 4, "warmup_iters": 1, "representation_size": 16, "rpn_post_nms_test": 30,
           "box_batch_size": 16, "anchor_sizes": [8, 16, 32], "detections_per_img": 10, "device": "cpu",
           "train_dataset": "shapes",
-          "train_dataset_params": SHAPES, "inference_batch": 4}
+          "train_dataset_params": SHAPES, "inference_batch": 4, "train_missing": True}
 TINY = {"crls": {**COMMON, "mask_size": 9, "rls_steps": 1, "mask_channels": 4},
         "maskrcnn": {**COMMON, "mask_layers": [8], "mask_dim": 8}}
 RUN_P = {"crls": ["crls.mask_size=9", "crls.rls_steps=1", "crls.mask_channels=4"],
@@ -106,7 +106,7 @@ def test_greyscale_and_rgba_samples(trained):
 def test_harness_fills_tables_3_and_4(trained, root, tmp_path):
     data = load("shapes", root=root, split="test", **SHAPES)
     reqs = [MethodRequest(m, {**TINY[m], "train_root": str(root)}) for m in ("crls", "maskrcnn")]
-    res = run_benchmark(reqs, data, out=tmp_path, run_id="inst", progress=False)
+    res = run_benchmark(reqs, data, out=tmp_path, run_id="inst", progress=False, throughput=True)
     d = res.run_dir
     assert (res.per_sample["error"].fillna("") == "").all(), res.per_sample["error"].tolist()
     table3, table4 = (d / "table3.md").read_text(), (d / "table4.md").read_text()

@@ -53,6 +53,17 @@ def test_verify_exits_non_zero_listing_files(runner, voc_fixture, weizmann_fixtu
     assert absent.exit_code == 1 and "missing; unpack the COCO 2014 zips" in absent.output
 
 
+def test_info_never_builds(runner, tmp_path):
+    """`datasets info` of a generated set that is not there says so and how to build it, and writes nothing."""
+    for name, extra in (("synthetic", ["--seed", "5"]), ("shapes", ["--train-images", "2"])):
+        out = runner.invoke(main, ["datasets", "info", name, "--root", str(tmp_path / "data"), *extra])
+        assert out.exit_code == 0, out.output
+        assert f"not built yet: `lsbench datasets build {name} --root {tmp_path / 'data'} {' '.join(extra)}`" \
+            in out.output
+        assert "samples" not in out.output
+    assert not (tmp_path / "data").exists()
+
+
 def test_build_and_verify_shapes_and_bad_requests(runner, tmp_path):
     args = ["--root", str(tmp_path), "--seed", "3", "--train-images", "2", "--val-images", "1", "--test-images", "1"]
     out = runner.invoke(main, ["datasets", "build", "shapes", *args])

@@ -206,12 +206,15 @@ def test_datasets_commands_on_a_folder(folder):
     ok = runner.invoke(main, ["datasets", "verify", "folder", "--root", str(root)])
     assert ok.exit_code == 0 and f"folder: OK ({root})" in ok.output and "no manifest" in ok.output
     assert _listing(root) == before  # nothing written into the user's folder
-    for args, message in ((["datasets", "build", "folder", "--root", str(root)], "nothing to build"),
-                          (["datasets", "fetch", "folder", "--root", str(root)], "nothing to fetch"),
-                          (["datasets", "verify", "folder", "--root", str(root), "--rehash"], "keeps no manifest"),
-                          (["datasets", "info", "folder"], "needs --root DIR")):
+    # a dataset name that cannot be built or fetched is a bad option value (exit 2, like click's
+    # usage errors), as is a --rehash of nothing; a missing --root is a failed command (exit 1)
+    for args, message, code in ((["datasets", "build", "folder", "--root", str(root)], "nothing to build", 2),
+                                (["datasets", "fetch", "folder", "--root", str(root)], "nothing to fetch", 2),
+                                (["datasets", "verify", "folder", "--root", str(root), "--rehash"],
+                                 "keeps no manifest", 2),
+                                (["datasets", "info", "folder"], "needs --root DIR", 1)):
         out = runner.invoke(main, args)
-        assert out.exit_code == 1 and message in out.output, (args, out.output)
+        assert out.exit_code == code and message in out.output, (args, out.output)
 
 
 def test_verify_lists_every_problem_and_flags_odd_masks(folder):

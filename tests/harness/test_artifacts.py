@@ -21,7 +21,7 @@ def binary_run(tmp_path_factory, data_root):
     ds = load("synthetic", root=data_root, split="test")
     out = tmp_path_factory.mktemp("runs")
     res = run_benchmark([MethodRequest("cv", {"max_iter": 40}), MethodRequest("skimage-cv", {"max_iter": 40})],
-                        ds, out=out, run_id="b", limit=6, progress=False, figures=True, trace_samples=2)
+                        ds, out=out, run_id="b", limit=6, limit_mode="first", progress=False, figures=True, trace_samples=2)
     return ds, res
 
 
@@ -46,7 +46,7 @@ def test_failed_samples_are_saved_as_missing(tmp_path, data_root, monkeypatch):
 
     METHODS.add("flaky", lambda: flaky, kind="binary")
     ds = load("synthetic", root=data_root, split="test")
-    res = run_benchmark([MethodRequest("flaky")], ds, out=tmp_path, run_id="f", limit=3, progress=False)
+    res = run_benchmark([MethodRequest("flaky")], ds, out=tmp_path, run_id="f", limit=3, limit_mode="first", progress=False)
     saved = load_masks(res.run_dir, "flaky")
     assert saved[ds.ids()[1]] is None
     np.testing.assert_array_equal(saved[ds.ids()[2]], ds[2].mask)
@@ -116,7 +116,7 @@ def test_report_html_and_every_output(binary_run, tmp_path):
     for name in ("table2.md", "table2.csv", "table2.tex", "index.html"):
         assert (d / name).is_file()
     assert {p.name for p in (d / "figures").iterdir()} == {
-        f"{n}.{e}" for n in ("fig7_grid", "convergence", "fmeasure_box", "time_vs_size") for e in ("png", "pdf")}
+        f"{n}.{e}" for n in ("fig7_grid", "convergence", "fmeasure_box", "accuracy_vs_time") for e in ("png", "pdf")}
     assert (d / "table2.csv").read_text() == before
     assert not [p for p in d.rglob(".*") if p.is_file()]
     assert pd.read_csv(d / "table2.csv")["Method"].tolist()[:2] == ["cv", "skimage-cv"]
@@ -130,7 +130,7 @@ def test_a_run_where_every_sample_failed_is_still_written(tmp_path, data_root, m
 
     METHODS.add("boom", lambda: boom, kind="binary")
     ds = load("synthetic", root=data_root, split="test")
-    res = run_benchmark([MethodRequest("boom")], ds, out=tmp_path, run_id="x", limit=2, progress=False,
+    res = run_benchmark([MethodRequest("boom")], ds, out=tmp_path, run_id="x", limit=2, limit_mode="first", progress=False,
                         figures=True, html=True)
     assert res.per_sample["error"].str.contains("always").all()
     assert {p.name for p in (res.run_dir / "figures").iterdir()} == {"fig7_grid.png", "fig7_grid.pdf"}

@@ -41,7 +41,7 @@ def test_group_batches_cuts_runs_of_a_batched_method_and_keeps_order():
 @pytest.mark.parametrize("executor", ["local", "process"])
 def test_batched_method_runs_in_labelled_batches(synthetic, executor, tmp_path):
     res = run_benchmark([MethodRequest("cv-torch", TORCH_CV), MethodRequest("cv", {"max_iter": 20})], synthetic,
-                        limit=5, progress=False, trace_samples=0, executor=executor,
+                        limit=5, limit_mode="first", progress=False, trace_samples=0, executor=executor,
                         workers=1 if executor == "process" else None, out=tmp_path, run_id="r")
     per = res.per_sample
     assert (per["error"].fillna("") == "").all()
@@ -82,7 +82,7 @@ def test_a_failing_batch_is_rerun_one_sample_at_a_time(synthetic, monkeypatch):
     monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
     bad = synthetic[2].id
     METHODS.add("fussy", lambda: _Fussy(bad), kind="binary")
-    per = run_benchmark([MethodRequest("fussy")], synthetic, limit=6, progress=False, trace_samples=0,
+    per = run_benchmark([MethodRequest("fussy")], synthetic, limit=6, limit_mode="first", progress=False, trace_samples=0,
                         executor="local").per_sample
     errors = per["error"].fillna("").tolist()
     assert [bool(e) for e in errors] == [False, False, True, False, False, False]

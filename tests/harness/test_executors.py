@@ -37,7 +37,7 @@ def synthetic(data_root):
 def local_run(synthetic):
     """The reference: cv and skimage-cv, 20 iterations, 6 samples, in this process."""
     return run_benchmark([MethodRequest("cv", {"max_iter": 20}), MethodRequest("skimage-cv", {"max_iter": 20})],
-                         synthetic, limit=6, progress=False, executor="local", trace_samples=0)
+                         synthetic, limit=6, limit_mode="first", progress=False, executor="local", trace_samples=0)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def _same_results(a: pd.DataFrame, b: pd.DataFrame) -> None:
 
 def test_dask_local_cluster_equals_local(tmp_path, synthetic, local_run):
     res = run_benchmark([MethodRequest("cv", {"max_iter": 20}), MethodRequest("skimage-cv", {"max_iter": 20})],
-                        synthetic, limit=6, progress=False, executor="dask", workers=2, out=tmp_path, run_id="d",
+                        synthetic, limit=6, limit_mode="first", progress=False, executor="dask", workers=2, out=tmp_path, run_id="d",
                         trace_samples=0)
     assert len(res.per_sample) == 12 and (res.per_sample["error"] == "").all()
     _same_results(res.per_sample, local_run.per_sample)
@@ -77,7 +77,7 @@ def test_dask_local_cluster_equals_local(tmp_path, synthetic, local_run):
 
 def test_process_pool_equals_local(synthetic, local_run):
     res = run_benchmark([MethodRequest("cv", {"max_iter": 20}), MethodRequest("skimage-cv", {"max_iter": 20})],
-                        synthetic, limit=6, progress=False, executor="process", workers=2, trace_samples=0)
+                        synthetic, limit=6, limit_mode="first", progress=False, executor="process", workers=2, trace_samples=0)
     _same_results(res.per_sample, local_run.per_sample)
     assert res.config["executor"]["concurrent_workers"] == 2
 
@@ -102,7 +102,7 @@ def _check_faults(per: pd.DataFrame, ids: list[str], timeout: float) -> None:
 def test_process_executor_isolates_exceptions_nan_and_hangs(tmp_path, synthetic, faulty):
     ids = synthetic.ids()
     res = run_benchmark([MethodRequest("raising", {"fail_on": ids[1]}), MethodRequest("hanging", {"hang_on": ids[2]}),
-                         MethodRequest("nan-phi", {"nan_on": ids[3]})], synthetic, limit=5, progress=False,
+                         MethodRequest("nan-phi", {"nan_on": ids[3]})], synthetic, limit=5, limit_mode="first", progress=False,
                         executor="process", workers=2, timeout_per_sample=1.5, out=tmp_path, run_id="f")
     _check_faults(res.per_sample, ids, 1.5)
     s = res.summary[res.summary.metric == "f_measure"].set_index("method")
@@ -114,7 +114,7 @@ def test_dask_executor_isolates_exceptions_nan_and_hangs(synthetic, faulty, clus
     ids = synthetic.ids()
     ex = DaskExecutor(cluster.scheduler_address, timeout=1.5)
     res = run_benchmark([MethodRequest("raising", {"fail_on": ids[1]}), MethodRequest("hanging", {"hang_on": ids[2]}),
-                         MethodRequest("nan-phi", {"nan_on": ids[3]})], synthetic, limit=5, progress=False,
+                         MethodRequest("nan-phi", {"nan_on": ids[3]})], synthetic, limit=5, limit_mode="first", progress=False,
                         executor=ex)
     ex.close()
     _check_faults(res.per_sample, ids, 1.5)
@@ -126,13 +126,13 @@ def test_a_dying_process_worker_is_retried_then_counted_as_failed(tmp_path, synt
     (tmp_path / "always").mkdir()
     res = run_benchmark([MethodRequest("dying", {"die_on": ids[2], "marker_dir": str(tmp_path / "once"), "times": 1}),
                          MethodRequest("cv", {"max_iter": 20})],
-                        synthetic, limit=4, progress=False, executor="process", workers=2, retries=1)
+                        synthetic, limit=4, limit_mode="first", progress=False, executor="process", workers=2, retries=1)
     per = res.per_sample
     assert (per["error"] == "").all()  # died once, retried in a fresh process, succeeded
     assert len(list((tmp_path / "once").iterdir())) == 1
     res = run_benchmark([MethodRequest("dying", {"die_on": ids[2], "marker_dir": str(tmp_path / "always"),
                                                  "times": 99})],
-                        synthetic, limit=4, progress=False, executor="process", workers=2, retries=1)
+                        synthetic, limit=4, limit_mode="first", progress=False, executor="process", workers=2, retries=1)
     per = res.per_sample.set_index("sample_id")
     assert per.loc[ids[2], "error"] == ("WorkerDied: the worker process exited with status 17 while running this "
                                         "sample, on each of 2 attempts")
@@ -147,11 +147,11 @@ def test_a_dying_dask_worker_is_retried_then_counted_as_failed(tmp_path, synthet
     ex = DaskExecutor(cluster.scheduler_address)  # no timeout: samples run in the Dask worker itself
     res = run_benchmark([MethodRequest("dying", {"die_on": ids[1], "marker_dir": str(tmp_path / "once"), "times": 1}),
                          MethodRequest("cv", {"max_iter": 20})],
-                        synthetic, limit=3, progress=False, executor=ex, warmup=False)
+                        synthetic, limit=3, limit_mode="first", progress=False, executor=ex, warmup=False)
     assert (res.per_sample["error"] == "").all()  # the worker died, the nanny restarted it, Dask re-ran the sample
     res = run_benchmark([MethodRequest("dying", {"die_on": ids[1], "marker_dir": str(tmp_path / "always"),
                                                  "times": 99})],
-                        synthetic, limit=3, progress=False, executor=ex, warmup=False)
+                        synthetic, limit=3, limit_mode="first", progress=False, executor=ex, warmup=False)
     ex.close()
     per = res.per_sample.set_index("sample_id")
     assert per.loc[ids[1], "error"].startswith("KilledWorker:")
@@ -180,14 +180,14 @@ def test_executor_options_are_validated():
 def test_an_unreachable_scheduler_fails_before_anything_is_written(tmp_path, synthetic):
     ex = DaskExecutor("tcp://127.0.0.1:9", connect_timeout=1.0)
     with pytest.raises(OSError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
-        run_benchmark([MethodRequest("cv", {"max_iter": 5})], synthetic, limit=2, progress=False, executor=ex,
+        run_benchmark([MethodRequest("cv", {"max_iter": 5})], synthetic, limit=2, limit_mode="first", progress=False, executor=ex,
                       out=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_methods_are_built_once_per_worker(tmp_path, synthetic, faulty):
     """Workers keep their built methods (a learned model loads once per worker, not once per sample)."""
-    res = run_benchmark([MethodRequest("counting", {"marker_dir": str(tmp_path)})], synthetic, limit=6,
+    res = run_benchmark([MethodRequest("counting", {"marker_dir": str(tmp_path)})], synthetic, limit=6, limit_mode="first",
                         progress=False, executor="process", workers=2)
     assert (res.per_sample["error"] == "").all()
     builds = [p.name.split("-")[1] for p in tmp_path.iterdir()]  # one file per build, named by process id
@@ -211,7 +211,7 @@ def test_interrupting_a_process_run_stops_its_workers_at_once(tmp_path, syntheti
     me = psutil.Process()
     t0 = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark([MethodRequest("hanging", {"hang_on": ids[0]})], synthetic, limit=6, progress=False,
+        run_benchmark([MethodRequest("hanging", {"hang_on": ids[0]})], synthetic, limit=6, limit_mode="first", progress=False,
                       executor="process", workers=2, warmup=False, out=tmp_path, run_id="x",
                       on_record=interrupt_after_two)
     assert time.monotonic() - t0 < 30

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from lsbench.cli import main
 from lsbench.datasets import load
 from lsbench.harness.runner import MethodRequest, resume_benchmark, run_benchmark
+from lsbench.harness.selection import select_positions
 from lsbench.harness.store import ResultStore
 from lsbench.registry import METHODS
 from tests.instance_fixtures import JitteredGT, TinyShapes
@@ -73,7 +74,9 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, data_root):
     final = out / "k"
     assert not (out / "k.partial").exists() and (final / "table2.md").is_file()
     records = _records(final)
-    ids = load("synthetic", root=data_root, split="test").ids()[:N]
+    ds = load("synthetic", root=data_root, split="test")
+    ids = [ds.ids()[i] for i in select_positions(ds.groups(), N)]  # --limit: spread over the scene families
+    assert len({ds.groups()[i] for i in select_positions(ds.groups(), N)}) == 6
     assert sorted(r["key"]["sample_id"] for r in records) == sorted(ids)  # exactly one record per sample
     assert len(final.joinpath("records.jsonl").read_bytes().splitlines()) == N
 
@@ -88,6 +91,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path, data_root):
 
     cfg = json.loads((final / "config.json").read_text())
     assert cfg["status"] == "complete" and cfg["resumed"] == 1
+    assert cfg["plan"]["sample_ids"] == ids and cfg["plan"]["limit_mode"] == "spread"  # what the resume reused
+    assert cfg["selection"]["families"] == dict.fromkeys(sorted(set(ds.groups())), 2)
     killed, resumed = cfg["sessions"]  # the killed session is on record, unfinished
     assert (killed["executor"], killed["finished"], resumed["executor"], resumed["finished"]) == (
         "process", False, "local", True)

@@ -24,7 +24,7 @@ def temp_methods(monkeypatch):
 def test_run_writes_every_file(tmp_path, data_root):
     ds = load("synthetic", root=data_root, split="test")
     res = run_benchmark([MethodRequest("cv", {"max_iter": 50}), MethodRequest("skimage-cv", {"max_iter": 50})],
-                        ds, out=tmp_path, run_id="r1", limit=4, progress=False)
+                        ds, out=tmp_path, run_id="r1", limit=4, limit_mode="first", progress=False)
     d = tmp_path / "r1"
     assert res.run_dir == d
     for name in ("per_sample.csv", "summary.csv", "config.json", "table2.md", "table2.csv"):
@@ -63,7 +63,7 @@ def test_failures_are_recorded_and_the_run_goes_on(tmp_path, data_root, temp_met
 
     temp_methods.add("flaky", lambda: Flaky(), kind="binary")
     ds = load("synthetic", root=data_root, split="test")
-    res = run_benchmark([MethodRequest("flaky")], ds, out=tmp_path, run_id="f", limit=3, progress=False)
+    res = run_benchmark([MethodRequest("flaky")], ds, out=tmp_path, run_id="f", limit=3, limit_mode="first", progress=False)
     per = res.per_sample
     assert per["error"].str.contains("boom on purpose").sum() == 1
     ok = per[per["error"] == ""]
@@ -83,7 +83,7 @@ def test_interrupted_run_leaves_only_its_resumable_partial_directory(tmp_path, d
     temp_methods.add("interrupting", interrupting, kind="binary")
     ds = load("synthetic", root=data_root, split="test")
     with pytest.raises(KeyboardInterrupt):
-        run_benchmark([MethodRequest("interrupting")], ds, out=tmp_path, run_id="x", limit=2, progress=False,
+        run_benchmark([MethodRequest("interrupting")], ds, out=tmp_path, run_id="x", limit=2, limit_mode="first", progress=False,
                       warmup=False)
     # no finished run directory: only x.partial, holding the plan and an empty store
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.partial"]
@@ -100,12 +100,12 @@ def test_bad_requests_fail_before_any_work(tmp_path, data_root):
     with pytest.raises(ValueError, match="no methods"):
         run_benchmark([], ds, progress=False)
     with pytest.raises(ValueError, match="limit"):
-        run_benchmark([MethodRequest("cv")], ds, limit=0, progress=False)
+        run_benchmark([MethodRequest("cv")], ds, limit=0, limit_mode="first", progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_run_ids_never_overwrite(tmp_path, data_root):
     ds = load("synthetic", root=data_root, split="test")
-    a = run_benchmark([MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path, run_id="same", limit=1, progress=False)
-    b = run_benchmark([MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path, run_id="same", limit=1, progress=False)
+    a = run_benchmark([MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path, run_id="same", limit=1, limit_mode="first", progress=False)
+    b = run_benchmark([MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path, run_id="same", limit=1, limit_mode="first", progress=False)
     assert a.run_dir.name == "same" and b.run_dir.name == "same-2"

@@ -69,7 +69,7 @@ def _side_records(run_dir) -> dict[str, list[dict]]:
 
 def test_traces_run_in_the_workers_and_finishing_runs_no_method(synthetic, tmp_path, temp_methods):
     temp_methods.add("not-in-parent", NotInParent, kind="binary")
-    res = run_benchmark([MethodRequest("not-in-parent", {"parent_pid": os.getpid()})], synthetic, limit=4,
+    res = run_benchmark([MethodRequest("not-in-parent", {"parent_pid": os.getpid()})], synthetic, limit=4, limit_mode="first",
                         progress=False, executor="process", workers=1, out=tmp_path, run_id="r", trace_samples=2,
                         warmup=False)
     assert (res.per_sample["error"] == "").all() and (res.per_sample["f_measure"] == 1.0).all()
@@ -84,7 +84,7 @@ def test_traces_run_in_the_workers_and_finishing_runs_no_method(synthetic, tmp_p
 
 
 def test_a_run_resumed_in_its_trace_stage_ends_like_an_uninterrupted_one(synthetic, tmp_path):
-    res = run_benchmark([MethodRequest("cv", {"max_iter": 15})], synthetic, limit=3, progress=False, out=tmp_path,
+    res = run_benchmark([MethodRequest("cv", {"max_iter": 15})], synthetic, limit=3, limit_mode="first", progress=False, out=tmp_path,
                         run_id="done", trace_samples=2)
     before = load_traces(res.run_dir)
     assert before["sample_id"].nunique() == 2
@@ -112,9 +112,35 @@ def test_throughput_is_its_own_stage_and_can_be_left_out(synthetic, tmp_path, te
             return [self(s) for s in samples]
 
     temp_methods.add("batched", Batched, kind="binary")
-    res = run_benchmark([MethodRequest("batched")], synthetic, limit=2, progress=False, out=tmp_path, run_id="t")
-    assert set(res.config["throughput"]) == {"batched"}
+    res = run_benchmark([MethodRequest("batched")], synthetic, limit=2, limit_mode="first", progress=False, out=tmp_path, run_id="t",
+                        throughput=True)
+    assert set(res.config["throughput"]) == {"batched"} and res.config["throughput"]["batched"]["batch_size"] == 64
     assert [r["key"]["method"] for r in _side_records(res.run_dir)["throughput"]] == ["batched"]
-    off = run_benchmark([MethodRequest("batched")], synthetic, limit=2, progress=False, out=tmp_path, run_id="u",
-                        throughput=False)
-    assert off.config["throughput"] == {} and "throughput" not in _side_records(off.run_dir)
+    off = run_benchmark([MethodRequest("batched")], synthetic, limit=2, limit_mode="first", progress=False, out=tmp_path, run_id="u")
+    assert off.config["throughput"] == {"batched": None} and "throughput" not in _side_records(off.run_dir)
+
+
+def test_every_stage_after_the_samples_shows_its_own_progress(synthetic, tmp_path, temp_methods, capsys):
+    """Figure samples, traces, throughput (asked for), saving, tables, figures and the HTML page each announce
+    themselves on stderr with a bar of their own; progress=False shows none of them."""
+    class Batched(Segmenter):
+        def __call__(self, sample):
+            return Prediction(mask=sample.mask)
+
+        def predict_batch(self, samples):
+            return [self(s) for s in samples]
+
+    temp_methods.add("batched", Batched, kind="binary")
+    requests = [MethodRequest("batched"), MethodRequest("cv", {"max_iter": 5})]
+    run_benchmark(requests, synthetic, limit=3, limit_mode="first", out=tmp_path, run_id="on", throughput=True, figures=True, html=True,
+                  trace_samples=1)
+    err = capsys.readouterr().err
+    stages = ["lsbench run", "lsbench figure samples", "lsbench traces", "lsbench throughput (batch 64)",
+              "lsbench saving results", "lsbench tables", "lsbench figures", "lsbench HTML page"]
+    found = [err.find(name + ":") for name in stages]
+    assert -1 not in found, [s for s, i in zip(stages, found, strict=True) if i < 0]
+    assert found == sorted(found)  # in the order they run
+    assert "batched" in err[found[3]:found[4]] and "cv" not in err[found[3]:found[4]]  # the method measured
+    run_benchmark(requests, synthetic, limit=3, limit_mode="first", out=tmp_path, run_id="off", throughput=True, figures=True,
+                  html=True, trace_samples=1, progress=False)
+    assert capsys.readouterr().err == ""

@@ -43,9 +43,25 @@ def test_runner_records_throughput_only_for_batched_methods(data_root, tmp_path,
     METHODS.add("batched", _Batched, kind="binary")
     ds = load("synthetic", root=data_root, split="test")
     res = run_benchmark([MethodRequest("batched"), MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path,
-                        run_id="t", limit=2, progress=False)
+                        run_id="t", limit=2, progress=False, throughput=True)
     cfg = json.loads((tmp_path / "t" / "config.json").read_text())
     assert set(cfg["throughput"]) == {"batched"} and cfg["throughput"]["batched"]["batch_size"] == 64
     assert res.config["throughput"]["batched"]["images_per_second"] > 0
     table = (tmp_path / "t" / "table2.md").read_text()
     assert "Batched throughput" in table and "| `batched` | 64 |" in table and "| `cv` | 64" not in table
+    assert "not measured" not in table
+
+
+def test_throughput_is_opt_in_and_the_tables_say_not_measured(data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(METHODS, "_entries", dict(METHODS._entries))
+    METHODS.add("batched", _Batched, kind="binary")
+    ds = load("synthetic", root=data_root, split="test")
+    calls = []
+    monkeypatch.setattr("lsbench.harness.runner.measure_throughput", lambda *a, **k: calls.append(a))
+    res = run_benchmark([MethodRequest("batched"), MethodRequest("cv", {"max_iter": 5})], ds, out=tmp_path,
+                        run_id="t", limit=2, progress=False, html=True)
+    assert calls == [] and res.config["throughput"] == {"batched": None}
+    table = (tmp_path / "t" / "table2.md").read_text()
+    assert "| `batched` | not measured | not measured | not measured |" in table and "--throughput" in table
+    page = (tmp_path / "t" / "index.html").read_text()
+    assert page.count('<td class="num">not measured</td>') == 3

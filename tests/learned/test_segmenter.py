@@ -20,7 +20,8 @@ TINY = {
 
 
 def _tiny(name, data_root, **extra):
-    return {**TINY[name], "train_root": str(data_root), **extra}
+    """``TINY[name]`` on the test's data root, allowed to train a missing checkpoint (``train_missing``)."""
+    return {**TINY[name], "train_root": str(data_root), "train_missing": True, **extra}
 
 
 def test_learned_methods_are_registered_with_their_parameters():
@@ -83,7 +84,7 @@ def test_a_corrupt_cached_checkpoint_is_replaced(data_root, capsys):
 def test_harness_runs_every_learned_method_and_records_throughput(data_root, tmp_path):
     ds = load("synthetic", root=data_root, split="test")
     requests = [MethodRequest(n, _tiny(n, data_root)) for n in ("rls", "rls-conv", "fconnet")]
-    res = run_benchmark(requests, ds, out=tmp_path, run_id="r", limit=3, progress=False)
+    res = run_benchmark(requests, ds, out=tmp_path, run_id="r", limit=3, progress=False, throughput=True)
     per = res.per_sample
     assert len(per) == 9 and (per["error"] == "").all()
     assert per["f_measure"].between(0, 1).all() and (per["height"] == 128).all()

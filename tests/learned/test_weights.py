@@ -131,14 +131,20 @@ def test_resolve_weights_given_then_cache_then_train(tmp_path, monkeypatch, caps
                           val_metrics={"f_measure": 0.25, "epoch": 1}, train_seconds=2.0)
         return model, W.load_checkpoint(path)
 
-    def resolve(weights=None, fingerprint="fp1"):
+    def resolve(weights=None, fingerprint="fp1", train_missing=True):
         def training_set():
             calls.append(("data", fingerprint))
             return _Data(fingerprint)
 
         return W.resolve_weights("rls", config, {"epochs": 1}, weights=weights, build=lambda: build_model(config),
-                                 training_set=training_set, train=train, score=("f_measure", "F-measure"))
+                                 training_set=training_set, train=train, score=("f_measure", "F-measure"),
+                                 train_missing=train_missing, advice=lambda data: f"advice for {len(data)} images")
 
+    with pytest.raises(W.MissingCheckpointError, match=r"^no rls checkpoint .* none in the cache .*; "
+                                                       r"advice for 3 images$"):
+        resolve(train_missing=False)  # by default nothing is trained
+    assert calls == [("data", "fp1")]
+    calls.clear()
     model, ckpt = resolve()  # nothing cached: trains and stores the checkpoint in the cache
     cached = W.cached_checkpoint_path("rls", config, {"epochs": 1}, "fp1")
     assert calls == [("data", "fp1"), ("train", "fp1", cached)] and ckpt["path"] == str(cached)
@@ -161,3 +167,9 @@ def test_resolve_weights_given_then_cache_then_train(tmp_path, monkeypatch, caps
     assert calls[3:] == [("data", "fp2"), ("train", "fp2", other)]
     assert "ignoring the cached checkpoint (checkpoint" in capsys.readouterr().err
     assert W.load_checkpoint(other)["data"]["fingerprint"] == "fp2"
+    # an unusable cache entry without train_missing: the error says why, nothing is trained
+    other.write_bytes(b"damaged")
+    n_calls = len(calls)
+    with pytest.raises(W.MissingCheckpointError, match="the cached one is unusable .*corrupt"):
+        resolve(fingerprint="fp2", train_missing=False)
+    assert calls[n_calls:] == [("data", "fp2")]

@@ -11,13 +11,17 @@ from PIL import Image
 from lsbench.reports.figures import (
     DPI,
     MAX_WIDTH_IN,
+    accuracy_vs_time,
     convergence_plot,
     fmeasure_distribution,
     instance_overlays,
+    method_style,
     save_figure,
     segmentation_grid,
+    sizes_vary,
     time_vs_size,
 )
+from lsbench.reports.uncertainty import bootstrap_interval
 from lsbench.rundir import FigureSample
 from lsbench.types import Instances
 
@@ -113,3 +117,86 @@ def test_save_figure_refuses_wide_figures(tmp_path):
     with pytest.raises(ValueError, match="at most 8"):
         save_figure(Figure(figsize=(9, 3)), tmp_path / "wide")
     assert not list(tmp_path.iterdir())
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.texts]
+
+
+def test_segmentation_grid_writes_each_panels_f_measure(tmp_path):
+    samples = _samples()
+    masks = {"a": {s.id: s.mask for s in samples}, "b": {"s0": np.zeros((24, 32), bool), "s1": None}}
+    scores = {"a": {"s0": 0.973, "s1": 1.0, "s2": 0.5}, "b": {"s0": 0.0}}
+    fig = segmentation_grid(samples, masks, scores=scores)
+    axes = np.array(fig.get_axes()).reshape(4, 3)  # rows input, a, b, ground truth
+    assert [_texts(ax) for ax in axes[1]] == [["F 97.3"], ["F 100.0"], ["F 50.0"]]
+    assert [_texts(ax) for ax in axes[2]] == [["F 0.0"], ["failed"], ["failed"]]
+    assert all(_texts(ax) == [] for ax in (*axes[0], *axes[3]))  # no score on the input or ground truth
+    _check_saved(fig, tmp_path, "grid-scores")
+
+
+def test_empty_instance_panels_say_so(tmp_path):
+    samples = _samples(2)
+    none = Instances(np.zeros((0, 24, 32), bool), np.zeros(0, np.int64))
+    gt = {"s0": Instances(samples[0].mask[None], [1]), "s1": none}
+    low = {s.id: Instances(samples[0].mask[None], [1], scores=[0.3]) for s in samples}  # below the 0.5 shown
+    fig = instance_overlays(samples, gt, {"A": low, "B": {"s0": None}}, {1: "disk"})
+    axes = np.array(fig.get_axes()).reshape(2, 4)
+    assert _texts(axes[0, 1]) == ["no detection"] and _texts(axes[1, 1]) == ["no detection"]
+    assert _texts(axes[0, 2]) == ["failed"] and _texts(axes[1, 3]) == ["no object"]
+    assert _texts(axes[0, 3]) == ["disk"]
+    _check_saved(fig, tmp_path, "overlays-empty")
+
+
+def test_every_method_has_its_own_marker_and_colour():
+    styles = [method_style(i) for i in range(30)]
+    assert len({m for _, m, _ in styles}) == 30
+    assert len({c for _, _, c in styles[:20]}) == 20
+    per = pd.DataFrame([{"method": f"m{k}", "sample_id": f"s{i}", "height": h, "width": h, "seconds": 0.01 * (k + 1),
+                         "error": "", "f_measure": 0.5 + 0.04 * k} for k in range(9) for i, h in enumerate((16, 32))])
+    scatter = time_vs_size(per).get_axes()[0]
+    points = accuracy_vs_time(per).get_axes()[0]
+    for markers in ([line.get_marker() for line in scatter.get_lines() if not line.get_label().startswith("_")],
+                    [container[0].get_marker() for container in points.containers]):
+        assert len(markers) == 9 and len(set(markers)) == 9  # the reference run has 9 methods
+
+
+def test_accuracy_vs_time_shows_mean_f_against_time_with_intervals(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = []
+    for k, (m, secs) in enumerate((("fast", 0.01), ("slow", 2.0), ("broken", 0.5))):
+        for i in range(20):
+            rows.append({"method": m, "sample_id": f"s{i}", "height": 64, "width": 64,
+                         "seconds": secs * (1 + 0.5 * rng.random()), "error": "boom" if m == "broken" else "",
+                         "f_measure": 0.6 + 0.3 * k * rng.random()})
+    per = pd.DataFrame(rows)
+    fig = accuracy_vs_time(per)
+    ax = fig.get_axes()[0]
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "linear"
+    assert "F-measure" in ax.get_ylabel() and "seconds per image" in ax.get_xlabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["fast (n = 20)", "slow (n = 20)"]  # failed: out
+    containers = ax.containers
+    assert len(containers) == 2
+    colours = set()
+    for container, m in zip(containers, ("fast", "slow"), strict=True):
+        t = per[per.method == m]
+        line, _, (xbar, ybar) = container
+        assert line.get_xdata()[0] == pytest.approx(t["seconds"].median())
+        assert line.get_ydata()[0] == pytest.approx(100 * t["f_measure"].mean())
+        low, high = bootstrap_interval(t["f_measure"].to_numpy())
+        (y0, y1) = sorted(ybar.get_segments()[0][:, 1])
+        assert (y0, y1) == (pytest.approx(100 * low), pytest.approx(100 * high))
+        (x0, x1) = sorted(xbar.get_segments()[0][:, 0])
+        assert (x0, x1) == (pytest.approx(t["seconds"].quantile(0.25)), pytest.approx(t["seconds"].quantile(0.75)))
+        colours.add(tuple(line.get_color()) if not isinstance(line.get_color(), str) else line.get_color())
+    assert len(colours) == 2 and containers[0][0].get_marker() != containers[1][0].get_marker()
+    _check_saved(fig, tmp_path, "accuracy")
+    with pytest.raises(ValueError, match="no method has a successful sample"):
+        accuracy_vs_time(per[per.method == "broken"])
+
+
+def test_time_vs_size_is_only_worth_drawing_when_sizes_vary():
+    same = pd.DataFrame({"method": "a", "height": [128, 128], "width": [128, 128], "error": ""})
+    assert not sizes_vary(same)
+    assert sizes_vary(same.assign(width=[128, 96]))
+    assert not sizes_vary(same.assign(width=[128, 96], error=["", "boom"]))  # only successful samples count

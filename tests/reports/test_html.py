@@ -21,13 +21,20 @@ from tests.instance_fixtures import TinyShapes, perfect
 _CHECK = """<script>
 window.addEventListener("load", function () {
   var imgs = Array.from(document.images), tables = Array.from(document.querySelectorAll("table"));
-  var out = {images: imgs.length, tables: tables.length,
-    images_ok: imgs.filter(function (i) {
-      return i.complete && i.naturalWidth > 100 && i.getBoundingClientRect().height > 0; }).length,
+  function shown(i) { return i.complete && i.naturalWidth > 100 && i.getBoundingClientRect().height > 0; }
+  var out = {images: imgs.length, tables: tables.length, images_ok: imgs.filter(shown).length,
     tables_ok: tables.filter(function (t) {
       return t.rows.length > 1 && t.getBoundingClientRect().height > 0; }).length};
+  function texts(cells) { return Array.from(cells).map(function (c) { return c.textContent; }); }
+  var details = {figures: imgs.filter(shown).map(function (i) { return i.closest("figure").dataset.figure; }),
+    tables: Object.fromEntries(tables.map(function (t) {
+      return [t.dataset.table, {header: texts(t.tHead.rows[t.tHead.rows.length - 1].cells),
+                                rows: Array.from(t.tBodies[0].rows).map(function (r) { return texts(r.cells); })}];
+    }))};
   var pre = document.createElement("pre"); pre.id = "lsbench-check"; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
+  var more = document.createElement("pre"); more.id = "lsbench-details"; more.textContent = JSON.stringify(details);
+  document.body.appendChild(more);
 });
 </script>"""
 
@@ -51,7 +58,9 @@ def chromium() -> str:
     return exe
 
 
-def _render(chromium: str, page: Path) -> dict:
+def _render(chromium: str, page: Path, details: dict | None = None) -> dict:
+    """What headless Chromium rendered of ``page``: counts of images and tables, and their rendered state;
+    ``details`` (when given) receives the figures shown and each table's header and cell texts."""
     probe = page.with_name("browser-check.html")
     probe.write_text(page.read_text().replace("</body>", _CHECK + "</body>"))
     with tempfile.TemporaryDirectory() as profile:
@@ -62,6 +71,11 @@ def _render(chromium: str, page: Path) -> dict:
             capture_output=True, text=True, timeout=120)
     found = re.search(r'<pre id="lsbench-check">([^<]*)</pre>', out.stdout)
     assert found, f"no check output from chromium (rc {out.returncode}):\n{out.stderr[-2000:]}"
+    if details is not None:
+        import html
+
+        more = re.search(r'<pre id="lsbench-details">([^<]*)</pre>', out.stdout)
+        details.update(json.loads(html.unescape(more.group(1))))
     return json.loads(found.group(1))
 
 
@@ -72,15 +86,26 @@ def _assert_self_contained(page: Path) -> None:
 
 
 def test_binary_run_page_renders(chromium, tmp_path, data_root):
+    """Every table and figure renders; the accuracy-against-time plot and the bootstrap interval columns are
+    on the page as the browser shows it, each interval bracketing its mean; no time-vs-size plot (every
+    synthetic image is 128 x 128)."""
     ds = load("synthetic", root=data_root, split="test")
     res = run_benchmark([MethodRequest("cv", {"max_iter": 30}), MethodRequest("skimage-cv", {"max_iter": 30})], ds,
-                        out=tmp_path, run_id="h", limit=4, progress=False, html=True, trace_samples=1)
+                        out=tmp_path, run_id="h", limit=6, progress=False, html=True, trace_samples=1)
     page = res.run_dir / "index.html"
     _assert_self_contained(page)
     pngs = sorted((res.run_dir / "figures").glob("*.png"))
-    assert {p.stem for p in pngs} == {"fig7_grid", "convergence", "fmeasure_box", "time_vs_size"}
-    seen = _render(chromium, page)
+    assert {p.stem for p in pngs} == {"fig7_grid", "convergence", "fmeasure_box", "accuracy_vs_time"}
+    details: dict = {}
+    seen = _render(chromium, page, details)
     assert seen == {"images": len(pngs), "images_ok": len(pngs), "tables": 2, "tables_ok": 2}
+    assert "accuracy_vs_time" in details["figures"]
+    table = details["tables"]["table2"]
+    mean, low, high = (table["header"].index(h) for h in ("FM (GT) %", "95 % CI low", "CI high"))
+    rows = {r[0]: r for r in table["rows"]}
+    for method in ("cv", "skimage-cv"):
+        lo, mid, hi = (float(rows[method][k]) for k in (low, mean, high))
+        assert lo <= mid <= hi and hi > lo
 
 
 def test_instance_run_page_renders(chromium, tmp_path, monkeypatch):
@@ -91,8 +116,9 @@ def test_instance_run_page_renders(chromium, tmp_path, monkeypatch):
     page = res.run_dir / "index.html"
     _assert_self_contained(page)
     seen = _render(chromium, page)
-    # Table 3 (+ AP definitions, per class) and Table 4; figures: instance overlays, time vs size
-    assert seen == {"images": 2, "images_ok": 2, "tables": 4, "tables_ok": 4}
+    # Table 3 (+ AP definitions, per class) and Table 4; figures: the instance overlays (one image size: no
+    # time-vs-size plot)
+    assert seen == {"images": 1, "images_ok": 1, "tables": 4, "tables_ok": 4}
 
 
 def test_committed_reference_page_renders(chromium, tmp_path):
@@ -104,5 +130,13 @@ def test_committed_reference_page_renders(chromium, tmp_path):
     n_png = len(list((REFERENCE / "figures").glob("*.png")))
     n_tables = page.read_text().count("<table")  # Table 2, its per-family table, learned throughput
     assert n_tables >= 2
-    assert _render(chromium, page) == {"images": n_png, "images_ok": n_png, "tables": n_tables,
-                                       "tables_ok": n_tables}
+    details: dict = {}
+    assert _render(chromium, page, details) == {"images": n_png, "images_ok": n_png, "tables": n_tables,
+                                                "tables_ok": n_tables}
+    # the reference run's page shows the accuracy-against-time plot and the interval columns
+    assert "accuracy_vs_time" in details["figures"]
+    table = details["tables"]["table2"]
+    mean, low, high = (table["header"].index(h) for h in ("FM (GT) %", "95 % CI low", "CI high"))
+    measured = [r for r in table["rows"] if r[mean] != "–"]
+    assert len(measured) == 9
+    assert all(float(r[low]) < float(r[mean]) < float(r[high]) for r in measured)

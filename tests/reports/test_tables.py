@@ -7,9 +7,11 @@ import math
 import pandas as pd
 import pytest
 
+from lsbench.registry import METHODS
 from lsbench.reports.published import load_published
 from lsbench.reports.render import to_csv, to_html, to_latex, to_markdown
-from lsbench.reports.tables import table2
+from lsbench.reports.tables import parameter_notes, table2, table3
+from lsbench.reports.uncertainty import bootstrap_interval
 
 
 def _per_sample(methods=("cv", "mystery")):
@@ -80,12 +82,51 @@ def test_table2_puts_measured_beside_published_in_separate_groups():
     assert "published A (chapter Table 2): FM (GT1) %" in csv[0]
     assert csv[1].startswith("cv,80.0") and ",88.51,87.51,13.5" in csv[1]
     tex = to_latex(t)
-    assert r"\multicolumn{8}{c}{measured here}" in tex and r"\cmidrule(lr){2-9}" in tex
-    assert r"FM (GT) \%" in tex and "`" not in tex and r"\begin{tabular}{lrrrrrrrrlrrr}" in tex
+    assert r"\multicolumn{10}{c}{measured here}" in tex and r"\cmidrule(lr){2-11}" in tex
+    assert r"FM (GT) \%" in tex and "`" not in tex and r"\begin{tabular}{lrrrrrrrrrrlrrr}" in tex
     html = to_html(t)
-    assert '<th colspan="8"' in html and "<td class=\"num\">80.00</td>" in html
+    assert '<th colspan="10"' in html and "<td class=\"num\">80.00</td>" in html
 
 
 def test_table2_without_published_numbers_says_so():
     t = table2(_per_sample(("cv",)), {}, None)
     assert len(t.groups) == 1 and any("published.toml was not found" in n for n in t.notes)
+
+
+def test_table2_gives_the_bootstrap_interval_of_each_mean():
+    per = _per_sample()
+    per.loc[per.method == "mystery", "f_measure"] = [0.2, 0.6, 0.95]
+    t = table2(per, {}, None)
+    rows = {r["method"]: r for r in t.rows}
+    for method, values in (("cv", [0.9, 0.7, 0.8]), ("mystery", [0.2, 0.6, 0.95])):
+        low, high = bootstrap_interval(values)  # the same seeded resampling, from the per-image values
+        assert rows[method]["FM (GT) ci low %"] == pytest.approx(100 * low)
+        assert rows[method]["FM (GT) ci high %"] == pytest.approx(100 * high)
+        assert 100 * min(values) - 1e-9 <= rows[method]["FM (GT) ci low %"] < rows[method]["FM (GT) mean %"]
+        assert rows[method]["FM (GT) mean %"] < rows[method]["FM (GT) ci high %"] <= 100 * max(values) + 1e-9
+    md = to_markdown(t)
+    header = next(line for line in md.splitlines() if line.startswith("| Method"))
+    assert "| FM (GT) % | ± std | 95 % CI low | CI high |" in header
+    assert "percentile bootstrap interval of the mean FM over the images (2000 resamples" in md
+    assert f"| `cv` | 80.00 | 8.2 | {100 * bootstrap_interval([0.9, 0.7, 0.8])[0]:.2f} |" in md
+
+
+def test_tables_state_the_preset_and_every_non_default_parameter():
+    defaults = METHODS.get("cv").defaults()
+    config = {"plan": {"methods": [
+        {"name": "cv", "params": {"mu": 0.1, "max_iter": defaults["max_iter"]},
+         "preset": {"preset": "tuned", "file": "/repo/baselines/presets/cv.toml", "table": "datasets.synthetic"}},
+        {"name": "mystery", "params": {"alpha": 2}}]},
+        "selection": {"limit": 3, "mode": "spread", "seed": 0, "n_selected": 3, "n_available": 360,
+                      "families": {"cells": 2, "vessel": 1}}}
+    notes = parameter_notes(config)
+    assert notes == ["Parameters of cv: preset tuned (cv.toml [datasets.synthetic]); non-default: mu=0.1.",
+                     "Parameters of mystery: no preset; non-default: alpha=2."]  # max_iter at its default: left out
+    assert parameter_notes({"plan": {"methods": [{"name": "cv", "params": {}}]}}) == [
+        "Parameters of cv: no preset; non-default: none (registered defaults)."]
+    t = table2(_per_sample(), config, None)
+    md, html = to_markdown(t), to_html(t)
+    for text in (md, html):
+        assert "Parameters of cv: preset tuned (cv.toml [datasets.synthetic]); non-default: mu=0.1." in text
+        assert "3 images per method (3 of 360, spread over 2 scene families, seed 0)" in text
+    assert all(n in to_markdown(table3(_per_sample(), config, {}, None)) for n in notes)  # Tables 3, 4 too
