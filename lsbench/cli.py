@@ -499,8 +499,8 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no
 @click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/reference"),
               show_default=True, help="The reference folder (replaced as a whole once every run is complete).")
 @click.option("--runs", "runs", default=None, metavar="FOLDER,...",
-              help="Only these runs (default: all; synthetic-test-box, synthetic-test-blind, shapes-test); the "
-                   "other run folders already in --out are kept.")
+              help="Only these runs (default: all, as lsbench.reference.REFERENCE_RUNS lists them; the plan names "
+                   "them); the other reference run folders already in --out are kept.")
 @click.option("--methods", "-m", "methods", default=None, help="Only these methods (of those the runs list).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding the datasets (as for `lsbench run`); the learned methods train on it too.")
@@ -516,11 +516,13 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no
 @click.option("--executor", type=click.Choice(["local", "process"]), default="local", show_default=True,
               help="Where samples run: local (one image at a time: honest times) or process.")
 @click.option("--workers", type=int, default=None, help="process: child processes.")
+@click.option("--throughput", is_flag=True,
+              help="Also measure each method's batched throughput (as lsbench run --throughput; takes longer).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @_friendly
 def reference_cmd(out: Path, runs: str | None, methods: str | None, root: Path | None, limit: int | None,
                   params: tuple[str, ...], allow_dirty: bool, dry_run: bool, claims_only: bool, executor: str,
-                  workers: int | None, no_progress: bool) -> None:
+                  workers: int | None, throughput: bool, no_progress: bool) -> None:
     """Regenerate the reference report: Table 2 under each protocol, Tables 3-4, figures, claims.md.
 
     Says first what it will do and how long it should take (missing checkpoints are trained
@@ -546,7 +548,8 @@ def reference_cmd(out: Path, runs: str | None, methods: str | None, root: Path |
         overrides = {k: v for k, v in parse_param_assignments(params, wanted or listed).items() if v}
     run_reference(specs, out=out, root=root, limit=limit, methods=wanted, params=overrides, allow_dirty=allow_dirty,
                   dry_run=dry_run, executor=executor, workers=workers, progress=not no_progress,
-                  command=shlex.join(["lsbench", *sys.argv[1:]]), say=lambda line: click.echo(line, err=True))
+                  throughput=throughput, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                  say=lambda line: click.echo(line, err=True))
 
 
 # -- segment and export: masks as PNG files ------------------------------------------------------------

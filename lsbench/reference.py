@@ -46,27 +46,25 @@ import os
 import shutil
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsbench.atomic import atomic_write_text
+from lsbench.durations import (
+    evaluation_seconds,
+    format_duration,
+    load_durations,
+    overhead_seconds,
+    training_seconds,
+)
 from lsbench.registry import METHODS
 
-__all__ = ["DURATIONS_PATH", "INSTANCE_METHODS", "REFERENCE_RUNS", "SINGLE_OBJECT_METHODS", "DirtyTreeError",
-           "MethodPlan", "ReferencePlan", "RunSpec", "SourceState", "cache_entry", "format_duration", "honours",
-           "load_durations", "plan_reference", "run_reference", "source_state", "write_claims"]
+__all__ = ["INSTANCE_METHODS", "REFERENCE_RUNS", "TABLE2_METHODS", "DirtyTreeError", "MethodPlan", "PlannedRun",
+           "ReferencePlan", "RunSpec", "SourceState", "cache_entry", "check_source", "plan_reference", "protocol_params",
+           "run_reference", "select_runs", "source_state", "write_claims"]
 
-#: Table 2's methods and baselines, in table order; each run keeps those that honour its protocol
-SINGLE_OBJECT_METHODS = ("cv", "skimage-cv", "drlse", "li", "lic", "l2s", "otsu", "box", "rls", "rls-conv",
-                         "fconnet", "rls-chapter", "rls-untrained")
-#: Tables 3 and 4: CRLS, Mask R-CNN, the MNC-style ablation, the parameter-matched and end-to-end CRLS
-INSTANCE_METHODS = ("crls", "maskrcnn", "crls-fcmask", "crls-lite", "crls-e2e")
-
-#: the checkout's baselines/durations.toml (measured durations the plan scales)
-DURATIONS_PATH = Path(__file__).resolve().parents[1] / "baselines" / "durations.toml"
 MANIFEST_FILE = "reference.json"
 CLAIMS_FILE = "claims.md"
 INDEX_FILE = "index.html"
@@ -74,7 +72,11 @@ INDEX_FILE = "index.html"
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run of the reference: a dataset split, the methods asked for, and (single-object) the protocol."""
+    """One run of the reference: a dataset split, the methods asked for, and (single-object) the protocol.
+
+    ``folder`` names the run directory under ``reports/reference/`` (one per dataset and
+    protocol); ``protocol`` ``None`` runs without naming one (the instance runs).
+    """
 
     folder: str
     dataset: str
@@ -84,10 +86,16 @@ class RunSpec:
     dataset_params: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: the reference: Table 2 under both protocols on the synthetic test split, Tables 3-4 on shapes
+# -- THE reference: what `make reference` runs. Add a method to a tuple, or a run (another dataset or
+# -- protocol) to REFERENCE_RUNS, here and nowhere else; a method a run's protocol refuses is left
+# -- out of that run (the plan says why).
+#: Table 2's methods and baselines, in table order
+TABLE2_METHODS = ("cv", "skimage-cv", "drlse", "li", "lic", "l2s", "otsu", "box", "rls", "rls-conv", "fconnet")
+#: Tables 3 and 4: CRLS, Mask R-CNN, the MNC-style ablation, the parameter-matched and end-to-end CRLS
+INSTANCE_METHODS = ("crls", "maskrcnn", "crls-fcmask", "crls-lite", "crls-e2e")
+#: one entry per dataset and protocol, in report order
 REFERENCE_RUNS = (
-    RunSpec("synthetic-test-box", "synthetic", "test", SINGLE_OBJECT_METHODS, "box"),
-    RunSpec("synthetic-test-blind", "synthetic", "test", SINGLE_OBJECT_METHODS, "blind"),
+    RunSpec("synthetic-test-box", "synthetic", "test", TABLE2_METHODS, "box"),
     RunSpec("shapes-test", "shapes", "test", INSTANCE_METHODS),
 )
 
@@ -104,18 +112,28 @@ def protocols_supported() -> bool:
     return "protocol" in inspect.signature(run_benchmark).parameters
 
 
-def honours(method: str, protocol: str | None) -> bool:
-    """Whether registered ``method`` can run under ``protocol`` (``None``: a run without protocols).
+def protocol_params(method: str, protocol: str | None, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters ``method`` is built with under ``protocol`` (``params`` with the protocol's
+    replacements); a ``ValueError`` saying why when the method cannot honour it.
 
-    The registry's declaration decides (an entry's ``protocols``); a method that declares none
-    runs under ``box`` only, today's behaviour, where every method may use the sample's box.
+    ``None`` and ``box`` keep ``params`` (``box``: every method may use the sample's initial region,
+    lsbench's behaviour before protocols were named); any other protocol needs
+    :func:`lsbench.protocols.apply_protocol`, which reads the registration.
+
+    Examples
+    --------
+    >>> protocol_params("cv", "box", {"mu": 0.2})
+    {'mu': 0.2}
     """
     if protocol is None:
-        return True
-    declared = getattr(METHODS.get(method), "protocols", None)
-    if declared is None:
-        return protocol == "box"
-    return protocol in tuple(declared)
+        return dict(params)
+    try:
+        from lsbench.protocols import apply_protocol
+    except ImportError:
+        if protocol == "box":
+            return dict(params)
+        raise ValueError(f"this lsbench has no protocol {protocol!r} (no lsbench.protocols)") from None
+    return dict(apply_protocol(METHODS.get(method), params, protocol).params)
 
 
 # -- the source: commit and uncommitted changes -----------------------------------------------------------
@@ -151,12 +169,12 @@ class SourceState:
                 "diff_sha256": self.diff_sha256 or None}
 
 
-def source_state() -> SourceState:
-    """The commit and uncommitted tracked changes of the checkout lsbench runs from."""
+def source_state(checkout: str | os.PathLike[str] | None = None) -> SourceState:
+    """The commit and uncommitted tracked changes of ``checkout`` (default: the checkout lsbench runs from)."""
     from lsbench.harness.environment import git_commit, uncommitted_changes
 
-    git = git_commit()
-    changes = uncommitted_changes()
+    git = git_commit(checkout)
+    changes = uncommitted_changes(checkout)
     if git is None or changes is None:
         return SourceState(None)
     files, digest = changes
@@ -175,59 +193,6 @@ def check_source(state: SourceState, allow_dirty: bool) -> None:
         raise DirtyTreeError(f"refusing to run on a tree with uncommitted changes to tracked files: {shown}; commit "
                              "them first so that the report names a real commit (or pass --allow-dirty, which records "
                              "the diff's hash and marks every report dirty)")
-
-
-# -- measured durations ------------------------------------------------------------------------------------
-def load_durations(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """``baselines/durations.toml`` (``{}`` when absent: estimates then say "not measured")."""
-    p = Path(path) if path is not None else DURATIONS_PATH
-    if not p.is_file():
-        if path is not None:
-            raise FileNotFoundError(f"durations file {p} does not exist")
-        return {}
-    try:
-        return tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{p} is not valid TOML: {exc}") from None
-
-
-def _measured(durations: Mapping[str, Any], section: str, method: str) -> tuple[dict[str, Any] | None, str]:
-    """The measured entry of ``method`` (following ``like``) and a note when it is borrowed."""
-    table = durations.get(section) or {}
-    entry = table.get(method)
-    note = ""
-    if entry is not None and "like" in entry:
-        note = f"as {entry['like']}, not measured"
-        entry = table.get(entry["like"])
-    return (dict(entry) if entry is not None else None), note
-
-
-def training_estimate(durations: Mapping[str, Any], method: str, epochs: Any, n_images: int) -> tuple[float, str]:
-    """Expected wall seconds of training ``method`` for ``epochs`` over ``n_images`` (NaN when not measured)."""
-    entry, note = _measured(durations, "training", method)
-    if entry is None or not epochs:
-        return math.nan, "not measured"
-    per = float(entry["seconds"]) / (float(entry["epochs"]) * float(entry["images"]))
-    return per * float(epochs) * n_images, note or "measured"
-
-
-def evaluation_estimate(durations: Mapping[str, Any], method: str, n_images: int) -> tuple[float, str]:
-    """Expected wall seconds of ``method`` on ``n_images`` images at batch 1 (NaN when not measured)."""
-    entry, note = _measured(durations, "evaluation", method)
-    if entry is None:
-        return math.nan, "not measured"
-    return float(entry["seconds_per_image"]) * n_images, note or "measured"
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds in words: ``40 s``, ``12 min``, ``3.2 h`` (``?`` when unknown)."""
-    if seconds is None or math.isnan(seconds):
-        return "?"
-    if seconds < 90:
-        return f"{max(1, round(seconds)):.0f} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60):.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 # -- learned methods: where the run will look for their weights -------------------------------------------
@@ -283,9 +248,12 @@ class MethodPlan:
     """One method of one run: its parameters, estimated evaluation time, and (learned) its checkpoint."""
 
     name: str
+    #: what the run asks for (``-p`` and the training data); the run applies the protocol itself
     params: dict[str, Any]
     eval_seconds: float
     eval_note: str
+    #: the parameters the method is built with under the run's protocol (the checkpoint's key)
+    built: dict[str, Any] = field(default_factory=dict)
     checkpoint: Path | None = None
     cached: bool = True
     train_seconds: float = 0.0
@@ -295,17 +263,24 @@ class MethodPlan:
 
 @dataclass
 class PlannedRun:
+    """One run of the plan: the methods it runs, those its protocol refuses (with why), its images,
+    and whether it is ``new``, ``partial`` (interrupted: resumed) or ``finished`` (on this commit: reused)."""
+
     spec: RunSpec
     methods: list[MethodPlan]
     skipped: list[tuple[str, str]]
     n_images: int
-    status: str = "new"          # new | finished (reused) | partial (resumed)
+    status: str = "new"
 
-    @property
-    def estimate(self) -> float:
+    def estimate(self, overhead: float = 0.0) -> float:
+        """Expected seconds of the run's samples plus ``overhead`` (0 when finished; unmeasured methods count 0)."""
         if self.status == "finished":
             return 0.0
-        return sum(m.eval_seconds for m in self.methods)
+        return _nansum(m.eval_seconds for m in self.methods) + overhead
+
+
+def _nansum(values: Any) -> float:
+    return float(sum(v for v in values if not math.isnan(v)))
 
 
 @dataclass
@@ -328,10 +303,17 @@ class ReferencePlan:
                     seen[m.checkpoint] = m
         return list(seen.values())
 
+    def unmeasured(self) -> list[str]:
+        """The trainings and evaluations the estimate leaves out (no measured duration), as ``what: method``."""
+        out = [f"training {m.name}" for m in self.trainings() if math.isnan(m.train_seconds)]
+        out += [f"{r.spec.folder}: {m.name}" for r in self.runs if r.status != "finished"
+                for m in r.methods if math.isnan(m.eval_seconds)]
+        return out
+
     def total_seconds(self) -> float:
-        train = sum(m.train_seconds for m in self.trainings())
-        runs = sum(r.estimate + (self.overhead if r.status != "finished" else 0.0) for r in self.runs)
-        return train + runs
+        """Expected seconds of the whole reference: missing trainings, then every run not finished."""
+        train = _nansum(m.train_seconds for m in self.trainings())
+        return train + sum(r.estimate(self.overhead) for r in self.runs)
 
     def lines(self) -> list[str]:
         """The plan in words (what ``lsbench reference`` prints first)."""
@@ -346,11 +328,10 @@ class ReferencePlan:
                            f"training images -> {m.checkpoint}")
         for run in self.runs:
             proto = f", protocol {run.spec.protocol}" if run.spec.protocol else ""
-            state = {"finished": " (finished on this commit: reused)", "new": ""}.get(
-                run.status, f" ({run.status}: resumed)")
+            state = {"finished": " (finished on this commit: reused)", "partial": " (interrupted: resumed)"}.get(
+                run.status, "")
             out.append(f"  {run.spec.folder}: {run.spec.dataset}/{run.spec.split}, {run.n_images} images{proto}; "
-                       f"about {format_duration(run.estimate + (0 if run.status == 'finished' else self.overhead))}"
-                       f"{state}")
+                       f"about {format_duration(run.estimate(self.overhead))}{state}")
             for m in run.methods:
                 weights = ""
                 if m.checkpoint is not None:
@@ -359,14 +340,35 @@ class ReferencePlan:
                 out.append(f"    {m.name}: about {format_duration(m.eval_seconds)}{note}{weights}")
             for name, why in run.skipped:
                 out.append(f"    {name}: not run ({why})")
+        unmeasured = self.unmeasured()
+        left_out = f"; not counted, no measured duration: {', '.join(unmeasured)}" if unmeasured else ""
         out.append(f"  expected total: about {format_duration(self.total_seconds())} on an idle 2-core CPU "
-                   "(scaled from baselines/durations.toml; a busy machine takes longer)")
+                   f"(scaled from baselines/durations.toml; a busy machine takes longer){left_out}")
         out += [f"  error: {e}" for e in self.errors]
         return out
 
 
 def _work_dir(out: Path, source: SourceState) -> Path:
     return out.parent / f".{out.name}-work" / source.key
+
+
+def _request(run: PlannedRun, root: str | os.PathLike[str] | None, limit: int | None) -> dict[str, Any]:
+    """What a run asks for; a scratch run is reused or resumed only when it asked for the same."""
+    spec = run.spec
+    return json.loads(json.dumps({"dataset": spec.dataset, "split": spec.split, "protocol": spec.protocol,
+                                  "dataset_params": dict(spec.dataset_params), "root": root, "limit": limit,
+                                  "methods": [[m.name, m.params] for m in run.methods]}, default=str))
+
+
+def _request_file(work: Path, folder: str) -> Path:
+    return work / f"{folder}.request.json"
+
+
+def _same_request(work: Path, folder: str, request: Mapping[str, Any]) -> bool:
+    try:
+        return json.loads(_request_file(work, folder).read_text()) == request
+    except (OSError, json.JSONDecodeError):
+        return False
 
 
 def _finished(path: Path, source: SourceState) -> bool:
@@ -413,6 +415,7 @@ def plan_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pa
         cannot run); nothing has been trained or run.
     """
     from lsbench.datasets import load
+    from lsbench.harness.runner import PARTIAL_SUFFIX
 
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
         raise ValueError(f"limit must be a positive integer, got {limit!r}")
@@ -436,7 +439,7 @@ def plan_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pa
     unknown_params = [m for m in params if wanted is not None and m not in wanted]
     if unknown_params:
         raise ValueError(f"--param names method(s) not run: {', '.join(unknown_params)}")
-    overhead = float((durations.get("overhead") or {}).get("run_seconds", 0.0))
+    overhead = overhead_seconds(durations)
     work = _work_dir(out, source)
     planned: list[PlannedRun] = []
     checkpoints: dict[tuple[str, str], tuple[Path, int]] = {}
@@ -450,36 +453,36 @@ def plan_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pa
         if spec.protocol not in (None, "box") and not protocols_supported():
             errors.append(f"{spec.folder}: this lsbench cannot run protocol {spec.protocol!r} (run_benchmark takes no "
                           "protocol); leave the run out with --runs")
-        skipped = [(m, f"cannot honour protocol {spec.protocol}") for m in names if not honours(m, spec.protocol)]
-        names = [m for m in names if honours(m, spec.protocol)]
+            names = []
         data = load(spec.dataset, root=root, split=spec.split, **dict(spec.dataset_params))
         n = min(len(data), limit) if limit else len(data)
-        plans = []
+        plans, skipped = [], []
         for m in names:
             p = method_params(m, spec, root, params.get(m, {}))
-            secs, note = evaluation_estimate(durations, m, n)
-            mp = MethodPlan(m, p, secs, note)
-            if is_learned(m) and not p.get("weights"):
-                key = (m, json.dumps(p, sort_keys=True, default=str))
+            try:
+                built = protocol_params(m, spec.protocol, p)
+            except ValueError as exc:
+                skipped.append((m, str(exc)))
+                continue
+            secs, note = evaluation_seconds(m, n, durations)
+            mp = MethodPlan(m, p, secs, note, built=built)
+            if is_learned(m) and "weights" in METHODS.get(m).defaults() and not built.get("weights"):
+                key = (m, json.dumps(built, sort_keys=True, default=str))
                 if key not in checkpoints:
-                    checkpoints[key] = cache_entry(m, p)
+                    checkpoints[key] = cache_entry(m, built)
                 mp.checkpoint, mp.train_images = checkpoints[key]
                 mp.cached = mp.checkpoint.is_file()
                 if not mp.cached:
-                    epochs = {**METHODS.get(m).defaults(), **p}.get("epochs")
-                    mp.train_seconds, mp.train_note = training_estimate(durations, m, epochs, mp.train_images)
+                    epochs = {**METHODS.get(m).defaults(), **built}.get("epochs")
+                    mp.train_seconds, mp.train_note = training_seconds(m, epochs, mp.train_images, durations)
             plans.append(mp)
         run = PlannedRun(spec, plans, skipped, n)
-        if _finished(work / spec.folder, source):
-            run.status = "finished"
-        elif (work / f"{spec.folder}.partial").is_dir():
-            run.status = "partial"
+        if _same_request(work, spec.folder, _request(run, root, limit)):
+            if _finished(work / spec.folder, source):
+                run.status = "finished"
+            elif (work / f"{spec.folder}{PARTIAL_SUFFIX}").is_dir():
+                run.status = "partial"
         planned.append(run)
-    for m in (mp for r in planned for mp in r.methods):
-        if math.isnan(m.train_seconds):
-            m.train_seconds = 0.0
-        if math.isnan(m.eval_seconds):
-            m.eval_seconds = 0.0
     return ReferencePlan(planned, out, work, source, overhead, errors)
 
 
@@ -496,14 +499,16 @@ def _train(m: MethodPlan, spec: RunSpec, root: str | os.PathLike[str] | None, pr
 
     entry = METHODS.get(m.name)
     defaults = entry.defaults()
-    trainable = {k: v for k, v in m.params.items() if k not in SOURCE_PARAMS and k in defaults}
+    built = m.built
+    trainable = {k: v for k, v in built.items() if k not in SOURCE_PARAMS and k in defaults}
     instance = entry.kind == "instance"
-    assert m.checkpoint is not None
+    if m.checkpoint is None:
+        raise ValueError(f"{m.name} has no cache entry to train")
     started = time.perf_counter()
-    result = train_method(m.name, dataset=m.params.get("train_dataset"),
-                          split=m.params.get("train_split") or defaults.get("train_split") or "train",
-                          root=m.params.get("train_root"), params=trainable,
-                          dataset_params=m.params.get("train_dataset_params") if instance else None,
+    result = train_method(m.name, dataset=built.get("train_dataset"),
+                          split=built.get("train_split") or defaults.get("train_split") or "train",
+                          root=built.get("train_root"), params=trainable,
+                          dataset_params=built.get("train_dataset_params") if instance else None,
                           resume=instance and state_path_for(m.checkpoint).is_file(), progress=progress, log=say)
     if Path(result.path) != m.checkpoint:
         raise RuntimeError(f"training {m.name} wrote {result.path}, not the cache entry the run looks up "
@@ -512,31 +517,41 @@ def _train(m: MethodPlan, spec: RunSpec, root: str | os.PathLike[str] | None, pr
 
 
 def _run_one(run: PlannedRun, work: Path, *, root: str | os.PathLike[str] | None, limit: int | None, executor: str,
-             workers: int | None, progress: bool, command: str, say: Callable[[str], None]) -> Path:
+             workers: int | None, progress: bool, throughput: bool, command: str, say: Callable[[str], None]) -> Path:
     """Run (or resume) one reference run in ``work``; return its finished directory."""
     from lsbench.datasets import load
-    from lsbench.harness.runner import MethodRequest, resume_benchmark, run_benchmark
+    from lsbench.harness.runner import (
+        PARTIAL_SUFFIX,
+        MethodRequest,
+        resume_benchmark,
+        run_benchmark,
+    )
 
     spec = run.spec
     target = work / spec.folder
+    partial = work / f"{spec.folder}{PARTIAL_SUFFIX}"
     if run.status == "finished":
         say(f"{spec.folder}: finished on this commit, reused ({target})")
         return target
-    options: dict[str, Any] = {"executor": executor, "workers": workers}
-    partial = work / f"{spec.folder}.partial"
-    if partial.is_dir():
-        say(f"{spec.folder}: resuming the interrupted run in {partial}")
-        resume_benchmark(partial, progress=progress, command=command, figures=True, html=True, **options)
-        return target
+    options: dict[str, Any] = {"executor": executor, "workers": workers, "progress": progress, "command": command,
+                               "figures": True, "html": True, "throughput": throughput}
     data = load(spec.dataset, root=root, split=spec.split, **dict(spec.dataset_params))
+    if run.status == "partial":
+        say(f"{spec.folder}: resuming the interrupted run in {partial}")
+        resume_benchmark(partial, dataset=data, **options)
+        return target
+    for stale in (target, partial):  # scratch from another request or a failed attempt on this commit
+        if stale.exists():
+            say(f"{spec.folder}: discarding {stale} (another request, or not finished)")
+            shutil.rmtree(stale)
     requests = [MethodRequest(m.name, dict(m.params)) for m in run.methods]
     if spec.protocol is not None and protocols_supported():
         options["protocol"] = spec.protocol
     say(f"{spec.folder}: {', '.join(m.name for m in run.methods)} on {data.name}/{data.split} "
         f"({run.n_images} images)")
     work.mkdir(parents=True, exist_ok=True)
-    result = run_benchmark(requests, data, out=work, run_id=spec.folder, limit=limit, progress=progress,
-                           command=command, figures=True, html=True, **options)
+    atomic_write_text(_request_file(work, spec.folder), json.dumps(_request(run, root, limit)) + "\n")
+    result = run_benchmark(requests, data, out=work, run_id=spec.folder, limit=limit, **options)
     if result.run_dir != target:
         raise RuntimeError(f"{spec.folder}: the run was written to {result.run_dir}, not {target}")
     return target
@@ -610,7 +625,8 @@ def run_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pat
                   root: str | os.PathLike[str] | None = None, limit: int | None = None,
                   methods: Sequence[str] | None = None, params: Mapping[str, Mapping[str, Any]] | None = None,
                   allow_dirty: bool = False, dry_run: bool = False, executor: str = "local",
-                  workers: int | None = None, progress: bool = True, command: str | None = None,
+                  workers: int | None = None, progress: bool = True, throughput: bool = False,
+                  command: str | None = None,
                   say: Callable[[str], None] | None = None) -> ReferencePlan:
     """Regenerate the reference report into ``out`` (module docstring); return the plan it followed.
 
@@ -627,6 +643,8 @@ def run_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pat
         compete for the cores).
     progress : bool
         Progress bars (training and runs).
+    throughput : bool
+        Also measure each method's batched throughput (``lsbench run --throughput``; longer).
     command : str, optional
         The command line recorded in every ``config.json`` and in ``reference.json``.
     say : callable, optional
@@ -664,10 +682,10 @@ def run_reference(runs: Sequence[RunSpec] = REFERENCE_RUNS, *, out: str | os.Pat
     finished = []
     for k, run in enumerate(plan.runs, 1):
         say(f"[run {k}/{len(plan.runs)}] {run.spec.folder}: expected about "
-            f"{format_duration(run.estimate + plan.overhead) if run.status != 'finished' else '0 s'}")
+            f"{format_duration(run.estimate(plan.overhead))}")
         t0 = time.perf_counter()
         finished.append(_run_one(run, plan.work, root=root, limit=limit, executor=executor, workers=workers,
-                                 progress=progress, command=command, say=say))
+                                 progress=progress, throughput=throughput, command=command, say=say))
         say(f"[run {k}/{len(plan.runs)}] {run.spec.folder}: done in {format_duration(time.perf_counter() - t0)}")
     _assemble(plan, finished, trained, command, started, say)
     return plan
@@ -680,11 +698,12 @@ def _assemble(plan: ReferencePlan, finished: Sequence[Path], trained: list[dict[
     every finished run (a failure here leaves them to be reused)."""
     out = plan.out
     names = {p.name for p in finished}
-    carried = sorted(p for p in out.iterdir() if p.is_dir() and p.name not in names
+    known = [r.folder for r in REFERENCE_RUNS]
+    carried = sorted(p for p in out.iterdir() if p.is_dir() and p.name not in names and p.name in known
                      and (p / "per_sample.csv").is_file()) if out.is_dir() else []
     for p in carried:
         say(f"keeping {p.name} from the previous reference (not re-run)")
-    order = [r.folder for r in REFERENCE_RUNS] + [r.spec.folder for r in plan.runs]
+    order = known + [r.spec.folder for r in plan.runs]
     run_dirs = sorted([*carried, *finished], key=lambda p: (order.index(p.name) if p.name in order else len(order),
                                                              p.name))
     manifest = {"created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "command": command,

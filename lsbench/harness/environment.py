@@ -43,9 +43,9 @@ def checkout_dir() -> Path | None:
     return here if (here / ".git").exists() else None
 
 
-def git_commit() -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the checkout lsbench runs from, if any."""
-    here = checkout_dir()
+def git_commit(checkout: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of ``checkout`` (default: the one lsbench runs from), if any."""
+    here = checkout_dir() if checkout is None else Path(checkout)
     if here is None:
         return None
     try:
@@ -58,13 +58,13 @@ def git_commit() -> dict[str, Any] | None:
     return {"commit": sha, "dirty": dirty}
 
 
-def uncommitted_changes() -> tuple[list[str], str] | None:
-    """``(files, diff_sha256)``: the tracked files of the checkout that differ from its commit
-    (``git status --porcelain``, untracked files left out) and the sha256 of ``git diff HEAD``
-    (``""`` when there are none); None outside a git checkout."""
+def uncommitted_changes(checkout: str | os.PathLike[str] | None = None) -> tuple[list[str], str] | None:
+    """``(files, diff_sha256)``: the tracked files of ``checkout`` (default: the one lsbench runs
+    from) that differ from its commit (``git status --porcelain``, untracked files left out) and
+    the sha256 of ``git diff HEAD`` (``""`` when there are none); None outside a git checkout."""
     import hashlib
 
-    here = checkout_dir()
+    here = checkout_dir() if checkout is None else Path(checkout)
     if here is None:
         return None
     try:
