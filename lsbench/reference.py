@@ -9,31 +9,41 @@
 2. **Plan** (:func:`plan_reference`), printed before any work: for every run of
    :data:`REFERENCE_RUNS` (one per dataset and protocol) the methods that honour its protocol,
    whether each learned method's checkpoint is in the cache or must be trained, and how long each
-   training and each run should take (scaled from ``baselines/durations.toml``, measured on this
-   repository's 2-core CPU), with the total.
+   training and each run should take (:mod:`lsbench.durations`, scaled from
+   ``baselines/durations.toml``, measured on this repository's 2-core CPU), with the total.
 3. **Training**, explicitly (:func:`lsbench.training.train_method`, with its progress bars), of
    every learned method whose checkpoint is not in the cache, each once; the runs then find it
-   there, whether or not ``lsbench run`` may still train implicitly.
+   there (they never train themselves: ``train_missing`` stays off).
 4. **Runs** (:func:`lsbench.harness.runner.run_benchmark`, one image at a time on the local
    executor unless told otherwise, figures and ``index.html`` on) into a scratch folder
    ``<out parent>/.<out name>-work/<commit>/``. A run interrupted there is resumed
-   (:func:`~lsbench.harness.runner.resume_benchmark`) and a finished one reused when
-   ``lsbench reference`` is started again on the same commit (and the same diff).
+   (:func:`~lsbench.harness.runner.resume_benchmark`: the samples already scored are kept) and a
+   finished one reused when ``lsbench reference`` is started again on the same commit (and the
+   same diff) with the same request (methods, parameters, ``limit``); another request starts
+   that run afresh.
 5. **Claims** (:mod:`lsbench.reports.claims`) from the finished run directories: ``claims.md``,
    and ``index.html`` (the claims, then links to every run's page), and ``reference.json`` (the
    source state, the runs, what was trained, estimated and measured wall time).
 6. **Into place**: the new tree is assembled beside ``out`` and swapped in with two renames, so
-   ``reports/reference/`` is never half-written. Run folders of ``out`` that were not re-run (a
-   subset chosen with ``runs=``) are carried over and the claims read them too.
+   ``reports/reference/`` is never half-written. Run folders of :data:`REFERENCE_RUNS` already in
+   ``out`` that were not re-run (a subset chosen with ``runs=``) are carried over and the claims
+   read them too; any other folder in ``out`` is dropped.
+
+What the reference runs is data, in one place: :data:`REFERENCE_RUNS` (one :class:`RunSpec` per
+dataset and protocol) over :data:`TABLE2_METHODS` and :data:`INSTANCE_METHODS`. Adding a method
+or a protocol's run is a one-line change there; a method a run's protocol refuses is left out of
+that run, and the plan says why.
 
 The result stores (``records.jsonl``) stay in the run folders, out of git (``.gitignore``).
 
 Examples
 --------
->>> [r.folder for r in REFERENCE_RUNS]
-['synthetic-test-box', 'synthetic-test-blind', 'shapes-test']
->>> format_duration(95), format_duration(3 * 3600 + 600)
-('2 min', '3.2 h')
+>>> [(r.folder, r.dataset, r.protocol) for r in REFERENCE_RUNS]
+[('synthetic-test-box', 'synthetic', 'box'), ('shapes-test', 'shapes', None)]
+>>> "otsu" in TABLE2_METHODS and "crls-fcmask" in INSTANCE_METHODS
+True
+>>> [r.folder for r in select_runs(["shapes-test"])]
+['shapes-test']
 """
 
 from __future__ import annotations
@@ -182,7 +192,18 @@ def source_state(checkout: str | os.PathLike[str] | None = None) -> SourceState:
 
 
 def check_source(state: SourceState, allow_dirty: bool) -> None:
-    """Raise :class:`DirtyTreeError` unless the checkout is clean, or ``allow_dirty``."""
+    """Raise :class:`DirtyTreeError` unless the checkout is clean, or ``allow_dirty``.
+
+    Examples
+    --------
+    >>> check_source(SourceState("0123456789abcdef"), allow_dirty=False)
+    >>> check_source(SourceState("0123456789abcdef", ("lsbench/cli.py",), "ab" * 32), allow_dirty=False)
+    Traceback (most recent call last):
+    ...
+    lsbench.reference.DirtyTreeError: refusing to run on a tree with uncommitted changes to tracked files: lsbench/cli.py; commit them first so that the report names a real commit (or pass --allow-dirty, which records the diff's hash and marks every report dirty)
+    >>> SourceState("0123456789abcdef", ("a.py",), "ab" * 32).key
+    '0123456789ab-dirty-abababababab'
+    """
     if allow_dirty:
         return
     if state.commit is None:

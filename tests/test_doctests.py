@@ -56,6 +56,9 @@ OWN_NAMES_MODULES = {
     "lsbench.levelset.validate": 8,
     "lsbench.params": 5,
     "lsbench.segmenter": 12,
+    "lsbench.durations": 6,
+    "lsbench.reference": 7,
+    "lsbench.reports.claims": 3,
 }
 
 
