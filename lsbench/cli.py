@@ -518,11 +518,12 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no
 @click.option("--workers", type=int, default=None, help="process: child processes.")
 @click.option("--throughput", is_flag=True,
               help="Also measure each method's batched throughput (as lsbench run --throughput; takes longer).")
+@click.option("--no-figures", is_flag=True, help="Skip the figures and the runs' HTML pages (a quick smoke test; the reference draws them).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
 @_friendly
 def reference_cmd(out: Path, runs: str | None, methods: str | None, root: Path | None, limit: int | None,
                   params: tuple[str, ...], allow_dirty: bool, dry_run: bool, claims_only: bool, executor: str,
-                  workers: int | None, throughput: bool, no_progress: bool) -> None:
+                  workers: int | None, throughput: bool, no_figures: bool, no_progress: bool) -> None:
     """Regenerate the reference report: Table 2 under each protocol, Tables 3-4, figures, claims.md.
 
     Says first what it will do and how long it should take (missing checkpoints are trained
@@ -548,7 +549,7 @@ def reference_cmd(out: Path, runs: str | None, methods: str | None, root: Path |
         overrides = {k: v for k, v in parse_param_assignments(params, wanted or listed).items() if v}
     run_reference(specs, out=out, root=root, limit=limit, methods=wanted, params=overrides, allow_dirty=allow_dirty,
                   dry_run=dry_run, executor=executor, workers=workers, progress=not no_progress,
-                  throughput=throughput, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                  throughput=throughput, figures=not no_figures, command=shlex.join(["lsbench", *sys.argv[1:]]),
                   say=lambda line: click.echo(line, err=True))
 
 

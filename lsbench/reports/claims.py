@@ -565,7 +565,8 @@ def claims_markdown(rows: Sequence[ClaimRow], runs: Sequence[dict[str, Any]] = (
     lines += [*header, ""] if header else []
     if runs:
         lines += ["Runs:", ""]
-        lines += [f"- [`{r['folder']}`]({r['folder']}/index.html): {r['description']}" for r in runs]
+        lines += [f"- [`{r['folder']}`]({r['folder']}/{'index.html' if r.get('page', True) else ''}): "
+                  f"{r['description']}" for r in runs]
         lines.append("")
     lines += ["Definitions:", ""] + [f"- {d}" for d in DEFINITIONS] + [""]
     lines += ["| Claim | Protocol | Subject | Measured here | Chapter | Verdict | Why |",
