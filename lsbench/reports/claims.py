@@ -339,6 +339,10 @@ def _claim_rls_beats(run: RunView, claim: str, others_fn: Any, chapter: str) -> 
         return [ClaimRow(claim, run.protocol, run.name, "–", "–", chapter, NOT_TESTABLE,
                          f"{missing} in the {run.protocol} run")]
     rows = []
+    if RLS_SUBJECTS[0] not in subjects:
+        rows.append(ClaimRow(claim, run.protocol, run.name, RLS_SUBJECTS[0], "–", chapter, NOT_TESTABLE,
+                             f"the chapter's RLS (`{RLS_SUBJECTS[0]}`) is not in the {run.protocol} run; the rows "
+                             "below are lsbench's other RLS and do not decide the claim"))
     for s in subjects:
         measured, verdict, why = _beats_all(run, s, others)
         if s != RLS_SUBJECTS[0]:
