@@ -274,7 +274,7 @@ def test_interrupted_reference_resumes_and_swaps_in_only_when_complete(tmp_path,
     assert 'href="claims.md"' in (out / "index.html").read_text()
     assert not (out.parent / ".reference-work").exists() and not (out.parent / ".reference-new").exists()
     manifest = json.loads((out / "reference.json").read_text())
-    assert manifest["runs"][0]["status"] == "partial" and manifest["source"]["commit"]
+    assert manifest["runs"][0]["status"] == "partial" and "commit" in manifest["source"]
 
 
 def test_a_failure_after_the_runs_leaves_the_old_reference_and_the_next_start_reuses_the_finished_runs(
