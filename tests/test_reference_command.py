@@ -349,3 +349,20 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path, data_root):
     assert lines[0].startswith("lsbench reference: 1 run(s) from ")
     assert any(line.startswith("  expected total: about ") for line in lines)
     assert plan.runs[0].n_images == N and not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(("method", "params"), [("rls", {"epochs": 2}), ("rls-conv", {"kernel_size": 3})])
+def test_the_plan_names_the_checkpoint_the_run_looks_up(method, params, data_root, monkeypatch):
+    """cache_entry (what the plan trains) and the factory (what the run reads) agree on the cache file."""
+    pytest.importorskip("torch")
+    import lsbench.learned.weights as weights
+
+    built = {**params, "train_root": str(data_root)}
+    planned, n_images = reference.cache_entry(method, built)
+    looked_up = []
+    real = weights.cached_checkpoint_path
+    monkeypatch.setattr(weights, "cached_checkpoint_path", lambda *a: looked_up.append(real(*a)) or looked_up[-1])
+    with pytest.raises(weights.MissingCheckpointError):
+        METHODS.get(method).factory(**built)
+    assert looked_up == [planned] and n_images == 360
+    assert reference.cache_entry(method, {**built, "epochs": 3})[0] != planned  # the key follows the parameters
