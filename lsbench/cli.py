@@ -25,6 +25,7 @@ import click
 
 from lsbench.errors import RequestError, refusing
 from lsbench.optional import MissingDependencyError
+from lsbench.protocols import PROTOCOLS
 from lsbench.registry import DATASETS, METHODS, METRICS
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, TypeError, LookupError, OSError,
@@ -96,6 +97,11 @@ def main() -> None:
 @click.option("--preset", type=click.Choice(["default", "tuned"]), default=None,
               help="Start from baselines/presets/<method>.toml: its [defaults], or (tuned) those plus "
                    "the dataset's train-tuned overrides; -p wins over both. Default: registered defaults.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=None,
+              help="What the methods may receive that derives from the ground truth (docs/protocols.md): box "
+                   "(the default) lets each method use the sample's initial region (the ground-truth box grown by "
+                   "8 %) as its start or to orient its phases; blind gives none, starts the classic methods from "
+                   "their own default and refuses methods that need the box. Instance runs are always blind.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--figures/--no-figures", default=True, show_default=True,
               help="Draw the figures into the run directory (lsbench report can draw them later).")
@@ -128,8 +134,8 @@ def main() -> None:
 def run(methods: str, dataset: str, split: str | None, root: Path | None, limit: int | None, limit_first: int | None,
         out: Path,
         run_id: str | None, params: tuple[str, ...], dataset_params: tuple[str, ...], preset: str | None,
-        no_progress: bool, figures: bool, html: bool, throughput: bool, weights: tuple[str, ...], train_missing: bool,
-        executor: str,
+        protocol: str | None, no_progress: bool, figures: bool, html: bool, throughput: bool, weights: tuple[str, ...],
+        train_missing: bool, executor: str,
         workers: int | None, scheduler: str | None, timeout_per_sample: float | None, retries: int,
         resume: Path | None) -> None:
     """Run methods on a dataset split and write a run directory.
@@ -149,16 +155,17 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     )
     from lsbench.params import parse_method_list, parse_param_assignments
     from lsbench.presets import load_preset_with_source
+    from lsbench.protocols import apply_protocol, blind_preset, resolve_protocol
 
     executing = _executor_options(executor, workers, scheduler, timeout_per_sample, retries)
     if resume is not None:
         ctx = click.get_current_context()
         fixed = [f"--{n.replace('_', '-')}" for n in ("methods", "dataset", "split", "root", "limit", "limit_first",
-                                                      "out", "run_id",
-                                                      "params", "dataset_params", "preset", "weights", "train_missing")
+                                                      "out", "run_id", "params", "dataset_params", "preset",
+                                                      "protocol", "weights", "train_missing")
                  if _given(ctx, n)]
         if fixed:
-            raise click.UsageError(f"--resume takes the methods, dataset and limit from the run's config.json; "
+            raise click.UsageError(f"--resume takes the methods, dataset, limit and protocol from the run's config.json; "
                                    f"drop {', '.join(fixed)}")
         try:
             find_partial_run(resume)
@@ -175,10 +182,14 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
     if preset is not None:  # a bad preset file is damaged data (exit 1), the preset name a choice
         for n in names:
             preset_params, sources[n] = load_preset_with_source(n, dataset=dataset, which=preset)
+            if protocol == "blind":  # a preset tuned under box keeps its values, less the ground-truth inputs
+                preset_params = blind_preset(METHODS.get(n), preset_params)
             overrides[n] = {**preset_params, **overrides[n]}
     with refusing():
         _apply_weights_option(weights, names, overrides)
-        DATASETS.get(dataset)
+        run_protocol = resolve_protocol(protocol, DATASETS.get(dataset).kind or "binary")
+        for n in names:  # a method the protocol refuses is refused before any data is loaded (run_benchmark rechecks)
+            apply_protocol(METHODS.get(n), overrides[n], run_protocol)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params)
     if train_missing:
         for n in names:
@@ -201,8 +212,9 @@ def run(methods: str, dataset: str, split: str | None, root: Path | None, limit:
         data = load(dataset, root=root, split=split, **ds_kwargs)
     requests = [MethodRequest(n, overrides[n], preset=sources[n]) for n in names]
     result = run_benchmark(requests, data, out=out, run_id=run_id, limit=limit if limit_first is None else limit_first,
-                           limit_mode="spread" if limit_first is None else "first", progress=not no_progress, command=shlex.join(["lsbench", *sys.argv[1:]]),
-                           figures=figures, html=html, throughput=throughput, on_start=_announce_partial, **executing)
+                           limit_mode="spread" if limit_first is None else "first", progress=not no_progress,
+                           command=shlex.join(["lsbench", *sys.argv[1:]]), figures=figures, html=html,
+                           throughput=throughput, on_start=_announce_partial, protocol=protocol, **executing)
     return _print_run(result, html)
 
 
@@ -243,7 +255,7 @@ def _announce_partial(partial: Path) -> None:
 def _print_run(result: Any, html: bool) -> None:
     """Print the tables and figure paths of a finished run; exit 1 when any sample failed."""
     assert result.run_dir is not None
-    for name in ("table2.md", "table3.md", "table4.md"):
+    for name in ("table2.md", "table2_margins.md", "table3.md", "table4.md"):
         table = result.run_dir / name
         if table.is_file():
             click.echo(table.read_text())
@@ -418,13 +430,22 @@ def _default_training_data(names: list[str], overrides: dict[str, dict[str, Any]
 @click.option("--nproc", type=int, default=1, show_default=True,
               help="rls/rls-conv/fconnet: train data-parallel on N processes (DDP: gloo on the CPU, one GPU per process on CUDA); "
                    "the batch size stays the global one.")
+@click.option("--cv", "cv", type=int, default=None, metavar="K",
+              help="rls/rls-chapter/rls-conv/fconnet: instead of training one model, score the recipe by "
+                   "leave-scenes-out K-fold cross-validation on the training split (K models; 2 <= K <= the number "
+                   "of scenes, 10 on synthetic). Writes a JSON summary, no checkpoint.")
+@click.option("--cv-out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --cv: the JSON summary to write (default: a file under $LSBENCH_CACHE/cv/).")
+@click.option("--cv-seed", type=int, default=0, show_default=True,
+              help="With --cv: seed of how the scenes are dealt into folds (the recipe's --seed is separate).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @_friendly
 def train(method: str, dataset: str | None, split: str, root: Path | None, epochs: int | None, seed: int | None,
           out: Path | None, params: tuple[str, ...], device: str | None, backbone: str | None,
           backbone_weights: Path | None, dataset_params: tuple[str, ...], resume: bool, nproc: int,
-          no_progress: bool) -> None:
-    """Train METHOD (rls, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint."""
+          cv: int | None, cv_out: Path | None, cv_seed: int, no_progress: bool) -> None:
+    """Train METHOD (rls, rls-chapter, rls-conv, fconnet, crls or maskrcnn) and write a checkpoint, or
+    cross-validate its recipe (--cv K)."""
     from lsbench.params import parse_assignments
     from lsbench.training import default_training_dataset, train_method, trainable_params
 
@@ -440,10 +461,47 @@ def train(method: str, dataset: str | None, split: str, root: Path | None, epoch
         dataset = dataset or default_training_dataset(method)
         DATASETS.get(dataset)
         ds_kwargs = _parse_dataset_params(dataset, dataset_params) if dataset_params else None
+    if cv is not None or cv_out is not None:
+        with refusing():
+            _check_cv_options(cv=cv, cv_out=cv_out, out=out, nproc=nproc, resume=resume, backbone=backbone,
+                              backbone_weights=backbone_weights, dataset_params=dataset_params)
+        _cross_validate(method, cv, dataset=dataset, split=split, root=root, params=values, cv_seed=cv_seed,
+                        out=cv_out, progress=not no_progress)
+        return
     result = train_method(method, dataset=dataset, split=split, root=root, params=values, backbone=backbone,
                           backbone_weights=backbone_weights, dataset_params=ds_kwargs, out=out, nproc=nproc,
                           resume=resume, progress=not no_progress, log=lambda line: click.echo(line, err=True))
     _print_trained(result)
+
+
+def _check_cv_options(*, cv: int | None, cv_out: Path | None, out: Path | None, nproc: int, resume: bool,
+                      backbone: str | None, backbone_weights: Path | None, dataset_params: tuple[str, ...]) -> None:
+    """``--cv`` trains K throw-away models: the options that concern one checkpoint do not apply."""
+    if cv is None:
+        raise ValueError("--cv-out needs --cv K")
+    for flag, given in (("--out", out is not None), ("--nproc", nproc != 1), ("--resume", resume),
+                        ("--backbone", backbone is not None), ("--backbone-weights", backbone_weights is not None),
+                        ("--dataset-param", bool(dataset_params))):
+        if given:
+            raise ValueError(f"{flag} does not apply with --cv (it writes no checkpoint; the summary goes to --cv-out)")
+
+
+def _cross_validate(method: str, k: int, *, dataset: str, split: str, root: Path | None, params: dict[str, Any],
+                    cv_seed: int, out: Path | None, progress: bool) -> None:
+    """``lsbench train METHOD --cv K``: per-fold scores, their mean and spread, and the summary file."""
+    from lsbench.training import cross_validate_method
+
+    result = cross_validate_method(method, k, dataset=dataset, split=split, root=root, params=params,
+                                   cv_seed=cv_seed, out=out, progress=progress,
+                                   log=lambda line: click.echo(line, err=True))
+    summary = result.summary
+    click.echo(f"{method}: leave-scenes-out {summary['k']}-fold validation F-measure "
+               f"{100 * result.mean:.2f}% ± {100 * result.std:.2f}% (mean ± std over folds; "
+               f"{summary['dataset']['name']}/{summary['dataset']['split']}, cv seed {summary['cv_seed']})")
+    for fold in summary["folds"]:
+        click.echo(f"  fold {fold['fold']}: {100 * fold['f_measure']:6.2f}%  held out: {', '.join(fold['val_scenes'])}")
+    click.echo(f"summary: {result.path} (no checkpoint was written; `lsbench train {method}` with the same "
+               "parameters trains the model `lsbench run` uses)")
 
 
 def _print_trained(result: Any) -> None:
@@ -484,7 +542,8 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no
 
     No method is re-run: Table 2 comes from per_sample.csv, Tables 3 and 4 from the saved
     predictions (predictions/*.json against ground_truth.json), the figures from samples.npz,
-    masks/*.npz and traces.csv. Each table is written as table<N>.md, .csv and .tex.
+    masks/*.npz and traces.csv. Each table is written as table<N>.md, .csv and .tex (with otsu in the
+    run, Table 2 also as table2_margins: each method's margin over otsu per scene family).
     """
     from lsbench.reports.build import build_report
 
@@ -632,6 +691,10 @@ def list_cmd(what: str, verbose: bool) -> None:
                 continue
             for k, v in defaults.items():
                 click.echo(f"{'':16}{k} = {v!r}")
+            for gt in getattr(entry, "ground_truth", ()):  # what --protocol box gives it and blind replaces
+                where = f"{gt.param}={gt.reads[0]!r}" if gt.param else "always"
+                blind = f"blind: {gt.param}={gt.blind!r}" if gt.blind is not None else "refused under blind"
+                click.echo(f"{'':16}ground-truth input: {gt.label} ({where}; {blind})")
     for name, err in registry.plugin_errors.items():
         click.echo(f"warning: plugin {name!r} failed to load: {err}", err=True)
 

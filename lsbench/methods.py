@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from lsbench.optional import missing_dependency, require
+from lsbench.protocols import INIT_LABEL, POLARITY_LABEL, GroundTruthInput
 from lsbench.registry import METHODS
 from lsbench.segmenter import (
     BaselineSegmenter,
@@ -113,9 +114,36 @@ class SignatureFactory:
         return self.build(self.function(), {**defaults, **params})
 
 
-def _register(name: str, summary: str, factory: SignatureFactory, tags: tuple[str, ...] = ("classic",)) -> None:
+# -- ground-truth-derived inputs (lsbench.protocols): declared with each registration ---------------
+# init="sample" starts a method from the sample's initial region (on the synthetic set the
+# ground-truth box grown by 8 %); under --protocol blind a classic method starts instead from the
+# region it falls back to for a sample without one (its fallback_init: Chan-Vese's checkerboard, a
+# centred box for the contour methods). polarity="sample" takes the object phase from the initial
+# region; under blind, from the image border (polarity="border", orient_by_border).
+def _init_from_sample(fallback_init: str) -> GroundTruthInput:
+    return GroundTruthInput(INIT_LABEL, "init", blind=fallback_init)
+
+
+_POLARITY_FROM_SAMPLE = GroundTruthInput(POLARITY_LABEL, "polarity", blind="border")
+
+
+def _classic_inputs(fallback_init: str, options: dict[str, Any]) -> tuple[GroundTruthInput, ...]:
+    """The ground-truth inputs of a classic method: its init, and its polarity when it has one."""
+    return (_init_from_sample(fallback_init),) + ((_POLARITY_FROM_SAMPLE,) if "polarity" in options else ())
+
+
+#: where Chan-Vese starts without an initial region (Getreuer's and scikit-image's default)
+CV_INIT = "checkerboard"
+#: where the contour methods (drlse, li, lic, l2s) start without an initial region: a centred box
+CONTOUR_INIT = "box"
+
+
+def _register(name: str, summary: str, factory: SignatureFactory, fallback_init: str,
+              tags: tuple[str, ...] = ("classic",)) -> None:
+    """Register a classic method; its ground-truth inputs follow from ``fallback_init`` and its options."""
     factory.label = name
-    METHODS.add(name, factory, kind="binary", summary=summary, tags=tags)
+    METHODS.add(name, factory, kind="binary", summary=summary, tags=tags,
+                ground_truth=_classic_inputs(fallback_init, factory.options))
 
 
 def _classic(name: str, fallback_init: str, fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
@@ -131,12 +159,12 @@ def _cv(fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
     (the harness groups them)."""
     batch_size = params.pop("batch_size")
     if batch_size == 1:
-        return _classic("cv", "checkerboard", fn, params)
+        return _classic("cv", CV_INIT, fn, params)
     from lsbench.classic.backend import resolve_backend
     from lsbench.classic.chan_vese import chan_vese_batch
 
     polarity = params.pop("polarity")
-    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init="checkerboard",
+    return BatchedClassicSegmenter("cv", chan_vese_batch, params, batch_size=batch_size, fallback_init=CV_INIT,
                                    polarity=polarity, backend=resolve_backend(params["backend"]))
 
 
@@ -145,14 +173,14 @@ def _cv(fn: Callable[..., Any], params: dict[str, Any]) -> Segmenter:
 # NumPy; lsbench.classic.backend); the run's config.json records the one that ran (Segmenter.backend).
 _register("cv", "Chan-Vese (2001), semi-implicit scheme of Getreuer (IPOL 2012), NumPy or numba",
           SignatureFactory("lsbench.classic.chan_vese:chan_vese", _cv, options={"polarity": "sample"},
-                           backend_options={"batch_size": 1}))
+                           backend_options={"batch_size": 1}), CV_INIT)
 
 
 # scikit-image's own defaults, under cv's names (max_iter, init); extended_output is the adapter's
 _register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (same scheme)",
           SignatureFactory("skimage.segmentation:chan_vese", SkimageChanVese, options={"polarity": "sample"},
                            rename={"max_num_iter": "max_iter", "init_level_set": "init"}, skip=("extended_output",)),
-          tags=("classic", "peer"))
+          CV_INIT, tags=("classic", "peer"))
 
 
 # -- DRLSE, RSF ("li"), LIC, L2S: registered below (classic methods) --------------------------------
@@ -164,15 +192,17 @@ _register("skimage-cv", "scikit-image's chan_vese, the reference peer for cv (sa
 # phi > 0 as the object, as the reference code does.
 _FROM_SAMPLE = {"init": "sample"}
 _register("drlse", "DRLSE (Li, Xu, Gui & Fox 2010), edge-based, double-well, NumPy or numba",
-          SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", "box"),
-                           overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.drlse:drlse", functools.partial(_classic, "drlse", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("li", "Li's RSF: region-scalable fitting (Li, Kao, Gore & Ding 2008), NumPy or numba",
-          SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", "box"), overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.rsf:rsf", functools.partial(_classic, "li", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("lic", "LIC: level set with bias-field estimation (Li et al. 2011), NumPy or numba",
-          SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", "box"), overrides=_FROM_SAMPLE))
+          SignatureFactory("lsbench.classic.rsf:lic", functools.partial(_classic, "lic", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE), CONTOUR_INIT)
 _register("l2s", "L2S: Legendre level sets (Mukherjee & Acton 2015), NumPy or numba",
-          SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", "box"), overrides=_FROM_SAMPLE,
-                           options={"polarity": "phi"}))
+          SignatureFactory("lsbench.classic.l2s:l2s", functools.partial(_classic, "l2s", CONTOUR_INIT),
+                           overrides=_FROM_SAMPLE, options={"polarity": "phi"}), CONTOUR_INIT)
 
 
 # -- batched PyTorch backends of the classic methods (cv-torch, drlse-torch, li-torch, lic-torch,
@@ -210,24 +240,56 @@ def _register_torch(name: str, target: str, *, summary: str, fallback_init: str,
               SignatureFactory(target, functools.partial(_batched, name, fallback_init),
                                overrides={"compile": True, **overrides}, options=options,
                                backend_options={"batch_size": 32, "threads": 1}),
-              tags=("classic", "torch"))
+              fallback_init, tags=("classic", "torch"))
 
 
-_register_torch("cv-torch", "lsbench.torchclassic.chan_vese:chan_vese_batch", fallback_init="checkerboard",
+_register_torch("cv-torch", "lsbench.torchclassic.chan_vese:chan_vese_batch", fallback_init=CV_INIT,
                 summary="Chan-Vese (cv), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides={}, options={"polarity": "sample"})
-_register_torch("drlse-torch", "lsbench.torchclassic.drlse:drlse_batch", fallback_init="box",
+_register_torch("drlse-torch", "lsbench.torchclassic.drlse:drlse_batch", fallback_init=CONTOUR_INIT,
                 summary="DRLSE (drlse), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("li-torch", "lsbench.torchclassic.rsf:rsf_batch", fallback_init="box",
+_register_torch("li-torch", "lsbench.torchclassic.rsf:rsf_batch", fallback_init=CONTOUR_INIT,
                 summary="Li's RSF (li), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("lic-torch", "lsbench.torchclassic.rsf:lic_batch", fallback_init="box",
+_register_torch("lic-torch", "lsbench.torchclassic.rsf:lic_batch", fallback_init=CONTOUR_INIT,
                 summary="LIC (lic), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE)
-_register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init="box",
+_register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init=CONTOUR_INIT,
                 summary="L2S (l2s), batched PyTorch backend: B images per evolution, CPU or CUDA",
                 overrides=_FROM_SAMPLE, options={"polarity": "phi"})
+
+
+# -- variants: a registered method's signature with other defaults, registered under its own name
+def _variant_signature(method: str, base: Callable[..., Any], *, drop: tuple[str, ...] = (),
+                       add: tuple[tuple[str, Any], ...] = (), defaults: dict[str, Any]) -> inspect.Signature:
+    """``base``'s keyword signature with ``defaults`` changed, ``drop`` removed and ``add`` inserted
+    before ``epochs`` (model parameters come before training's), all keyword-only."""
+    defaults = dict(defaults)
+    params = [p.replace(default=defaults.pop(p.name, p.default))
+              for p in inspect.signature(base).parameters.values() if p.name not in drop]
+    if defaults:
+        raise TypeError(f"{method}: {base.__name__} has no parameter(s) {', '.join(defaults)}")
+    at = next((i for i, p in enumerate(params) if p.name == "epochs"), len(params))
+    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
+    return inspect.Signature([p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params],
+                             return_annotation=Segmenter)
+
+
+def _register_variant(method: str, summary: str, signature: inspect.Signature, build: Callable[..., Segmenter], *,
+                      kind: str, tags: tuple[str, ...]) -> None:
+    """Register ``method`` with ``signature``; the factory calls ``build(method, params)`` with every parameter."""
+
+    def factory(**kwargs: Any) -> Segmenter:
+        bound = signature.bind(**kwargs)
+        bound.apply_defaults()
+        return build(method, dict(bound.arguments))
+
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
+    factory.__doc__ = summary
+    METHODS.register(method, kind=kind, tags=tags, summary=summary)(factory)
+
 
 
 # -- learned single-object methods (RLS, rls-conv, F-ConNet): registered below ---------------------
@@ -250,6 +312,15 @@ _register_torch("l2s-torch", "lsbench.torchclassic.l2s:l2s_batch", fallback_init
 # split); and training translates and inverts images (`shift=12`, `invert=True`) against the
 # position and polarity priors a dense matrix otherwise learns. The chapter's own setting
 # (`init="disks"`, `weight_init="uniform"`) measured F = 44 % after 3 epochs.
+def _trained_from_sample(method: str) -> tuple[GroundTruthInput, ...]:
+    """A learned model whose phi_0 is the sample's initial region: under blind it would start elsewhere
+    than it was trained from, so it is refused unless its init is changed (another model, trained on its own)."""
+    return (GroundTruthInput(INIT_LABEL, "init",
+                             why=f"its weights were trained from that region, and phi_0 from elsewhere would be "
+                                 f"another model; set -p {method}.init=disks (a model started from the chapter's "
+                                 f"disk lattice: `lsbench train {method} -p init=disks` trains it)"),)
+
+
 def _learned(method: str, params: dict[str, Any]) -> Segmenter:
     require("torch", method)
     from lsbench.learned.segmenter import build_from_params
@@ -257,7 +328,7 @@ def _learned(method: str, params: dict[str, Any]) -> Segmenter:
     return build_from_params(method, params)
 
 
-@METHODS.register("rls", kind="binary", tags=("learned",),
+@METHODS.register("rls", kind="binary", tags=("learned",), ground_truth=_trained_from_sample("rls"),
                   summary="Recurrent Level Set (Le et al.), dense GRU cell on 64x64 (N=4096), PyTorch")
 def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "rls", init: str = "sample",
          heaviside: str = "hard", eps: float = 1.0, dirac: bool = False, normalize: bool = False,
@@ -270,7 +341,7 @@ def _rls(size: int = 64, steps: int = 5, tie_weights: bool = True, gru: str = "r
     return _learned("rls", locals())
 
 
-@METHODS.register("rls-conv", kind="binary", tags=("learned",),
+@METHODS.register("rls-conv", kind="binary", tags=("learned",), ground_truth=_trained_from_sample("rls-conv"),
                   summary="RLS with k x k convolutions for U/W (lsbench variant), any resolution, PyTorch")
 def _rls_conv(size: Any = None, kernel_size: int = 5, steps: int = 5, tie_weights: bool = True,
               init: str = "sample", heaviside: str = "arctan", eps: float = 1.0, dirac: bool = False,
@@ -292,6 +363,61 @@ def _fconnet(size: int = 64, hidden: Any = None, epochs: int = 30, batch_size: i
              weights: Any = None, train_missing: bool = False, device: str = "auto",
              train_dataset: str = "synthetic", train_split: str = "train", train_root: Any = None) -> Segmenter:
     return _learned("fconnet", locals())
+
+
+# -- the chapter's RLS as the chapter ran it, and the untrained RLS (issue 14) ---------------------
+# `rls` above is lsbench's box-initialised variant (phi_0 = the sample's initial region, derived
+# from the ground truth on the synthetic set). `rls-chapter` is the chapter's own setting: phi_0
+# generated randomly (§3.2, Eq. 18-19; §4 "randomly initial phi_0": lsbench.learned.rls.initial_phi
+# "random", one seeded uniform draw in [-1, 1] fed to every image; the official lattice of disks
+# with init="disks"), the official uniform +-sqrt(1/N) weights with zero biases, the chapter's
+# arctan H_eps with eps = 1 (§2.3) in c1, c2, no force normalisation; the same dense architecture
+# (N = 64 x 64, T = 5, tied weights) and the same budget as `rls` (10 epochs, batch 32, Adam).
+# It reads nothing derived from the ground truth (init="sample" is refused), so it runs under the
+# `blind` protocol. Training: Adam at TrainConfig's lr 1e-3 (the chapter gives SGD 1e-3..1e-4
+# for CRLS only), dihedral augmentation as every learned method, and neither `shift` nor
+# `invert` (lsbench's remedies for the box-initialised model; `invert` needs phi_0 to carry
+# the polarity). The recipe is to be chosen with `lsbench train rls-chapter --cv 5`
+# (docs/training.md, "Choosing a recipe").
+def _rls_variant_signature(method: str, **defaults: Any) -> inspect.Signature:
+    return _variant_signature(method, _rls, defaults=defaults)
+
+
+def _learned_blind(method: str, params: dict[str, Any]) -> Segmenter:
+    if params.get("init") == "sample":
+        raise ValueError(f"{method} takes no input derived from the ground truth: init must be one of "
+                         "'random', 'disks', 'checkerboard', 'circle', 'zeros', not 'sample' (use rls for the "
+                         "box-initialised RLS)")
+    return _learned(method, params)
+
+
+_register_variant("rls-chapter", "RLS as the chapter ran it: random phi_0, uniform weights, dense 64x64, T=5; "
+                  "no ground-truth input", _rls_variant_signature(
+                      "rls-chapter", init="random", heaviside="arctan", weight_init="uniform", lr=1e-3, shift=0,
+                      invert=False),
+                  _learned_blind, kind="binary", tags=("learned",))
+
+
+# `rls-untrained`: `rls` with the weights its training starts from (weight_init; for "uniform"
+# drawn with `seed`, as lsbench.learned.train.initial_model does), never trained and never read
+# from the cache: the prior that training improves on. Its parameters are rls's model parameters
+# (those before `epochs`), `seed` and `device`, with rls's defaults (so it starts from the sample's
+# initial region, the Chan–Vese-initialised cell).
+def _untrained(method: str, params: dict[str, Any]) -> Segmenter:
+    require("torch", method)
+    from lsbench.learned.segmenter import build_untrained
+
+    return build_untrained(method, "rls", params)
+
+
+def _untrained_signature() -> inspect.Signature:
+    names = list(inspect.signature(_rls).parameters)
+    training_and_sources = [n for n in names[names.index("epochs"):] if n not in ("seed", "device")]
+    return _variant_signature("rls-untrained", _rls, drop=tuple(training_and_sources), defaults={})
+
+
+_register_variant("rls-untrained", "baseline: rls with its initial weights (Chan–Vese-set cell), never trained",
+                  _untrained_signature(), _untrained, kind="binary", tags=("baseline",))
 
 
 # -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------
@@ -353,26 +479,8 @@ def _maskrcnn(backbone: str = "small", representation_size: Any = None, mask_lay
 def _crls_variant(method: str, summary: str, *, drop: tuple[str, ...] = (),
                   add: tuple[tuple[str, Any], ...] = (), **defaults: Any) -> None:
     """Register ``method``: ``crls``'s signature with ``defaults`` changed, ``drop`` removed, ``add`` appended."""
-    import inspect
-
-    base = inspect.signature(_crls).parameters.values()
-    params = [p.replace(default=defaults.pop(p.name, p.default)) for p in base if p.name not in drop]
-    if defaults:
-        raise TypeError(f"{method}: crls has no parameter(s) {', '.join(defaults)}")
-    at = next(i for i, p in enumerate(params) if p.name == "epochs")  # model parameters come before training's
-    params[at:at] = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=value) for name, value in add]
-    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
-    signature = inspect.Signature(params, return_annotation=Segmenter)
-
-    def factory(**kwargs: Any) -> Segmenter:
-        bound = signature.bind(**kwargs)
-        bound.apply_defaults()
-        return _detector(method, dict(bound.arguments))
-
-    factory.__signature__ = signature  # type: ignore[attr-defined]
-    factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
-    factory.__doc__ = summary
-    METHODS.register(method, kind="instance", tags=("learned", "instance"), summary=summary)(factory)
+    signature = _variant_signature(method, _crls, drop=drop, add=add, defaults=defaults)
+    _register_variant(method, summary, signature, _detector, kind="instance", tags=("learned", "instance"))
 
 
 _RLS_KEYS = ("rls_steps", "rls_init", "rls_tie_weights", "rls_gru")
@@ -393,9 +501,10 @@ _crls_variant("crls-e2e", "CRLS trained end to end through the box coordinates (
 # -- sanity baselines (otsu, box): registered below -------------------------------------------------
 # What a method adds over a one-line global threshold and over the prior it was given
 # (lsbench.baselines). `otsu` orients its threshold like cv, by the sample's initial region
-# (polarity="sample"); polarity="border" (the phase touching less of the image border) needs no
-# ground truth. `box` returns the sample's initial region itself.
-@METHODS.register("otsu", kind="binary", tags=("baseline",),
+# (polarity="sample"); polarity="border" (the phase touching less of the image border, which
+# --protocol blind uses) needs no ground truth. `box` returns the sample's initial region itself,
+# so it cannot run under blind.
+@METHODS.register("otsu", kind="binary", tags=("baseline",), ground_truth=(_POLARITY_FROM_SAMPLE,),
                   summary="baseline: one global Otsu threshold (scikit-image), object phase by a polarity rule")
 def _otsu(polarity: str = "sample") -> Segmenter:
     from lsbench.baselines import otsu
@@ -404,6 +513,9 @@ def _otsu(polarity: str = "sample") -> Segmenter:
 
 
 @METHODS.register("box", kind="binary", tags=("baseline",),
+                  ground_truth=(GroundTruthInput("initial region as the mask",
+                                                 why="its output is the sample's initial region itself; drop it "
+                                                     "from --methods or use --protocol box"),),
                   summary="baseline: the sample's initial region (ground-truth box grown by 8 %) as the mask")
 def _box() -> Segmenter:
     from lsbench.baselines import box

@@ -42,6 +42,9 @@ class Entry:
     summary: str = ""
     source: str = "lsbench"
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: methods: the inputs derived from the ground truth that the method can receive, and how the
+    #: ``blind`` protocol replaces them (:class:`lsbench.protocols.GroundTruthInput`); empty: none
+    ground_truth: tuple[Any, ...] = field(default_factory=tuple)
 
     def defaults(self) -> dict[str, Any]:
         """Keyword parameters of the factory with their default values."""
@@ -94,12 +97,13 @@ class Registry:
         summary: str = "",
         source: str = "lsbench",
         tags: Iterable[str] = (),
+        ground_truth: Iterable[Any] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Decorator: ``@METHODS.register("cv", kind="binary")`` on a factory function."""
 
         def decorator(factory: Callable[..., Any]) -> Callable[..., Any]:
             self.add(name or factory.__name__, factory, kind=kind, summary=summary,
-                     source=source, tags=tags)
+                     source=source, tags=tags, ground_truth=ground_truth)
             return factory
 
         return decorator
@@ -113,7 +117,10 @@ class Registry:
         summary: str = "",
         source: str = "lsbench",
         tags: Iterable[str] = (),
+        ground_truth: Iterable[Any] = (),
     ) -> Entry:
+        """Register ``factory`` under ``name``; ``ground_truth`` declares a method's ground-truth-derived
+        inputs (:class:`lsbench.protocols.GroundTruthInput`, read by :func:`lsbench.protocols.apply_protocol`)."""
         if not isinstance(name, str) or not name or name != name.strip() or "," in name:
             raise ValueError(f"invalid {self.what} name {name!r}: use a non-empty word without commas")
         if not callable(factory):
@@ -125,7 +132,11 @@ class Registry:
             )
         if not summary and factory.__doc__:
             summary = factory.__doc__.strip().splitlines()[0]
-        entry = Entry(name, factory, kind, summary, source, tuple(tags))
+        ground_truth = tuple(ground_truth)
+        declared = [gt.param for gt in ground_truth if getattr(gt, "param", None) is not None]
+        if len(set(declared)) != len(declared):
+            raise ValueError(f"{self.what} {name!r}: ground_truth declares a parameter twice: {declared}")
+        entry = Entry(name, factory, kind, summary, source, tuple(tags), ground_truth)
         self._entries[name] = entry
         return entry
 
@@ -161,7 +172,8 @@ class Registry:
                 source = f"plugin {ep.dist.name if ep.dist else ep.value}"
                 if callable(obj) and not inspect.ismodule(obj):
                     self.add(ep.name, obj, source=source,
-                             kind=getattr(obj, "lsbench_kind", "binary"))
+                             kind=getattr(obj, "lsbench_kind", "binary"),
+                             ground_truth=getattr(obj, "lsbench_ground_truth", ()))
                 # a module is expected to have registered itself on import
             except Exception as exc:  # a broken plugin must not break lsbench
                 self.plugin_errors[ep.name] = f"{type(exc).__name__}: {exc}"

@@ -9,9 +9,11 @@ imports the other's internals. Files:
 ``summary.csv``
     :data:`SUMMARY_COLUMNS`: per method, mean, std and count of every metric (and of seconds and
     n_iter) over the samples without error, and the number of failed samples
-    (:func:`summarize`).
+    (:func:`summarize`); ``protocol`` is the run's initialisation protocol (:mod:`lsbench.protocols`;
+    absent from runs written before protocols were named).
 ``config.json``
-    Resolved parameters, dataset spec, executor and timing protocol, versions, machine.
+    Resolved parameters, dataset spec, executor and timing protocol, versions, machine, the
+    initialisation ``protocol`` and per method the ``ground_truth_inputs`` it received.
 ``masks/<method>.npz`` (single-object runs)
     Every predicted mask, bit-packed: ``sample_ids``, ``shapes`` (N x 2), ``present`` (False where
     the method failed on the sample), ``offsets`` (N + 1 byte offsets into ``bits``) and ``bits``
@@ -83,7 +85,9 @@ EXTRAS_FILE = "extras.jsonl"
 FIXED_COLUMNS = ("method", "dataset", "split", "sample_id", "group", "height", "width", "seconds",
                  "batch_size", "n_iter", "converged", "error")
 #: columns of summary.csv
-SUMMARY_COLUMNS = ("method", "dataset", "split", "metric", "mean", "std", "n", "n_failed")
+SUMMARY_COLUMNS = ("method", "dataset", "split", "protocol", "metric", "mean", "std", "n", "n_failed")
+#: the columns of :data:`SUMMARY_COLUMNS` that runs written before they existed lack
+_LATER_SUMMARY_COLUMNS = ("protocol",)
 #: columns of traces.csv
 TRACE_COLUMNS = ("method", "sample_id", "iteration", "energy", "f_measure")
 _SUMMARISED_EXTRAS = ("seconds", "n_iter")
@@ -127,13 +131,14 @@ def failed_mask(per_sample: pd.DataFrame) -> pd.Series:
     return err.fillna("").astype(str).str.len() > 0
 
 
-def summarize(per_sample: pd.DataFrame) -> pd.DataFrame:
+def summarize(per_sample: pd.DataFrame, protocol: str | None = None) -> pd.DataFrame:
     """Mean, standard deviation and count of every metric (and seconds, n_iter) per method.
 
     Failed samples (non-empty ``error``) are excluded from the statistics and counted in
-    ``n_failed``; ``n`` counts the successful samples.
+    ``n_failed``; ``n`` counts the successful samples. ``protocol`` (the run's initialisation
+    protocol) fills the ``protocol`` column; without it the column is left out.
     """
-    cols = list(SUMMARY_COLUMNS)
+    cols = [c for c in SUMMARY_COLUMNS if protocol is not None or c != "protocol"]
     if per_sample.empty:
         return pd.DataFrame(columns=cols)
     failed = failed_mask(per_sample)
@@ -146,7 +151,7 @@ def summarize(per_sample: pd.DataFrame) -> pd.DataFrame:
             if metric not in group:
                 continue
             values = pd.to_numeric(ok[metric], errors="coerce").dropna()
-            rows.append({"method": method, "dataset": dataset, "split": split, "metric": metric,
+            rows.append({"method": method, "dataset": dataset, "split": split, "protocol": protocol, "metric": metric,
                          "mean": float(values.mean()) if len(values) else float("nan"),
                          "std": float(values.std(ddof=0)) if len(values) else float("nan"),
                          "n": len(values), "n_failed": n_failed})
@@ -203,7 +208,7 @@ def load_summary(run_dir: str | Path) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype={"method": str, "dataset": str, "split": str, "metric": str})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise RunDirError(f"{path} is not a readable CSV: {exc}") from None
-    missing = [c for c in SUMMARY_COLUMNS if c not in frame]
+    missing = [c for c in SUMMARY_COLUMNS if c not in frame and c not in _LATER_SUMMARY_COLUMNS]
     if missing:
         raise RunDirError(f"{path} lacks column(s) {', '.join(missing)}")
     return frame

@@ -52,11 +52,11 @@ import numpy as np
 from lsbench.levelset.init import signed_distance
 from lsbench.levelset.iteration import IterCallback, IterInfo
 from lsbench.levelset.ops import to_gray
-from lsbench.levelset.polarity import orient_by_sample, sample_prefers_complement
+from lsbench.levelset.polarity import border_counts, sample_prefers_complement
 from lsbench.types import Prediction, Sample
 
-__all__ = ["BaselineSegmenter", "BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter", "SkimageChanVese", "batches_natively",
-           "can_trace", "harness_batch_size"]
+__all__ = ["POLARITIES", "BaselineSegmenter", "BatchedClassicSegmenter", "ClassicSegmenter", "Segmenter",
+           "SkimageChanVese", "batches_natively", "can_trace", "harness_batch_size", "takes_complement"]
 
 
 class Segmenter(abc.ABC):
@@ -125,10 +125,39 @@ def can_trace(segmenter: Any) -> bool:
     return isinstance(segmenter, Segmenter) and type(segmenter).trace is not Segmenter.trace
 
 
+#: the phase rules of the classic adapters (``polarity=``): ``"phi"`` the object is ``phi > 0``;
+#: ``"sample"`` the phase concentrated in the sample's initial region (ground-truth-derived on the
+#: synthetic set; :func:`~lsbench.levelset.polarity.orient_by_sample`); ``"border"`` the phase
+#: touching less of the image border, which needs no ground truth
+#: (:func:`~lsbench.levelset.polarity.orient_by_border`; the rule of ``--protocol blind``)
+POLARITIES = ("phi", "sample", "border")
+
+
 def _check_polarity(name: str, polarity: Any) -> str:
-    if polarity not in ("phi", "sample"):
-        raise ValueError(f"{name}: polarity must be 'phi' or 'sample', got {polarity!r}")
+    if polarity not in POLARITIES:
+        raise ValueError(f"{name}: polarity must be one of {', '.join(map(repr, POLARITIES))}, got {polarity!r}")
     return polarity
+
+
+def takes_complement(polarity: str, mask: np.ndarray, region: np.ndarray | None) -> bool:
+    """True when the phase rule ``polarity`` (:data:`POLARITIES`) makes the complement of ``mask`` the object.
+
+    >>> frame = np.ones((4, 4), bool); frame[1:3, 1:3] = False
+    >>> [takes_complement(p, frame, frame) for p in POLARITIES]
+    [False, False, True]
+    """
+    if polarity == "sample":
+        return sample_prefers_complement(mask, region)
+    if polarity == "border":
+        on, off = border_counts(mask)
+        return on > off
+    return False
+
+
+def _orient(polarity: str, mask: np.ndarray, region: np.ndarray | None) -> np.ndarray:
+    """``mask`` or its complement, whichever is the object by the rule ``polarity``."""
+    mask = np.asarray(mask, dtype=bool)
+    return ~mask if takes_complement(polarity, mask, region) else mask
 
 
 #: the iteration counts of the classic functions that the construction-time check caps at 1
@@ -156,7 +185,7 @@ def _check_run_params(params: dict[str, Any]) -> dict[str, Any]:
 def _object_positive(phi: np.ndarray, complement: bool) -> np.ndarray:
     """``phi``, or (``complement``) a level set positive exactly where ``phi <= 0``: ``-phi`` with the
     pixels on the zero level raised to the smallest positive float, so that ``result > 0`` is
-    ``~(phi > 0)``, the complement mask :func:`orient_by_sample` returns."""
+    ``~(phi > 0)``, the complement mask the phase rule returns."""
     if not complement:
         return phi
     phi = np.asarray(phi)
@@ -182,11 +211,12 @@ class ClassicSegmenter(Segmenter):
     fallback_init : str
     extra_call : dict, optional
         Keywords added to every call (e.g. ``track_energy=False``: the benchmark does not trace).
-    polarity : {"phi", "sample"}
+    polarity : {"phi", "sample", "border"}
         ``"phi"``: the object is ``phi > 0``; ``"sample"``: the phase concentrated in the sample's
         initial region (:func:`lsbench.levelset.polarity.orient_by_region`), or for a sample
         without one the phase touching less of the image border
-        (:func:`lsbench.levelset.polarity.orient_by_sample`).
+        (:func:`lsbench.levelset.polarity.orient_by_sample`); ``"border"``: the phase touching less
+        of the image border whatever the sample carries (no ground-truth input; ``--protocol blind``).
     """
 
     def __init__(self, name: str, fn: Callable[..., Any], params: dict[str, Any], *,
@@ -225,9 +255,7 @@ class ClassicSegmenter(Segmenter):
         if not np.all(np.isfinite(result.phi)):  # mask = phi > 0 would silently hide a diverged run
             raise FloatingPointError(f"{self.name}: the level set phi is NaN or infinite after {result.n_iter} "
                                      "iterations (the scheme diverged; try a smaller time step)")
-        mask = result.mask
-        if self.polarity == "sample":
-            mask = orient_by_sample(mask, sample.init)
+        mask = _orient(self.polarity, result.mask, sample.init)
         return Prediction(mask=mask, n_iter=result.n_iter, converged=result.converged)
 
     def __call__(self, sample: Sample) -> Prediction:
@@ -237,15 +265,13 @@ class ClassicSegmenter(Segmenter):
         """The benchmarked call with the energy tracked and ``callback(IterInfo)`` after every iteration.
 
         ``IterInfo.phi > 0`` is the object as the prediction would take it at that iteration: with
-        ``polarity="sample"`` the level set is negated at the iterations where the phase choice
-        takes the complement. ``callback`` returning True stops the evolution, as for the function.
+        ``polarity="sample"`` or ``"border"`` the level set is negated at the iterations where the
+        phase choice takes the complement. ``callback`` returning True stops the evolution, as for the function.
         """
-        orient = self.polarity == "sample"
-
         def relay(info: IterInfo) -> bool | None:
-            if orient:
-                info = info._replace(phi=_object_positive(info.phi, sample_prefers_complement(info.phi > 0,
-                                                                                      sample.init)))
+            if self.polarity != "phi":
+                info = info._replace(phi=_object_positive(info.phi, takes_complement(self.polarity, info.phi > 0,
+                                                                                     sample.init)))
             return callback(info)
 
         return self._run(sample, iter_callback=relay, track_energy=True)
@@ -306,7 +332,7 @@ class BatchedClassicSegmenter(Segmenter):
                 init: Any = inits[0] if all(isinstance(v, str) and v == inits[0] for v in inits) else inits
                 results = self.fn([to_gray(s.image) for s in part], **{**self.params, "init": init})
                 for i, s, res in zip(idx[k:k + self.batch_size], part, results, strict=True):
-                    mask = orient_by_sample(res.mask, s.init) if self.polarity == "sample" else res.mask
+                    mask = _orient(self.polarity, res.mask, s.init)
                     out[i] = Prediction(mask=mask, n_iter=res.n_iter, converged=res.converged)
         return [p for p in out if p is not None]
 
@@ -343,8 +369,7 @@ class SkimageChanVese(Segmenter):
             tol=self.params["tol"], max_num_iter=self.params["max_iter"], dt=self.params["dt"],
             init_level_set=init, extended_output=True)
         n_iter = len(energies)
-        if self.polarity == "sample":
-            seg = orient_by_sample(seg, sample.init)
+        seg = _orient(self.polarity, seg, sample.init)
         return Prediction(mask=seg, n_iter=n_iter, converged=n_iter < self.params["max_iter"])
 
 
@@ -352,7 +377,10 @@ class BaselineSegmenter(Segmenter):
     """Adapter from a sanity baseline ``fn(image, *, region, **params) -> mask`` (:mod:`lsbench.baselines`).
 
     The function gets the grey image and the sample's initial region (``Sample.init``); the
-    parameters are checked once, on a tiny image, before any sample.
+    parameters are checked once, on a tiny image, before any sample. ``polarity="sample"`` is the
+    rule of :func:`lsbench.levelset.polarity.orient_by_sample`, as for ``cv``: by the region, by
+    the image border for a sample without one (the folder dataset without ``DIR/inits``); ``box``
+    refuses such a sample.
     """
 
     def __init__(self, name: str, fn: Callable[..., np.ndarray], params: dict[str, Any]) -> None:
@@ -363,7 +391,11 @@ class BaselineSegmenter(Segmenter):
             raise type(exc)(f"{name}: {exc}") from None
 
     def __call__(self, sample: Sample) -> Prediction:
-        if sample.init is None and (self.name == "box" or self.params.get("polarity") == "sample"):
-            raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
-                             "which this baseline reads" + ("; use -p otsu.polarity=border" if self.name == "otsu" else ""))
-        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **self.params))
+        params = dict(self.params)
+        if sample.init is None:
+            if "polarity" not in params:
+                raise ValueError(f"{self.name}: sample {sample.id!r} carries no initial region (Sample.init), "
+                                 "which this baseline returns")
+            if params["polarity"] == "sample":  # orient_by_sample's rule without a region
+                params["polarity"] = "border"
+        return Prediction(mask=self._fn(to_gray(sample.image), region=sample.init, **params))

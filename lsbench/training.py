@@ -6,7 +6,10 @@ the cache entry that ``lsbench run`` (and the method's factory) looks up
 (:mod:`lsbench.learned.weights`). The single-object methods (``rls``, ``rls-conv``,
 ``fconnet``) train with :mod:`lsbench.learned.train`, optionally data-parallel on ``nproc``
 processes; the instance methods (``crls``, ``maskrcnn``) with :mod:`lsbench.crls.train`,
-resumable from their state file. Nothing here imports torch until a training starts.
+resumable from their state file. :func:`cross_validate_method` (``lsbench train --cv K``)
+scores a single-object method's recipe by leave-scenes-out K-fold cross-validation on the
+training split (:mod:`lsbench.learned.crossval`) and writes a JSON summary, never a checkpoint.
+Nothing here imports torch until a training starts.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from lsbench.errors import refusing
-from lsbench.levelset.validate import check_positive_int
+from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.optional import require
 from lsbench.params import check_name
 from lsbench.registry import DATASETS, METHODS
 
-__all__ = ["SOURCE_PARAMS", "TrainedCheckpoint", "default_training_dataset", "learned_methods", "train_method",
-           "trainable_params"]
+__all__ = ["SOURCE_PARAMS", "CrossValidation", "TrainedCheckpoint", "cross_validate_method", "cv_dir",
+           "default_training_dataset", "learned_methods", "train_method", "trainable_params"]
 
 #: registered parameters that say where weights and training data come from, and whether a missing
 #: checkpoint may be trained on the spot: set by :func:`train_method`'s own arguments, never trained
@@ -68,7 +71,7 @@ def trainable_params(method: str) -> dict[str, Any]:
     >>> trainable_params("cv")
     Traceback (most recent call last):
     ...
-    ValueError: 'cv' is not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-conv
+    ValueError: 'cv' is not a learned method; choose from: crls, crls-e2e, crls-fcmask, crls-lite, fconnet, maskrcnn, rls, rls-chapter, rls-conv
     """
     learned = learned_methods()
     if method not in learned:
@@ -226,3 +229,144 @@ def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, re
     _, ckpt = train_and_save(method, config, train_config, train_set, val_set, target, device=device,
                              progress=progress, resume=resume, backbone_weights=values.get("backbone_weights"))
     return target, ckpt, train_set.name
+
+
+# -- cross-validation of a recipe (lsbench train --cv K) ----------------------------------------------
+CV_FORMAT = "lsbench-cv"
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """What :func:`cross_validate_method` measured and where it wrote the summary."""
+
+    method: str
+    path: Path
+    summary: dict[str, Any]
+
+    @property
+    def mean(self) -> float:
+        return float(self.summary["mean_f_measure"])
+
+    @property
+    def std(self) -> float:
+        return float(self.summary["std_f_measure"])
+
+
+def cv_dir() -> Path:
+    """Where cross-validation summaries go by default: ``cv/`` beside the checkpoint cache
+    (``$LSBENCH_CACHE/cv`` or ``~/.cache/lsbench/cv``)."""
+    from lsbench.learned.weights import cache_dir
+
+    return cache_dir().parent / "cv"
+
+
+def cross_validate_method(method: str, k: int, *, dataset: str | None = None, split: str = "train",
+                          root: str | os.PathLike[str] | None = None, params: Mapping[str, Any] | None = None,
+                          cv_seed: int = 0, out: str | os.PathLike[str] | None = None, progress: bool = True,
+                          log: Callable[[str], None] | None = None) -> CrossValidation:
+    """Leave-scenes-out K-fold cross-validation of ``method``'s recipe on ``dataset``/``split``.
+
+    The recipe is the method's registered parameters with ``params`` applied, as for
+    :func:`train_method`. ``k`` models are trained (one per fold, progress shown), each scored on
+    the scenes it never saw (:func:`lsbench.learned.crossval.cross_validate`); the per-fold
+    scores and their mean and spread are written as JSON to ``out`` (default: a file under
+    :func:`cv_dir` named after the method, the recipe's cache key, ``k`` and ``cv_seed``). No
+    checkpoint is written, so ``lsbench run`` is unaffected.
+
+    Parameters
+    ----------
+    method : str
+        A single-object learned method (``rls``, ``rls-chapter``, ``rls-conv``, ``fconnet``).
+    k : int
+        Number of folds: between 2 and the number of scenes of the split (10 on synthetic/train).
+    dataset, split, root, params
+        As for :func:`train_method`; the ``test`` split is refused.
+    cv_seed : int
+        Seeds how the scenes are dealt into folds (recipes compared with one seed see the same folds).
+    out : path, optional
+        The JSON summary to write.
+    progress : bool
+        Progress bars on stderr.
+    log : callable, optional
+        Receives the lines said before and after each fold (default: printed to stderr).
+
+    Returns
+    -------
+    CrossValidation
+
+    Raises
+    ------
+    ValueError, TypeError, LookupError
+        A refused request (exit 2 on the command line), found before any training: an unknown
+        or instance method, the test split, ``k`` out of range (the message names the number of
+        scenes), a bad parameter.
+    """
+    say = log or (lambda line: print(line, file=sys.stderr))
+    require("torch", f"cross-validating {method}")
+    with refusing():
+        trainable = trainable_params(method)
+        if METHODS.get(method).kind == "instance":
+            raise ValueError(f"--cv is for the single-object learned methods, not {method!r}")
+        if split == "test":
+            raise ValueError("refusing to cross-validate on the test split: recipes are chosen on training data")
+        check_nonnegative_int("--cv-seed", cv_seed)
+        for name in params or {}:
+            check_name(name, "params", name, trainable, owner=method, what="trainable parameter")
+        dataset = dataset or default_training_dataset(method)
+        DATASETS.get(dataset)
+        values = _factory_params(method, params or {}, backbone=None, backbone_weights=None)
+        values.update(train_dataset=dataset, train_split=split, train_root=None if root is None else str(root),
+                      weights=None)
+        target = None if out is None else Path(out).expanduser()
+        if target is not None and target.suffix != ".json":
+            raise ValueError(f"--cv-out {target} must be a .json file")
+        if target is not None and target.is_dir():
+            raise ValueError(f"--cv-out {target} is a directory; give a .json file name")
+
+    from lsbench.atomic import atomic_write_json
+    from lsbench.checkpoint_commands import expected_duration
+    from lsbench.datasets import load
+    from lsbench.device import resolve_device
+    from lsbench.learned.crossval import cross_validate, scene_folds
+    from lsbench.learned.segmenter import configs_from_params
+    from lsbench.learned.weights import checkpoint_key
+
+    with refusing():  # the model, training and data options, and K against the split's scenes
+        config, train_config = configs_from_params(method, values)
+        device = resolve_device(values["device"])
+        data = load(values["train_dataset"], root=values["train_root"], split=values["train_split"])
+        folds = scene_folds([data[i] for i in range(len(data))], k, cv_seed)
+    fingerprint = data.fingerprint()
+    key = checkpoint_key(method, config, train_config.as_dict(), fingerprint)[:20]
+    target = target if target is not None else cv_dir() / f"{method}-{key}-k{k}-seed{cv_seed}.json"
+    # each fold trains on the other K - 1 folds: (K - 1) x the split's images in all
+    duration = expected_duration(method, values, (k - 1) * len(data))
+    say(f"cross-validating {method} on {data.name}/{data.split} ({len(data)} images, "
+        f"{sum(len(f) for f in folds)} scenes) with {k} leave-scenes-out folds: {k} trainings of "
+        f"{train_config.epochs} epochs on {device} ({duration}); no checkpoint is written")
+
+    def report(fold: Any) -> None:
+        inner = "" if fold.inner_val_f_measure is None else \
+            f", inner validation {100 * fold.inner_val_f_measure:.2f}% on {', '.join(fold.inner_val_scenes)}"
+        say(f"fold {fold.fold}/{k}: held-out {', '.join(fold.val_scenes)} ({fold.n_val} images): "
+            f"F {100 * fold.f_measure:.2f}% (epoch {fold.best_epoch}{inner}; {fold.n_train} training images, "
+            f"{fold.seconds:.0f} s)")
+
+    result = cross_validate(config, train_config, data, k, seed=cv_seed, device=device, progress=progress,
+                            desc=f"cv {method}", on_fold=report)
+    summary = {"format": CV_FORMAT, "method": method,
+               "dataset": {"name": data.name, "split": data.split, "fingerprint": fingerprint,
+                           **({"version": data.version} if hasattr(data, "version") else {})},
+               "params": {k_: v for k_, v in values.items() if k_ not in SOURCE_PARAMS},
+               "model_config": config, "train_config": train_config.as_dict(), **result.as_dict(),
+               "seconds": sum(f.seconds for f in result.folds), "versions": _cv_versions()}
+    atomic_write_json(target, summary)
+    return CrossValidation(method=method, path=target, summary=summary)
+
+
+def _cv_versions() -> dict[str, Any]:
+    import torch
+
+    from lsbench.harness.environment import cpu_name, git_commit
+
+    return {"torch": str(torch.__version__), "git": git_commit(), "cpu": cpu_name()}

@@ -206,7 +206,7 @@ def test_an_empty_dataset_is_refused(tmp_path):
     ("cv.init=bogus", "init must be one of 'checkerboard'"),
     ("cv.mu=nan", "mu must be a non-negative finite number, got nan"),
     ("cv.max_iter=1.5", "expected an integer, got '1.5'"),
-    ("cv.polarity=up", "polarity must be 'phi' or 'sample', got 'up'"),
+    ("cv.polarity=up", "polarity must be one of 'phi', 'sample', 'border', got 'up'"),
 ])
 def test_bad_method_parameters_fail_before_any_work(tmp_path, data_root, param, needle):
     out = tmp_path / "out"
@@ -255,6 +255,13 @@ def test_checkpoints_bad_files_are_named(tmp_path):
     (["--executor", "local", "--workers", "2"], "--workers is for --executor process or dask"),
     (["--methods", ""], "--methods is empty"),
     (["--resume", "{tmp}/nowhere"], "no run in progress there"),
+    (["--protocol", "open"], "Invalid value for '--protocol': 'open' is not one of 'box', 'blind'"),
+    (["--methods", "otsu,box", "--protocol", "blind"],
+     "Error: method 'box' cannot run under protocol blind: its output is the sample's initial region itself"),
+    (["--methods", "rls", "--protocol", "blind"],
+     "Error: method 'rls' cannot run under protocol blind: init='sample' gives it a ground-truth-derived input"),
+    (["--methods", "cv", "-p", "cv.polarity=sample", "--protocol", "blind"],
+     "Error: method 'cv': polarity='sample' gives it a ground-truth-derived input"),
 ])
 def test_bad_run_arguments_exit_non_zero(tmp_path, args, needle):
     out = tmp_path / "out"
@@ -725,6 +732,39 @@ def test_weights_that_are_a_directory_are_named_as_such(tmp_path):
     res = _cli(["run", "--methods", "rls", "--weights", str(tmp_path), "--out", str(tmp_path / "out"), "--no-progress"])
     assert res.exit_code != 0 and "is a directory, not a checkpoint file" in res.output and "does not exist" not in \
         res.output
+
+
+# -- issue 14: cross-validation (lsbench train --cv K), rls-chapter, rls-untrained -------------------------------------
+@pytest.mark.parametrize("k", ["11", "1", "0", "-3"])
+def test_cv_outside_2_to_the_number_of_training_scenes_is_refused_before_any_work(tmp_path, data_root, monkeypatch, k):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    res = _cli(["train", "rls", "--cv", k, "--root", str(data_root), "--no-progress"])
+    assert res.exit_code == 2
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: --cv {k}: K must be an integer between 2 and the number of training scenes (10)"]
+    assert "cross-validating" not in res.output and _files(tmp_path) == []  # no fold, summary, cache or checkpoint
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["train", "rls", "--cv", "five"], "'five' is not a valid integer"),
+    (["train", "rls-untrained"], "'rls-untrained' is not a learned method"),
+    (["run", "--methods", "rls-chapter", "-p", "rls-chapter.init=sample"],
+     "rls-chapter takes no input derived from the ground truth: init must be one of 'random', 'disks'"),
+    (["run", "--methods", "rls-untrained", "-p", "rls-untrained.weights=x.pt"],
+     "'rls-untrained' has no parameter 'weights'"),
+    (["run", "--methods", "rls-untrained", "-p", "rls-untrained.train_missing=true"],
+     "'rls-untrained' has no parameter 'train_missing'"),
+])
+def test_bad_requests_for_the_issue_14_methods_exit_2_with_one_line(tmp_path, data_root, monkeypatch, args, needle):
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    out = ["--out", str(tmp_path / "runs")] if args[0] == "run" else []
+    res = _cli([*args, "--root", str(data_root), *out, "--no-progress"])
+    assert res.exit_code == 2
+    errors = [line for line in res.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and needle in errors[0], res.output
+    assert _files(tmp_path) == []
 
 
 # -- issue 15: a huge iteration count (case 1) ------------------------------------------------------------------

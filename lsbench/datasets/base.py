@@ -45,6 +45,16 @@ class Dataset(Sequence[Sample]):
         image; ``""`` for every item of a dataset without families (the default)."""
         return [""] * len(self)
 
+    def initial_regions(self) -> list[bool] | None:
+        """Which items carry an initial region (``Sample.init``), in order, read without loading any
+        image; None (the default): every item does (the synthetic set and Weizmann make one from the
+        ground truth). The harness reads it for ``--protocol box`` (:mod:`lsbench.protocols`)."""
+        return None
+
+    def initial_regions_hint(self) -> str:
+        """Where this dataset's initial regions come from, for a message about items without one."""
+        return ""
+
     def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
         if not isinstance(index, int):
             raise TypeError(f"dataset index must be an int, got {type(index).__name__}")
@@ -107,6 +117,13 @@ class Subset(Dataset):
     def groups(self) -> list[str]:
         groups = self.base.groups()
         return [groups[i] for i in self.indices]
+
+    def initial_regions(self) -> list[bool] | None:
+        regions = self.base.initial_regions()
+        return None if regions is None else [regions[i] for i in self.indices]
+
+    def initial_regions_hint(self) -> str:
+        return self.base.initial_regions_hint()
 
     def params(self) -> dict[str, Any]:
         return self.base.params()

@@ -344,6 +344,13 @@ class FolderDataset(Dataset):
         note = "" if masks else " (no ground truth: methods run, metrics stay empty)"
         return f"{n} images, {masks} with a mask, {inits} with an initial region{note}"
 
+    def initial_regions(self) -> list[bool]:
+        """Which images have an initial region (``DIR/inits/<stem>.png``), in order."""
+        return [i.init is not None for i in self._items]
+
+    def initial_regions_hint(self) -> str:
+        return f"an image's initial region is {self.root / INITS}/<stem>.png (nonzero = region)"
+
     def _load(self, index: int) -> Sample:
         item = self._items[index]
         image = read_image(item.image)

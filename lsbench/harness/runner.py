@@ -16,11 +16,12 @@ from the store. Its only contract with the reports is the two tidy tables:
   n_iter, converged, error, then one column per metric (methods that take batches, the batched
   classic backends, run in batches of same-size samples: ``seconds`` is then the batch's wall time
   divided by ``batch_size``, see :mod:`lsbench.harness.work`);
-* ``summary.csv``: method, dataset, split, metric, mean, std, n, n_failed;
+* ``summary.csv``: method, dataset, split, protocol, metric, mean, std, n, n_failed;
 
-plus ``config.json`` (resolved parameters, the backend each classic method ran on, dataset spec,
-executor and timing protocol, versions, git commit, machine, when asked (``throughput=True``) the
-batched throughput of methods that declare a native ``predict_batch``
+plus ``config.json`` (the initialisation protocol and, per method, the ground-truth-derived inputs
+it received (:mod:`lsbench.protocols`), resolved parameters, the backend each classic method ran on,
+dataset spec, executor and timing protocol, versions, git commit, machine, when asked
+(``throughput=True``) the batched throughput of methods that declare a native ``predict_batch``
 (:mod:`lsbench.harness.throughput`), and under ``models`` what a segmenter says of itself through
 ``describe()``, e.g. a detector's parameter counts ``params`` and ``mask_params``), the tables
 (``lsbench.reports``) and what the reports need to be rebuilt
@@ -106,6 +107,7 @@ from lsbench.harness.work import (
 from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.optional import require
 from lsbench.progress import stage
+from lsbench.protocols import apply_protocol, resolve_protocol
 from lsbench.registry import DATASETS, METHODS, METRICS, check_params
 from lsbench.rundir import (
     CONFIG_FILE,
@@ -278,6 +280,10 @@ class RunPlan:
     trace_samples: int
     #: how a limited run chose its samples (:func:`lsbench.harness.selection.describe_selection`); None: all
     selection: dict[str, Any] | None = None
+    #: the initialisation protocol (:mod:`lsbench.protocols`) and, per method, the labels of the
+    #: ground-truth-derived inputs it receives under it
+    protocol: str = "box"
+    ground_truth_inputs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -333,7 +339,7 @@ def _select(dataset: Dataset, limit: int | None, limit_mode: str, limit_seed: in
 
 def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | None, metric: str | None,
           warmup: bool, figure_samples: int, trace_samples: int, limit_mode: str = "spread", limit_seed: int = 0,
-          sample_ids: Sequence[str] | None = None) -> RunPlan:
+          sample_ids: Sequence[str] | None = None, protocol: str | None = None) -> RunPlan:
     if not methods:
         raise ValueError("no methods given; choose from: " + ", ".join(METHODS.names()))
     names = [m.name for m in methods]
@@ -346,6 +352,7 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     dataset, selection = _select(dataset, limit, limit_mode, limit_seed, sample_ids)
     if len(dataset) == 0:
         raise ValueError(f"dataset {dataset.name}/{dataset.split} has no samples")
+    protocol = resolve_protocol(protocol, dataset.kind)
     if dataset.kind == "instance":  # predictions and ground truth are stored, and AP computed, as COCO RLE
         require("pycocotools.mask", f"an instance run ({dataset.name})")
     metric_name = metric or _default_metric(dataset)
@@ -368,27 +375,36 @@ def _plan(methods: Sequence[MethodRequest], dataset: Dataset, *, limit: int | No
     # build every method first: bad parameters fail before any work is done
     built: list[tuple[str, Any, dict[str, Any]]] = []
     specs: list[MethodSpec] = []
-    for req in methods:
+    received: dict[str, list[str]] = {}
+    checked = []
+    regions = dataset.initial_regions() if protocol == "box" else None  # which samples carry Sample.init
+    for req in methods:  # names, kinds and the protocol of every method, before any is built (a build may train)
         entry = METHODS.get(req.name)
         check_params(entry, req.params)
         if entry.kind and entry.kind != dataset.kind:
             raise ValueError(f"method {req.name!r} segments {entry.kind} targets but dataset "
                              f"{dataset.name!r} is {dataset.kind}")
-        resolved = {**entry.defaults(), **req.params}
+        # the protocol's replacements (blind: no ground-truth-derived input) or its refusal
+        under = apply_protocol(entry, req.params, protocol, regions, dataset.initial_regions_hint())
+        received[req.name] = under.inputs
+        checked.append((req, entry, under.params))
+    for req, entry, params in checked:
+        resolved = {**entry.defaults(), **params}
         try:
-            segmenter = entry.factory(**req.params)
+            segmenter = entry.factory(**params)
         except (ValueError, TypeError) as exc:
             if not (req.preset or {}).get("file"):
                 raise
             raise as_data_error(type(exc)(f"{exc} (method {req.name!r} took parameters from the preset file "
                                           f"{req.preset['file']})")) from None
         built.append((req.name, segmenter, resolved))
-        specs.append(shippable(MethodSpec(req.name, dict(req.params), params_hash(resolved), entry.factory)))
+        specs.append(shippable(MethodSpec(req.name, dict(params), params_hash(resolved), entry.factory)))
     base, base_indices = _unwrap(dataset)
     return RunPlan(requests=list(methods), built=built, specs=specs, dataset=dataset, base=base,
                    base_ref=_dataset_ref(base), base_indices=base_indices, ids=ids, metric=metric_name,
                    class_names=tuple(getattr(dataset, "class_names", ()) or ()), limit=limit, warmup=warmup,
-                   figure_samples=figure_samples, trace_samples=trace_samples, selection=selection)
+                   figure_samples=figure_samples, trace_samples=trace_samples, selection=selection,
+                   protocol=protocol, ground_truth_inputs=received)
 
 
 def _timing(warmup: bool, sessions: Sequence[dict[str, Any]], batched: dict[str, int] | None = None
@@ -453,6 +469,7 @@ def run_benchmark(
     retries: int = 2,
     on_start: Callable[[Path], None] | None = None,
     throughput: bool = False,
+    protocol: str | None = None,
 ) -> RunResult:
     """Run every method on every sample of ``dataset`` and (optionally) write a run directory.
 
@@ -503,12 +520,19 @@ def run_benchmark(
         batch 64, :mod:`lsbench.harness.throughput`; recorded in ``config.json`` and Table 2).
         Off by default (it takes minutes for the detectors): ``config.json`` then records such a
         method's throughput as ``null`` and the tables say "not measured".
+    protocol : {"box", "blind"}, optional
+        The initialisation protocol (:mod:`lsbench.protocols`): ``box`` (the default for a
+        single-object dataset) lets each method use the sample's initial region; ``blind`` gives
+        no method any ground-truth-derived input and refuses the methods that cannot run without
+        (instance runs are always ``blind``). Recorded in ``config.json`` with the inputs each
+        method received, in ``summary.csv`` and in the table captions.
 
     Raises
     ------
     ValueError, TypeError, LookupError
         A request refused before any work and before ``out`` is created: an unknown method or
-        metric, a bad parameter value, executor option or run id. These are
+        metric, a bad parameter value, executor option, protocol or run id, a method that cannot
+        run under the protocol. These are
         :class:`lsbench.errors.RequestError` s (the command line exits 2), except a bad value
         from a preset file, which is a :class:`lsbench.errors.DataError`.
 
@@ -519,7 +543,7 @@ def run_benchmark(
     """
     with refusing():  # the request (methods, parameters, dataset, executor, run id): checked before any work
         plan = _plan(methods, dataset, limit=limit, metric=metric, warmup=warmup, figure_samples=figure_samples,
-                     trace_samples=trace_samples, limit_mode=limit_mode, limit_seed=limit_seed)
+                     trace_samples=trace_samples, limit_mode=limit_mode, limit_seed=limit_seed, protocol=protocol)
         ex = executor if isinstance(executor, Executor) else make_executor(
             executor, workers=workers, scheduler=scheduler, timeout=timeout_per_sample, retries=retries)
         run_id = check_run_id(run_id) if run_id is not None else _new_run_id(plan.dataset)
@@ -568,6 +592,9 @@ def _run(plan: RunPlan, ex: Executor, *, out_dir: Path | None, run_id: str, prog
         "kind": plan.kind,
         "class_names": list(plan.class_names),
         "metric": plan.metric,
+        # the initialisation protocol, and what each method received that derives from the ground truth
+        "protocol": plan.protocol,
+        "ground_truth_inputs": {name: list(inputs) for name, inputs in plan.ground_truth_inputs.items()},
         "methods": {name: json_safe(params) for name, _, params in plan.built},
         "models": {name: json_safe(seg.describe()) for name, seg, _ in plan.built
                    if isinstance(seg, Segmenter) and seg.describe()},
@@ -675,7 +702,8 @@ def resume_benchmark(
                  warmup=bool(saved.get("warmup", True)), figure_samples=int(saved.get("figure_samples", 6)),
                  trace_samples=int(saved.get("trace_samples", 3)),
                  limit_mode="spread" if str(saved.get("limit_mode", "first")).startswith("spread") else "first",
-                 limit_seed=int(saved.get("limit_seed") or 0), sample_ids=saved.get("sample_ids"))
+                 limit_seed=int(saved.get("limit_seed") or 0), sample_ids=saved.get("sample_ids"),
+                 protocol=config.get("protocol"))
     if plan.dataset.fingerprint() != config.get("dataset_fingerprint") or \
             _ids_digest(plan.ids) != saved.get("sample_ids_sha256"):
         raise ValueError(f"the dataset {plan.dataset.name}/{plan.dataset.split} differs from the one the run "
@@ -685,6 +713,9 @@ def resume_benchmark(
             raise ValueError(f"method {s.name!r} now resolves to other parameters than when the run started "
                              f"(hash {s.params_hash} vs {m.get('params_hash')}): its defaults changed; "
                              "start a new run")
+    # the protocol the run started with (runs from before protocols were named ran as box)
+    config["protocol"] = plan.protocol
+    config["ground_truth_inputs"] = {name: list(inputs) for name, inputs in plan.ground_truth_inputs.items()}
     if timeout_per_sample is None:
         timeout_per_sample = (config.get("executor") or {}).get("timeout_per_sample")
     ex = executor if isinstance(executor, Executor) else make_executor(
@@ -947,7 +978,7 @@ def _finish(plan: RunPlan, samples: _Samples, extras: ResultStore, config: dict[
     per_sample = pd.DataFrame(rows)
     metric_cols = [c for c in per_sample.columns if c not in FIXED_COLUMNS]
     per_sample = per_sample[[c for c in FIXED_COLUMNS if c in per_sample.columns] + metric_cols]
-    summary = summarize(per_sample)
+    summary = summarize(per_sample, plan.protocol)
     sessions = config.get("sessions") or []
     config = {**config, "status": "complete",
               "wall_seconds": round(sum(float(x.get("wall_seconds") or 0) for x in sessions), 3),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import torch
 from torch import nn
 
 from lsbench.learned.fconnet import FConNet
@@ -42,9 +43,11 @@ def model_config(arch: str, input_size: int | None, **kwargs: Any) -> dict[str, 
         raise ValueError(f"{arch} has no model parameter(s) {', '.join(map(repr, unknown))}; "
                          f"valid: {', '.join(sorted(defaults))}")
     config = {"arch": arch, "input_size": input_size, **defaults, **kwargs}
-    # validate every keyword now, before any work, on a cheap 8 x 8 twin of a dense model
+    # validate every keyword now, before any work, on a cheap 8 x 8 twin of a dense model (its random
+    # initialisation must not advance the caller's global RNG)
     probe = {**config, "height": 8, "width": 8}
-    build_model(probe)
+    with torch.random.fork_rng(devices=[]):
+        build_model(probe)
     return config
 
 

@@ -71,17 +71,28 @@ __all__ = ["GRUS", "INITS", "RLS", "InputForce", "RLSCell", "initial_phi"]
 #: the GRU variants (``gru=``)
 GRUS = ("rls", "torch")
 #: the phi_0 choices (``init=``); ``"sample"`` takes the dataset-chosen initial region
-INITS = ("disks", "checkerboard", "circle", "zeros", "sample")
+INITS = ("random", "disks", "checkerboard", "circle", "zeros", "sample")
 ACTIVATIONS = ("tanh", "identity")
 #: the weight initialisations (``weight_init=``)
 WEIGHT_INITS = ("uniform", "chan-vese")
 #: side (pixels) of the checkerboard phi_0, as in the PyTorch RLS ports (sin(pi x / k), k = 10)
 CHECKERBOARD_SQUARE = 10.0
+#: seed of the one draw of the ``"random"`` phi_0 (a constant, so that a model is a function of its config)
+RANDOM_PHI0_SEED = 0
 
 
 def initial_phi(init: str, shape: tuple[int, int]) -> np.ndarray:
     """phi_0 in ``[-1, 1]``, positive inside, for a preset name.
 
+    * ``"random"``: the chapter's "randomly initial phi_0" (§3.2: "the initial contour [...]
+      plays the role as initial hidden state as randomly generated"; §4): every pixel drawn
+      independently and uniformly in ``[-1, 1]`` (the range of the tanh hidden state) by
+      ``numpy.random.default_rng(RANDOM_PHI0_SEED)``. The chapter says no more; lsbench draws
+      phi_0 *once* per grid shape and feeds that one draw to every image, in training and at
+      test time, as the official code feeds one ``init_state0`` to every RoI
+      (``proposal_layer.py``). So a model is a function of its config, and a prediction does
+      not depend on the batch or the order of the samples. No input derived from the image or
+      its ground truth enters it;
     * ``"disks"``: the official ``gen_phi(shape, 'whole')`` lattice of radius-3 disks every 8 px
       (:func:`lsbench.levelset.init.disks`), ``+1`` in the disks and ``-1`` outside;
     * ``"checkerboard"``: ``sin(pi y / 10) sin(pi x / 10)``;
@@ -91,9 +102,17 @@ def initial_phi(init: str, shape: tuple[int, int]) -> np.ndarray:
 
     ``"sample"`` is not a preset: the segmenter builds phi_0 from each sample's initial region
     (``+1`` inside, ``-1`` outside).
+
+    Examples
+    --------
+    >>> phi = initial_phi("random", (64, 64))
+    >>> bool(abs(phi).max() <= 1), bool((initial_phi("random", (64, 64)) == phi).all())
+    (True, True)
     """
     h, w = int(shape[0]), int(shape[1])
-    if init == "disks":
+    if init == "random":
+        phi = np.random.default_rng(RANDOM_PHI0_SEED).uniform(-1.0, 1.0, size=(h, w))
+    elif init == "disks":
         phi = ls_init.disks((h, w))
     elif init == "checkerboard":
         phi = ls_init.checkerboard((h, w), square_size=CHECKERBOARD_SQUARE)
@@ -279,8 +298,19 @@ class RLS(nn.Module):
         One cell shared by the T steps (the paper) or T cells (the Caffe prototxt).
     kind : {"dense", "conv"}
     gru : {"rls", "torch"}
-    init : {"disks", "checkerboard", "circle", "zeros", "sample"}
+    init : {"random", "disks", "checkerboard", "circle", "zeros", "sample"}
         phi_0 (:func:`initial_phi`); ``"sample"`` requires ``phi0`` in :meth:`forward`.
+        ``"random"`` is the chapter's (§3.2, §4), ``"disks"`` the official code's
+        (``generate_data.py``); neither reads the image or its ground truth. ``"sample"``
+        (lsbench's registered ``rls``) starts from the sample's initial region, which on the
+        synthetic set is the ground-truth box grown by 8 %.
+    weight_init : {"uniform", "chan-vese"}
+        ``"uniform"``: the official initialisation (``gru_layer.py``, ``levelset_layer.py``):
+        every U/W (and V) uniform in ``+-sqrt(1/fan_in)``, biases zero
+        (:mod:`lsbench.learned.maps`), drawn from torch's global RNG (seed it with
+        :func:`torch.manual_seed`). ``"chan-vese"``: each cell hand-set to one explicit
+        Chan–Vese step (:meth:`RLSCell.set_chan_vese` with ``cv_lambda``, ``cv_dt``) and the
+        head to ``+-head_scale phi`` (lsbench's prior; no randomness).
     heaviside, eps, dirac, normalize, curvature_eta, activation, kernel_size
         See :class:`RLSCell` and :class:`InputForce`.
 

@@ -1,11 +1,13 @@
 """The adapter between a trained model and the harness: ``Sample -> Prediction``, one or many.
 
-:func:`learned_segmenter` is what the registered factories (``rls``, ``rls-conv``,
-``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights as every learned method does
+:func:`learned_segmenter` is what the registered factories (``rls``, ``rls-chapter``,
+``rls-conv``, ``fconnet`` in :mod:`lsbench.methods`) call. It finds the weights as every learned method does
 (:func:`lsbench.learned.weights.resolve_weights`): ``weights=PATH``, else the cache, else it
 stops with the ``lsbench train`` command that writes the missing checkpoint; only with
 ``train_missing=True`` does it train one right now on the training split (saying so on stderr,
 with a progress bar) and store it in the cache for the next run. Nothing is downloaded on any path.
+:func:`build_untrained` (the ``rls-untrained`` baseline) wraps a model's initial weights instead
+and never touches the cache.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ from lsbench.device import resolve_device
 from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
-from lsbench.learned.train import TrainConfig, save_trained, train_distributed, train_model
+from lsbench.learned.train import (
+    TrainConfig,
+    initial_model,
+    save_trained,
+    train_distributed,
+    train_model,
+)
 from lsbench.learned.weights import load_checkpoint, load_weights, resolve_weights
 from lsbench.segmenter import Segmenter
 from lsbench.types import Prediction, Sample
@@ -31,6 +39,7 @@ __all__ = [
     "LearnedSegmenter",
     "TrainedSegmenter",
     "build_from_params",
+    "build_untrained",
     "configs_from_params",
     "learned_segmenter",
     "train_and_save",
@@ -40,6 +49,7 @@ __all__ = [
 LEARNED_METHODS: dict[str, tuple[str, dict[str, Any]]] = {
     "rls": ("rls", {"kind": "dense"}),
     "rls-conv": ("rls", {"kind": "conv", "gru": "rls"}),
+    "rls-chapter": ("rls", {"kind": "dense"}),
     "fconnet": ("fconnet", {}),
 }
 #: factory parameters that configure training (lsbench.learned.train.TrainConfig)
@@ -92,6 +102,19 @@ class LearnedSegmenter(TrainedSegmenter):
         self.size: int | None = model_config.get("input_size")
         self.uses_sample_init = model_config.get("init") == "sample"
         self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
+
+    def describe(self) -> dict[str, Any]:
+        """What the run's ``config.json`` records of the model (under ``models``): its trainable
+        parameter count, whether phi_0 is the sample's initial region (an input derived from the
+        ground truth on the synthetic set), and where the weights came from: the checkpoint file
+        with its validation F-measure, or ``untrained`` with the initial weights (``rls-untrained``)."""
+        info = self.checkpoint_info
+        if info.get("untrained"):
+            origin: dict[str, Any] = {"untrained": True, "initial_weights": info.get("initial_weights")}
+        else:
+            origin = {"checkpoint": info.get("path"), "val_f_measure": (info.get("val_metrics") or {}).get("f_measure")}
+        return {"params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
+                "phi0_from_sample_init": self.uses_sample_init, **origin}
 
     @torch.inference_mode()
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:
@@ -169,6 +192,22 @@ def build_from_params(method: str, params: dict[str, Any], *, progress: bool = T
                              train_dataset=params.get("train_dataset", "synthetic"),
                              train_split=params.get("train_split", "train"),
                              train_root=params.get("train_root"), params=params, progress=progress)
+
+
+def build_untrained(method: str, arch_of: str, params: dict[str, Any]) -> LearnedSegmenter:
+    """``method`` (e.g. ``rls-untrained``): the model of the learned method ``arch_of`` with the weights
+    its training starts from, never trained and never read from or written to the cache.
+
+    The weights are :func:`~lsbench.learned.train.initial_model` of the model config with
+    ``params["seed"]``: exactly those :func:`~lsbench.learned.train.train_model` starts from with
+    the same seed (``weight_init="chan-vese"`` sets them without randomness). ``params`` holds the
+    model parameters of ``arch_of``, ``seed`` and ``device``.
+    """
+    config, train = configs_from_params(arch_of, params)
+    dev = resolve_device(params.get("device", "auto"))
+    model = initial_model(config, train.seed, dev)
+    origin = {"untrained": True, "initial_weights": f"weight_init={config.get('weight_init')!r}, seed={train.seed}"}
+    return LearnedSegmenter(method, model, config, params, dev, origin)
 
 
 def learned_segmenter(method: str, model_config: dict[str, Any], train_config: TrainConfig, *,

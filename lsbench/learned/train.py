@@ -50,7 +50,8 @@ from lsbench.levelset.validate import check_positive_int
 from lsbench.metrics.binary import f_measure
 from lsbench.types import Sample
 
-__all__ = ["TrainConfig", "TrainResult", "save_trained", "split_by_scene", "train_distributed", "train_model"]
+__all__ = ["TrainConfig", "TrainResult", "initial_model", "save_trained", "score_samples", "split_by_scene",
+           "train_distributed", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -226,6 +227,12 @@ def evaluate(model: nn.Module, data: _Prepared, batch_size: int = 64) -> dict[st
     return {"loss": float(torch.cat(losses).mean()), "f_measure": float(np.mean(scores))}
 
 
+def score_samples(model: nn.Module, model_config: dict[str, Any], samples: Sequence[Sample], *,
+                  device: str | torch.device = "cpu") -> dict[str, float]:
+    """Mean cross-entropy and mean per-image F-measure of ``model`` on ``samples``, scored as validation is."""
+    return evaluate(model, _Prepared(list(samples), model_config, torch.device(device)))
+
+
 def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Dataset | Sequence[Sample], *,
                 device: str | torch.device = "cpu", progress: bool = True, desc: str = "train",
                 dist: DistContext | None = None) -> TrainResult:
@@ -262,7 +269,7 @@ def train_model(model_config: dict[str, Any], config: TrainConfig, dataset: Data
     started = time.perf_counter()
     train, val, val_groups = _prepare_split(dataset, model_config, config, device)
     dist = DistContext(device=device) if dist is None else dist
-    model = _initial_model(model_config, config.seed, device)
+    model = initial_model(model_config, config.seed, device)
     net = dist.wrap(model)  # DDP averages the gradients over ranks (unchanged for one process)
     gen = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -300,7 +307,7 @@ def _prepare_split(dataset: Dataset | Sequence[Sample], model_config: dict[str, 
     return train, val, val_groups
 
 
-def _initial_model(model_config: dict[str, Any], seed: int, device: torch.device) -> nn.Module:
+def initial_model(model_config: dict[str, Any], seed: int, device: torch.device) -> nn.Module:
     """The model's initial weights from ``torch.manual_seed(seed)``, leaving the caller's global RNG untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -72,9 +72,10 @@ class CheckpointError(DataError, ValueError):
     """A checkpoint file that cannot be used: unreadable, not lsbench's, or for another config."""
 
 
-class MissingCheckpointError(LookupError):
+class MissingCheckpointError(DataError, LookupError):
     """A learned method has no weights given and no matching checkpoint in the cache, and was not
-    allowed to train one (``train_missing=False``)."""
+    allowed to train one (``train_missing=False``). A :class:`~lsbench.errors.DataError`: the request is
+    valid, the cache lacks what it needs (exit status 1, not a refused request)."""
 
 
 def cache_dir() -> Path:

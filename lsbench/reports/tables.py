@@ -2,17 +2,21 @@
 
 * **Table 2** (single-object segmentation): per method, the mean per-image F-measure against each
   ground truth with its 95 % bootstrap interval (:mod:`lsbench.reports.uncertainty`), IoU, wall
-  seconds per image, iterations, n and failures, from ``per_sample.csv``; then F-measure per
-  scene family.
+  seconds per image, iterations, n and failures, from ``per_sample.csv``, and the
+  ground-truth-derived inputs the method received (``config.json``); then F-measure per scene
+  family. When ``otsu`` ran too, ``table2_margins`` gives each method's margin over it per scene
+  family (:func:`table2_margins`).
 * **Table 3** (instance segmentation, VOC-style): mAPr@0.5, mAPr@0.7 and AP_vol under one AP
   definition (default ``mnc``, MNC's 11-point protocol) and seconds per image; sections compare
   the three AP definitions and list per-class AP.
 * **Table 4** (instance segmentation, COCO-style): mask AP @[.5:.95], @.5, @.75 and by size.
 
-Every table has a "measured here" column group (dataset, split, n and how a limited run chose
-its samples, machine) and one column group per published protocol (``baselines/published.toml``),
-so numbers measured differently never share a column. Its notes state, per method, the preset and
-every parameter that differs from the registered defaults (from ``config.json``). Instance scores come from the run's saved COCO results
+Every table's caption names the dataset (with its version when it has one), the split and the
+run's initialisation protocol (:mod:`lsbench.protocols`). Every table has a "measured here" column
+group (dataset, split, n and how a limited run chose its samples, machine) and one column group per
+published protocol (``baselines/published.toml``), so numbers measured differently never share a
+column. Its notes state, per method, the preset and every parameter that differs from the
+registered defaults (from ``config.json``). Instance scores come from the run's saved COCO results
 (:func:`lsbench.metrics.scoring.score_instances`).
 """
 
@@ -36,8 +40,8 @@ from lsbench.reports.uncertainty import (
 )
 from lsbench.rundir import failed_mask, load_instance_predictions, metric_columns
 
-__all__ = ["TABLES", "build_tables", "fillable_tables", "instance_scores_from_run", "parameter_notes", "table2",
-           "table2_frame", "table3", "table4"]
+__all__ = ["TABLES", "build_tables", "fillable_tables", "instance_scores_from_run", "margins_over",
+           "parameter_notes", "run_label", "table2", "table2_frame", "table2_margins", "table3", "table4"]
 
 TABLES = ("2", "3", "4")
 
@@ -124,6 +128,32 @@ def parameter_notes(config: dict[str, Any]) -> list[str]:
         shown = ", ".join(f"{k}={_format_param(v)}" for k, v in changed.items()) or "none (registered defaults)"
         notes.append(f"Parameters of {name}: {start}; non-default: {shown}.")
     return notes
+
+
+def run_label(per_sample: pd.DataFrame, config: dict[str, Any]) -> str:
+    """What a caption says of the run: dataset (and its version), split and protocol.
+
+    >>> run_label(pd.DataFrame({"dataset": ["synthetic"], "split": ["test"]}),
+    ...           {"dataset": {"name": "synthetic", "version": 2}, "protocol": "blind"})
+    'synthetic v2 / test, protocol blind'
+    >>> run_label(pd.DataFrame({"dataset": ["weizmann"], "split": ["test"]}), {})
+    'weizmann / test, protocol not recorded'
+    """
+    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
+    version = (config.get("dataset") or {}).get("version")
+    if version is not None:
+        datasets += f" v{version}"
+    splits = ", ".join(sorted(per_sample["split"].astype(str).unique()))
+    return f"{datasets} / {splits}, protocol {config.get('protocol') or 'not recorded'}"
+
+
+def _ground_truth_text(config: dict[str, Any], method: str) -> str | None:
+    """The ground-truth-derived inputs ``method`` received (``config.json``), "none", or None when the run
+    did not record them."""
+    recorded = config.get("ground_truth_inputs")
+    if not isinstance(recorded, dict) or method not in recorded:
+        return None
+    return "; ".join(map(str, recorded[method])) or "none"
 
 
 def _time_stats(per_sample: pd.DataFrame) -> dict[str, dict[str, Any]]:
@@ -238,8 +268,6 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
     """Table 2 with its per-family section, measured beside the chapter's numbers."""
     config = config or {}
     frame = table2_frame(per_sample)
-    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
-    splits = ", ".join(sorted(per_sample["split"].astype(str).unique()))
     gt_cols = _gt_columns(per_sample)
     cols = [Column("method", "Method", code=True)]
     for _, label in gt_cols:
@@ -249,13 +277,17 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
              Column("seconds per image", "Time / image (s)", "measured", fmt_time),
              Column("seconds median", "median (s)", "measured", fmt_time),
              Column("iterations mean", "Iterations", "measured", fmt_num(0)),
-             Column("n", "n", "measured"), Column("failed", "Failed", "measured")]
-    rows = [{**r, "measured": True} for r in frame.to_dict("records")]
+             Column("n", "n", "measured"), Column("failed", "Failed", "measured"),
+             Column("ground_truth_inputs", "Ground-truth inputs", "measured", text=True)]
+    rows = [{**r, "measured": True, "ground_truth_inputs": _ground_truth_text(config, str(r["method"]))}
+            for r in frame.to_dict("records")]
     table = ReportTable(
-        "table2", f"Table 2 — single-object segmentation ({datasets} / {splits})",
+        "table2", f"Table 2 — single-object segmentation ({run_label(per_sample, config)})",
         ["FM = mean of per-image F-measure (F1 = Dice, in %) ± one standard deviation; time = mean wall "
          "seconds per image at batch 1 after one warm-up call (median beside it); failed samples are "
-         "excluded from the means and counted.", _INTERVAL_TEXT],
+         "excluded from the means and counted. Ground-truth inputs = what the method received that derives "
+         "from the ground truth under the run's protocol (docs/protocols.md; 'none': nothing, '–': not "
+         "recorded).", _INTERVAL_TEXT],
         cols, rows,
         groups=[ColumnGroup("measured", "measured here", _measured_description(per_sample, config))])
     unscored = _unscored_note(per_sample, gt_cols)
@@ -274,9 +306,9 @@ def table2(per_sample: pd.DataFrame, config: dict[str, Any] | None = None,
         fam_cols = [Column("method", "Method", code=True)] + [
             Column(str(g), str(g), "measured", fmt_num(2)) for g in pivot.columns]
         fam_rows = [{"method": m, **{str(g): 100 * v for g, v in r.items()}} for m, r in pivot.iterrows()]
-        table.sections.append(ReportTable("table2-families", f"{gt_cols[0][1]} by scene family (mean %)", [],
-                                          fam_cols, fam_rows))
-    throughput = _throughput_section(config)
+        table.sections.append(ReportTable("table2-families", f"{gt_cols[0][1]} by scene family (mean %; "
+                                          f"{run_label(per_sample, config)})", [], fam_cols, fam_rows))
+    throughput = _throughput_section(config, run_label(per_sample, config))
     if throughput is not None:
         table.sections.append(throughput)
     return table
@@ -328,9 +360,8 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
             Column("mask_params", "Mask stage (M)", "measured", fmt_num(2)),
             Column("seconds", "Time / image (s)", "measured", fmt_time),
             Column("n", "n", "measured"), Column("failed", "Failed", "measured")]
-    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
     table = ReportTable(
-        "table3", f"Table 3 — instance segmentation, region AP ({datasets})",
+        "table3", f"Table 3 — instance segmentation, region AP ({run_label(per_sample, config)})",
         [f"mAPr@t = mean over classes of the region AP at mask IoU t; AP_vol = mean of mAPr over "
          f"t = 0.1..0.9. Measured with AP definition {_VARIANT_TEXT[variant]}. A sample a method failed on "
          "counts as no detections. Params = trainable parameters of the model, mask stage = of its mask "
@@ -348,7 +379,7 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
             var_rows.append({"method": m, "variant": v, "mapr50": 100 * res.mean_ap[0.5],
                              "mapr70": 100 * res.mean_ap[0.7], "ap_vol": 100 * res.ap_vol})
     table.sections.append(ReportTable(
-        "table3-variants", "The three AP definitions on the same predictions (%)",
+        "table3-variants", f"The three AP definitions on the same predictions (%; {run_label(per_sample, config)})",
         [" ".join(f"{_VARIANT_TEXT[v]}." for v in _VARIANT_TEXT)],
         [Column("method", "Method", code=True), Column("variant", "AP definition"),
          Column("mapr50", "mAPr@0.5", "measured", fmt_num(2)), Column("mapr70", "mAPr@0.7", "measured", fmt_num(2)),
@@ -363,7 +394,7 @@ def table3(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
                 row[m] = 100 * s.mapr[variant].per_class[c][0.5]
             class_rows.append(row)
         table.sections.append(ReportTable(
-            "table3-classes", f"Per-class AP@0.5 ({variant}, %)", [],
+            "table3-classes", f"Per-class AP@0.5 ({variant}, %; {run_label(per_sample, config)})", [],
             [Column("class", "Class"), Column("n_gt", "GT instances", "measured")]
             + [Column(m, m, "measured", fmt_num(1)) for m in scores], class_rows))
     return table
@@ -382,9 +413,8 @@ def table4(per_sample: pd.DataFrame, config: dict[str, Any], scores: dict[str, A
     cols = [Column("method", "Method", code=True)] + [Column(k, label, "measured", fmt_num(1)) for k, label in keys] + [
         Column("seconds", "Time / image (s)", "measured", fmt_time), Column("n", "n", "measured"),
         Column("failed", "Failed", "measured")]
-    datasets = ", ".join(sorted(per_sample["dataset"].astype(str).unique()))
     table = ReportTable(
-        "table4", f"Table 4 — instance segmentation, COCO mask AP ({datasets})",
+        "table4", f"Table 4 — instance segmentation, COCO mask AP ({run_label(per_sample, config)})",
         ["AP = COCOeval(iouType='segm') mask AP averaged over IoU 0.50:0.05:0.95 (AP50, AP75 at one "
          "threshold; APs/APm/APl for objects below 32², between 32² and 96², above 96² pixels), at most "
          "100 detections per image; ground-truth areas are mask pixel counts. '–' = no ground truth in "
@@ -420,6 +450,9 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
     for n in numbers:
         if n == "2":
             out.append(table2(per_sample, config, published))
+            margins = table2_margins(per_sample, config)
+            if margins is not None:
+                out.append(margins)
             continue
         if scores is None:
             scores = instance_scores_from_run(run_dir, per_sample)
@@ -431,7 +464,7 @@ def build_tables(run_dir: str | Path, per_sample: pd.DataFrame, config: dict[str
 NOT_MEASURED = "not measured"
 
 
-def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
+def _throughput_section(config: dict[str, Any], label: str) -> ReportTable | None:
     """Batched throughput of the methods that have ``predict_batch`` (``config["throughput"]``): a method
     recorded as ``None`` was not measured (``lsbench run`` without ``--throughput``) and says so."""
     measured = config.get("throughput") or {}
@@ -452,5 +485,78 @@ def _throughput_section(config: dict[str, Any]) -> ReportTable | None:
     intro = ([f"'{NOT_MEASURED}': the run was not asked to measure it (`lsbench run --throughput`)."]
              if any(r is None for r in measured.values()) else [])
     return ReportTable("table2-throughput",
-                       "Batched throughput (`predict_batch`, best of repeated batches after a warm-up)",
+                       f"Batched throughput (`predict_batch`, best of repeated batches after a warm-up; {label})",
                        intro, cols, rows)
+
+
+# -- Table 2: margins over the global threshold -------------------------------------------------------------
+#: the baseline every method's margin is measured against (:func:`table2_margins`)
+MARGIN_BASELINE = "otsu"
+
+
+def margins_over(per_sample: pd.DataFrame, baseline: str = MARGIN_BASELINE, metric: str | None = None
+                 ) -> pd.DataFrame:
+    """Per method and scene family: the mean over images of ``100 (F_method - F_baseline)``, in F points.
+
+    Only the images both the method and ``baseline`` scored (no error, a score) count, so a method's
+    failures never shift its margin; ``all`` is the same over every family. ``metric`` defaults to
+    the primary F-measure column. Rows: the methods other than ``baseline`` in run order; columns: the
+    families in order of appearance, then ``all`` (and ``n``, the paired images).
+
+    Examples
+    --------
+    >>> rows = [("otsu", "a", "x", 0.5), ("otsu", "b", "y", 0.9), ("cv", "a", "x", 0.75), ("cv", "b", "y", 0.8)]
+    >>> ps = pd.DataFrame(rows, columns=["method", "sample_id", "group", "f_measure"]).assign(error="")
+    >>> margins_over(ps).round(6).to_dict("index")
+    {'cv': {'x': 25.0, 'y': -10.0, 'all': 7.5, 'n': 2}}
+    """
+    col = metric or (_gt_columns(per_sample) or [("f_measure", "")])[0][0]
+    ok = per_sample[~failed_mask(per_sample)].copy()
+    ok[col] = pd.to_numeric(ok[col], errors="coerce")
+    ok = ok.dropna(subset=[col])
+    groups = ok["group"].fillna("").astype(str) if "group" in ok else pd.Series("", index=ok.index)
+    ok = ok.assign(group=groups.where(groups.str.len() > 0, "(none)"))
+    base = ok[ok["method"] == baseline].set_index("sample_id")[col]
+    families = list(dict.fromkeys(ok["group"]))
+    rows = {}
+    for method, group in ok[ok["method"] != baseline].groupby("method", sort=False):
+        paired = group[group["sample_id"].isin(base.index)]
+        diff = 100 * (paired[col].to_numpy() - base.loc[paired["sample_id"]].to_numpy())
+        by_family = pd.Series(diff, index=paired["group"].to_numpy()).groupby(level=0).mean()
+        rows[str(method)] = {**{f: by_family.get(f, math.nan) for f in families},
+                             "all": diff.mean() if len(diff) else math.nan, "n": len(diff)}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=[*families, "all", "n"])
+
+
+def table2_margins(per_sample: pd.DataFrame, config: dict[str, Any] | None = None) -> ReportTable | None:
+    """``table2_margins``: each method's margin over ``otsu`` per scene family, in F points; None when
+    ``otsu`` did not run (or scored nothing) or the run has no F-measure."""
+    config = config or {}
+    gt_cols = _gt_columns(per_sample)
+    if not gt_cols or MARGIN_BASELINE not in set(per_sample["method"].astype(str)):
+        return None
+    margins = margins_over(per_sample, MARGIN_BASELINE, gt_cols[0][0])
+    if margins.empty or not margins["n"].gt(0).any():
+        return None
+    families = [c for c in margins.columns if c not in ("all", "n")]
+    cols = ([Column("method", "Method", code=True)]
+            + [Column(f, f, "measured", fmt_signed) for f in families]
+            + [Column("all", "all families", "measured", fmt_signed), Column("n", "n (paired)", "measured")])
+    rows = [{"method": m, "measured": True, **r} for m, r in margins.to_dict("index").items()]
+    return ReportTable(
+        "table2_margins",
+        f"Table 2 — margin over `{MARGIN_BASELINE}` by scene family ({gt_cols[0][1]}, F points; "
+        f"{run_label(per_sample, config)})",
+        [f"Margin = mean over the images of a family of (F of the method − F of `{MARGIN_BASELINE}`), in "
+         f"percentage points, on the images both scored (n paired); `{MARGIN_BASELINE}` is one global "
+         "threshold, so a margin near zero or below says the family does not test what a level set adds. "
+         "Computed from per_sample.csv."],
+        cols, rows,
+        groups=[ColumnGroup("measured", "measured here", _measured_description(per_sample, config))])
+
+
+def fmt_signed(x: Any) -> str:
+    """A margin in points with its sign, one decimal ('–' when missing)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:+.1f}"

@@ -14,6 +14,7 @@ from lsbench.classic.compiled._kernels import (
     gaussian_filter_zero,
     pairwise_sum,
     threads,
+    vector_atan,
     vector_sin,
 )
 from lsbench.levelset.ops import gaussian_kernel_1d
@@ -52,3 +53,19 @@ def test_vector_sin_is_within_one_ulp_of_the_c_library():
     # pi/2's 66-bit split times |x| (sin(2 pi) = -2.4492935981e-16 here, -2.4492935982947e-16 exactly)
     assert np.all(np.abs(ours - ref) <= np.maximum(np.spacing(np.abs(ref)), 2e-25 * np.abs(x)))
     assert (ours == ref).mean() > 0.9
+
+
+def test_vector_atan_is_within_one_ulp_of_the_c_library():
+    breaks = np.array([0.4375, 0.6875, 1.1875, 2.4375])  # fdlibm's interval ends, and their neighbours
+    x = np.concatenate([np.linspace(-10.0, 10.0, 200_001), np.geomspace(1e-300, 1e300, 20_001),
+                        -np.geomspace(1e-300, 1e300, 20_001), breaks, np.nextafter(breaks, 0.0),
+                        np.nextafter(breaks, 3.0), -breaks, [5e-324, 1.7976931348623157e308, 1e17, 3e-9]])
+    ours = np.array([vector_atan(v) for v in x])
+    ref = np.arctan(x)
+    assert np.all(np.abs(ours - ref) <= np.spacing(np.abs(ref)))
+    assert (ours == ref).mean() > 0.9
+    for v, expected in [(math.inf, math.pi / 2), (-math.inf, -math.pi / 2)]:
+        assert vector_atan(v) == expected
+    assert math.isnan(vector_atan(math.nan))
+    assert vector_atan(0.0) == 0.0 and math.copysign(1.0, vector_atan(0.0)) == 1.0
+    assert vector_atan(-0.0) == 0.0 and math.copysign(1.0, vector_atan(-0.0)) == -1.0

@@ -94,5 +94,5 @@ def test_l2s_from_the_checkerboard_takes_the_phase_in_the_samples_region():
     np.testing.assert_array_equal(as_is(sample(around)).mask, plain)
     assert f_measure(oriented(sample(around)).mask, disk) > 0.95
     assert f_measure(oriented(sample(corner)).mask, ~disk) > 0.95  # the ground is what lies in the corner
-    with pytest.raises(ValueError, match="polarity must be 'phi' or 'sample'"):
+    with pytest.raises(ValueError, match="polarity must be one of 'phi', 'sample', 'border'"):
         METHODS.build("l2s", polarity="inside")

@@ -279,6 +279,11 @@ def test_every_phi0_init_is_positive_inside(name):
         elif name == "checkerboard":
             np.testing.assert_allclose(phi, ls_init.checkerboard(shape, square_size=10.0))
             assert phi[5, 5] > 0 and phi[5, 15] < 0
+        elif name == "random":
+            # one seeded i.i.d. uniform draw in [-1, 1] per grid shape, the same at every call
+            np.testing.assert_array_equal(phi, np.random.default_rng(0).uniform(-1.0, 1.0, shape))
+            np.testing.assert_array_equal(phi, initial_phi("random", shape))
+            assert 0.3 < (phi > 0).mean() < 0.7 and phi.min() < -0.5 and phi.max() > 0.5
         else:
             assert np.all(phi == 0)
 
@@ -314,7 +319,7 @@ def test_fconnet_shape_and_parameter_count():
     ("kwargs", "needle"),
     [
         ({"gru": "lstm"}, "gru must be one of"),
-        ({"init": "random"}, "init must be one of"),
+        ({"init": "noise"}, "init must be one of"),
         ({"heaviside": "step"}, "heaviside must be one of"),
         ({"kind": "sparse"}, "kind must be one of"),
         ({"steps": 0}, "steps must be a positive integer"),

@@ -148,7 +148,7 @@ def test_sample_init_uses_the_samples_initial_region(data_root, native_conv):
                                                 ({"size": 2}, "size must be an integer >= 3"),
                                                 ({"device": "tpu"}, "device must be"),
                                                 ({"epochs": 0}, "epochs must be a positive integer"),
-                                                ({"init": "random"}, "init must be one of")])
+                                                ({"init": "noise"}, "init must be one of")])
 def test_bad_parameters_fail_before_any_training(data_root, params, needle, capsys):
     with pytest.raises(ValueError, match=needle):
         METHODS.build("rls", **_tiny("rls", data_root, **params))

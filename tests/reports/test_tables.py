@@ -76,16 +76,16 @@ def test_table2_puts_measured_beside_published_in_separate_groups():
     assert "| `cv` | 80.00 | 8.2 |" in md and "| A: FM (GT1) % |" in md
     assert "Test CPU, 2 logical cores" in md and "ambiguous" in md
     assert "| DRLSE [23] | – |" in md  # published labels are not code-formatted
-    assert "## FM (GT) by scene family (mean %)" in md and "| `cv` | 90.00 | 75.00 |" in md
+    assert "## FM (GT) by scene family (mean %; synthetic / test, protocol not recorded)" in md and "| `cv` | 90.00 | 75.00 |" in md
     csv = to_csv(t).splitlines()
     assert csv[0].startswith("Method,measured here: FM (GT) %,measured here: ± std")
     assert "published A (chapter Table 2): FM (GT1) %" in csv[0]
     assert csv[1].startswith("cv,80.0") and ",88.51,87.51,13.5" in csv[1]
     tex = to_latex(t)
-    assert r"\multicolumn{10}{c}{measured here}" in tex and r"\cmidrule(lr){2-11}" in tex
-    assert r"FM (GT) \%" in tex and "`" not in tex and r"\begin{tabular}{lrrrrrrrrrrlrrr}" in tex
+    assert r"\multicolumn{11}{c}{measured here}" in tex and r"\cmidrule(lr){2-12}" in tex  # + ground-truth inputs
+    assert r"FM (GT) \%" in tex and "`" not in tex and r"\begin{tabular}{lrrrrrrrrrrllrrr}" in tex
     html = to_html(t)
-    assert '<th colspan="10"' in html and "<td class=\"num\">80.00</td>" in html
+    assert '<th colspan="11"' in html and "<td class=\"num\">80.00</td>" in html
 
 
 def test_table2_without_published_numbers_says_so():

