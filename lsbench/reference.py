@@ -39,7 +39,7 @@ The result stores (``records.jsonl``) stay in the run folders, out of git (``.gi
 Examples
 --------
 >>> [(r.folder, r.dataset, r.protocol) for r in REFERENCE_RUNS]
-[('synthetic-test-box', 'synthetic', 'box'), ('shapes-test', 'shapes', None)]
+[('synthetic-test-box', 'synthetic', 'box'), ('synthetic-test-blind', 'synthetic', 'blind'), ('shapes-test', 'shapes', None)]
 >>> "otsu" in TABLE2_METHODS and "crls-fcmask" in INSTANCE_METHODS
 True
 >>> [r.folder for r in select_runs(["shapes-test"])]
@@ -100,12 +100,14 @@ class RunSpec:
 # -- protocol) to REFERENCE_RUNS, here and nowhere else; a method a run's protocol refuses is left
 # -- out of that run (the plan says why).
 #: Table 2's methods and baselines, in table order
-TABLE2_METHODS = ("cv", "skimage-cv", "drlse", "li", "lic", "l2s", "otsu", "box", "rls", "rls-conv", "fconnet")
+TABLE2_METHODS = ("cv", "skimage-cv", "drlse", "li", "lic", "l2s", "otsu", "box", "rls-untrained", "rls", "rls-conv",
+                  "fconnet", "rls-chapter")
 #: Tables 3 and 4: CRLS, Mask R-CNN, the MNC-style ablation, the parameter-matched and end-to-end CRLS
 INSTANCE_METHODS = ("crls", "maskrcnn", "crls-fcmask", "crls-lite", "crls-e2e")
 #: one entry per dataset and protocol, in report order
 REFERENCE_RUNS = (
     RunSpec("synthetic-test-box", "synthetic", "test", TABLE2_METHODS, "box"),
+    RunSpec("synthetic-test-blind", "synthetic", "test", TABLE2_METHODS, "blind"),
     RunSpec("shapes-test", "shapes", "test", INSTANCE_METHODS),
 )
 
