@@ -277,7 +277,7 @@ def _variant_signature(method: str, base: Callable[..., Any], *, drop: tuple[str
 
 
 def _register_variant(method: str, summary: str, signature: inspect.Signature, build: Callable[..., Segmenter], *,
-                      kind: str, tags: tuple[str, ...]) -> None:
+                      kind: str, tags: tuple[str, ...], ground_truth: tuple[GroundTruthInput, ...] = ()) -> None:
     """Register ``method`` with ``signature``; the factory calls ``build(method, params)`` with every parameter."""
 
     def factory(**kwargs: Any) -> Segmenter:
@@ -288,7 +288,7 @@ def _register_variant(method: str, summary: str, signature: inspect.Signature, b
     factory.__signature__ = signature  # type: ignore[attr-defined]
     factory.__name__ = factory.__qualname__ = "_" + method.replace("-", "_")
     factory.__doc__ = summary
-    METHODS.register(method, kind=kind, tags=tags, summary=summary)(factory)
+    METHODS.register(method, kind=kind, tags=tags, summary=summary, ground_truth=ground_truth)(factory)
 
 
 
@@ -416,8 +416,13 @@ def _untrained_signature() -> inspect.Signature:
     return _variant_signature("rls-untrained", _rls, drop=tuple(training_and_sources), defaults={})
 
 
+# Its default init="sample" reads the sample's initial region (derived from the ground truth): declared,
+# so that protocol blind refuses it rather than feed it the box; -p rls-untrained.init=random runs it blind.
 _register_variant("rls-untrained", "baseline: rls with its initial weights (Chan–Vese-set cell), never trained",
-                  _untrained_signature(), _untrained, kind="binary", tags=("baseline",))
+                  _untrained_signature(), _untrained, kind="binary", tags=("baseline",),
+                  ground_truth=(GroundTruthInput(INIT_LABEL, "init",
+                                                 why="set -p rls-untrained.init=random (or disks) to start the "
+                                                     "untrained cell from the chapter's phi_0 instead"),))
 
 
 # -- instance-segmentation methods (CRLS, Mask R-CNN): registered below ----------------------------

@@ -366,3 +366,17 @@ def test_the_plan_names_the_checkpoint_the_run_looks_up(method, params, data_roo
         METHODS.get(method).factory(**built)
     assert looked_up == [planned] and n_images == 360
     assert reference.cache_entry(method, {**built, "epochs": 3})[0] != planned  # the key follows the parameters
+
+
+def test_the_blind_run_leaves_out_what_reads_the_ground_truth(tmp_path, data_root, fake_cache):
+    spec = RunSpec("blind", "synthetic", "test", ("cv", "otsu", "box", "rls", "rls-untrained", "rls-chapter"), "blind")
+    plan = plan_reference([spec], out=tmp_path / "ref", root=data_root, limit=4, source=CLEAN, durations=DURATIONS)
+    run = plan.runs[0]
+    assert [m.name for m in run.methods] == ["cv", "otsu", "rls-chapter"] and not plan.errors
+    assert [name for name, _ in run.skipped] == ["box", "rls", "rls-untrained"]
+    assert all("cannot run under protocol blind" in why for _, why in run.skipped)
+    cv = run.methods[0]
+    assert cv.params == {} and cv.built.get("polarity") == "border"  # the run applies blind itself
+    box = plan_reference([RunSpec("box", "synthetic", "test", spec.methods, "box")], out=tmp_path / "ref",
+                         root=data_root, limit=4, source=CLEAN, durations=DURATIONS).runs[0]
+    assert not box.skipped
