@@ -26,17 +26,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/lsbench run --methods cv --dataset synthetic --split test --run-id demo-$$(date +%Y%m%d-%H%M%S)
 
-# The committed reference report: every method below on the synthetic test split, tables, figures and
-# index.html (the learned methods use cached checkpoints or train first, --train-missing: about 10 minutes), written to a scratch folder and moved into reports/reference/synthetic-test/ once complete.
-REFERENCE_METHODS ?= cv,skimage-cv,drlse,li,lic,l2s,rls,rls-conv,fconnet
+# The committed reference report, by one command: Table 2 per protocol, Tables 3-4, the figures and
+# reports/reference/claims.md (lsbench.reference.REFERENCE_RUNS lists the runs). It prints the plan and the
+# expected duration first, trains the missing checkpoints, refuses uncommitted changes, resumes when run
+# again on the same commit, and swaps reports/reference/ in only when everything finished (docs/reference.md).
+# REFERENCE_ARGS passes options, e.g. REFERENCE_ARGS=--dry-run (the plan only) or "--runs synthetic-test-box".
+REFERENCE_ARGS ?=
 reference: $(STAMP)
-	rm -rf reports/.reference-new
-	$(BIN)/lsbench run --methods $(REFERENCE_METHODS) --dataset synthetic --split test --html --no-progress --executor local --train-missing \
-		--out reports/.reference-new --run-id synthetic-test
-	rm -rf reports/reference/synthetic-test
-	mkdir -p reports/reference
-	mv reports/.reference-new/synthetic-test reports/reference/synthetic-test
-	rmdir reports/.reference-new
+	$(BIN)/lsbench reference $(REFERENCE_ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not bench"

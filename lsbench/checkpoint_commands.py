@@ -14,6 +14,7 @@ key, :mod:`lsbench.learned.weights`). Nothing here imports torch.
 from __future__ import annotations
 
 import ast
+import math
 import os
 import shlex
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from typing import Any
 
 from lsbench.registry import METHODS
 
-__all__ = ["MEASURED_TRAINING", "expected_duration", "run_command", "train_command", "training_advice"]
+__all__ = ["expected_duration", "run_command", "train_command", "training_advice"]
 
 #: parameters set by a dedicated option of ``lsbench train`` (the others are ``-p NAME=VALUE``)
 _TRAIN_OPTIONS = {"train_dataset": "--dataset", "train_split": "--split", "train_root": "--root", "epochs": "--epochs",
@@ -29,11 +30,6 @@ _TRAIN_OPTIONS = {"train_dataset": "--dataset", "train_split": "--split", "train
                   "backbone_weights": "--backbone-weights"}
 #: parameters that never go into a printed command: where the weights come from, not what they are
 _NOT_IN_COMMANDS = ("weights", "train_missing")
-#: measured training of each built-in learned method at its registered defaults: (wall seconds,
-#: epochs, training-split images), on the 2-core CPU of reports/results.md ("Learned
-#: single-object methods", c6df5c8; "CRLS and Mask R-CNN on shapes", 870ca46, one core each)
-MEASURED_TRAINING = {"rls": (242.0, 10, 360), "rls-conv": (223.0, 20, 360), "fconnet": (124.0, 30, 360),
-                     "crls": (27.9 * 60, 7, 2000), "maskrcnn": (20.4 * 60, 7, 2000)}
 
 
 def _cli_value(value: Any) -> str:
@@ -121,20 +117,12 @@ def run_command(method: str, params: Mapping[str, Any], checkpoint: str | os.Pat
     return shlex.join(args)
 
 
-def _duration_text(seconds: float) -> str:
-    if seconds < 90:
-        return f"{max(1, round(seconds / 10) * 10):.0f} s"
-    if seconds < 90 * 60:
-        return f"{round(seconds / 60):.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 def expected_duration(method: str, params: Mapping[str, Any], n_images: int) -> str:
     """How long training ``method`` with ``params`` on ``n_images`` images should take, in words.
 
-    Scaled (by epochs and images) from :data:`MEASURED_TRAINING`, the measured training of the
-    registered defaults on a 2-core CPU; a bigger model, a busy machine or another CPU changes
-    it, a GPU shortens it.
+    Scaled (by epochs and images) from the measured training of the registered defaults on a
+    2-core CPU (:func:`lsbench.durations.training_seconds`, ``baselines/durations.toml``); a
+    bigger model, a busy machine or another CPU changes it, a GPU shortens it.
 
     Examples
     --------
@@ -142,13 +130,17 @@ def expected_duration(method: str, params: Mapping[str, Any], n_images: int) -> 
     >>> expected_duration("rls-conv", {"epochs": 20}, 360)
     'about 4 min on an idle 2-core CPU, scaled from the measured default training'
     """
-    measured = MEASURED_TRAINING.get(method)
-    if measured is None:
+    from lsbench.durations import format_duration, training_seconds
+
+    epochs = params.get("epochs", METHODS.get(method).defaults().get("epochs"))
+    seconds, note = training_seconds(method, epochs, n_images)
+    if math.isnan(seconds):
         return "duration not measured"
-    seconds, epochs, images = measured
-    epochs_now = params.get("epochs", METHODS.get(method).defaults().get("epochs", epochs))
-    estimate = seconds / (epochs * images) * float(epochs_now) * n_images
-    return f"about {_duration_text(estimate)} on an idle 2-core CPU, scaled from the measured default training"
+    source = "the measured default training"
+    if note != "measured":  # "as <other>, not measured": borrowed from another method's measurement
+        other = note.split(",")[0].removeprefix("as ")
+        source = f"{other}'s measured default training ({method}'s own not measured)"
+    return f"about {format_duration(seconds)} on an idle 2-core CPU, scaled from {source}"
 
 
 def training_advice(method: str, params: Mapping[str, Any], n_images: int) -> str:

@@ -553,6 +553,65 @@ def report(run_dir: Path, tables: tuple[str, ...], figures: bool, html: bool, no
         click.echo(f"wrote {p}", err=True)
 
 
+# -- reference: every table, figure and the claims, by one command ------------------------------------
+@main.command("reference")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("reports/reference"),
+              show_default=True, help="The reference folder (replaced as a whole once every run is complete).")
+@click.option("--runs", "runs", default=None, metavar="FOLDER,...",
+              help="Only these runs (default: all, as lsbench.reference.REFERENCE_RUNS lists them; the plan names "
+                   "them); the other reference run folders already in --out are kept.")
+@click.option("--methods", "-m", "methods", default=None, help="Only these methods (of those the runs list).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding the datasets (as for `lsbench run`); the learned methods train on it too.")
+@click.option("--limit", type=int, default=None, help="Only the first N images of each run (a smoke test).")
+@click.option("--param", "-p", "params", multiple=True, metavar="METHOD.NAME=VALUE",
+              help="Override a method parameter, e.g. -p rls.epochs=1 (repeatable; the reports record it).")
+@click.option("--allow-dirty", is_flag=True,
+              help="Run on a checkout with uncommitted changes to tracked files; records the diff's sha256 and "
+                   "marks every report dirty.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (runs, missing checkpoints, expected time) and stop.")
+@click.option("--claims-only", is_flag=True,
+              help="Rebuild claims.md and index.html from the run folders in --out; nothing is run.")
+@click.option("--executor", type=click.Choice(["local", "process"]), default="local", show_default=True,
+              help="Where samples run: local (one image at a time: honest times) or process.")
+@click.option("--workers", type=int, default=None, help="process: child processes.")
+@click.option("--throughput", is_flag=True,
+              help="Also measure each method's batched throughput (as lsbench run --throughput; takes longer).")
+@click.option("--no-figures", is_flag=True, help="Skip the figures and the runs' HTML pages (a quick smoke test; the reference draws them).")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
+@_friendly
+def reference_cmd(out: Path, runs: str | None, methods: str | None, root: Path | None, limit: int | None,
+                  params: tuple[str, ...], allow_dirty: bool, dry_run: bool, claims_only: bool, executor: str,
+                  workers: int | None, throughput: bool, no_figures: bool, no_progress: bool) -> None:
+    """Regenerate the reference report: Table 2 under each protocol, Tables 3-4, figures, claims.md.
+
+    Says first what it will do and how long it should take (missing checkpoints are trained
+    first), refuses a checkout with uncommitted changes unless --allow-dirty, writes each run in
+    a scratch folder (an interrupted reference resumes there on the same commit) and moves the
+    complete set into --out (docs/reports-format.md#the-reference-report).
+    """
+    from lsbench.params import parse_method_list, parse_param_assignments
+    from lsbench.reference import run_reference, select_runs, write_claims
+
+    if claims_only:
+        for path in write_claims(out):
+            click.echo(f"wrote {path}")
+        return
+    if limit is not None and limit <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {limit}", param_hint="--limit")
+    if workers is not None and workers <= 0:
+        raise click.BadParameter(f"must be a positive integer, got {workers}", param_hint="--workers")
+    with refusing():
+        specs = select_runs([f.strip() for f in runs.split(",") if f.strip()] if runs is not None else None)
+        wanted = parse_method_list(methods) if methods is not None else None
+        listed = list(dict.fromkeys(m for s in specs for m in s.methods if m in METHODS))
+        overrides = {k: v for k, v in parse_param_assignments(params, wanted or listed).items() if v}
+    run_reference(specs, out=out, root=root, limit=limit, methods=wanted, params=overrides, allow_dirty=allow_dirty,
+                  dry_run=dry_run, executor=executor, workers=workers, progress=not no_progress,
+                  throughput=throughput, figures=not no_figures, command=shlex.join(["lsbench", *sys.argv[1:]]),
+                  say=lambda line: click.echo(line, err=True))
+
+
 # -- segment and export: masks as PNG files ------------------------------------------------------------
 @main.command("segment")
 @click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))

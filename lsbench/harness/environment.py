@@ -10,7 +10,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["cpu_name", "environment", "git_commit", "package_versions"]
+__all__ = ["checkout_dir", "cpu_name", "environment", "git_commit", "package_versions", "uncommitted_changes"]
 
 _PACKAGES = ("lsbench", "numpy", "scipy", "scikit-image", "pillow", "pandas", "matplotlib", "click",
              "torch", "torchvision", "pycocotools")
@@ -37,10 +37,16 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def git_commit() -> dict[str, Any] | None:
-    """``{"commit": sha, "dirty": bool}`` of the checkout lsbench runs from, if any."""
+def checkout_dir() -> Path | None:
+    """The git checkout lsbench runs from (the folder holding ``lsbench/``), or None for an installed copy."""
     here = Path(__file__).resolve().parents[2]
-    if not (here / ".git").exists():
+    return here if (here / ".git").exists() else None
+
+
+def git_commit(checkout: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """``{"commit": sha, "dirty": bool}`` of ``checkout`` (default: the one lsbench runs from), if any."""
+    here = checkout_dir() if checkout is None else Path(checkout)
+    if here is None:
         return None
     try:
         sha = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
@@ -50,6 +56,28 @@ def git_commit() -> dict[str, Any] | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": sha, "dirty": dirty}
+
+
+def uncommitted_changes(checkout: str | os.PathLike[str] | None = None) -> tuple[list[str], str] | None:
+    """``(files, diff_sha256)``: the tracked files of ``checkout`` (default: the one lsbench runs
+    from) that differ from its commit (``git status --porcelain``, untracked files left out) and
+    the sha256 of ``git diff HEAD`` (``""`` when there are none); None outside a git checkout."""
+    import hashlib
+
+    here = checkout_dir() if checkout is None else Path(checkout)
+    if here is None:
+        return None
+    try:
+        status = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout
+        files = [line[3:].strip() for line in status.splitlines() if line.strip()]
+        if not files:
+            return [], ""
+        diff = subprocess.run(["git", "-C", str(here), "diff", "--binary", "HEAD"], capture_output=True,
+                              timeout=60, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return files, hashlib.sha256(diff).hexdigest()
 
 
 def environment() -> dict[str, Any]:

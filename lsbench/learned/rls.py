@@ -105,6 +105,7 @@ def initial_phi(init: str, shape: tuple[int, int]) -> np.ndarray:
 
     Examples
     --------
+    >>> from lsbench.learned.rls import initial_phi
     >>> phi = initial_phi("random", (64, 64))
     >>> bool(abs(phi).max() <= 1), bool((initial_phi("random", (64, 64)) == phi).all())
     (True, True)

@@ -122,8 +122,9 @@ def test_instance_run_page_renders(chromium, tmp_path, monkeypatch):
 
 
 def test_committed_reference_page_renders(chromium, tmp_path):
-    from tests.reports.test_reference import REFERENCE
+    from tests.reports.test_reference import RUNS
 
+    REFERENCE = RUNS[0]  # the first committed Table 2 run folder
     page = tmp_path / "index.html"
     shutil.copy(REFERENCE / "index.html", page)
     _assert_self_contained(page)
