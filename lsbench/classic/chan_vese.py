@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lsbench.classic.backend import num_threads, resolve_backend
-from lsbench.levelset.init import resolve_init, signed_distance
+from lsbench.levelset.init import resolve_init, resolve_inits, signed_distance
 from lsbench.levelset.iteration import IterCallback, notify, stall_report
 from lsbench.levelset.validate import (
     check_finite,
@@ -382,7 +382,7 @@ def chan_vese_batch(
     backend = resolve_backend(backend)
     dtype = np.result_type(*imgs)
     imgs = [img.astype(dtype, copy=False) for img in imgs]
-    phi0 = _batch_inits(init, len(imgs), imgs[0].shape, dtype)
+    phi0 = resolve_inits(init, len(imgs), imgs[0].shape, dtype=dtype)
     if backend == "numpy":
         return [chan_vese(img, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter,
                           init=phi0[b], eta=eta, return_result=True, track_energy=False, backend="numpy")
@@ -408,21 +408,6 @@ def chan_vese_batch(
         results.append(LevelSetResult(mask=mask, phi=phis[b].copy(), energies=np.zeros(0), n_iter=int(n_iter[b]),
                                       converged=done, extras=extras))
     return results
-
-
-def _batch_inits(init: Any, n: int, shape: tuple[int, int], dtype: Any) -> np.ndarray:
-    """phi0 of every image of a batch, ``(n, H, W)`` in ``dtype``: one preset name for all, or one
-    init per image (built in ``dtype``, as :func:`chan_vese` builds it for one image)."""
-    if isinstance(init, str):
-        one = resolve_init(init, shape, mask_to_phi=signed_distance, dtype=dtype)
-        return np.ascontiguousarray(np.broadcast_to(one, (n, *shape)))
-    if isinstance(init, np.ndarray) and init.ndim == 2:
-        raise ValueError(f"init for a batch must be a preset name or one init per image (got one {init.shape} "
-                         "array; pass [init] * len(images) to use it for every image)")
-    if not isinstance(init, (Sequence, np.ndarray)) or len(init) != n:
-        got = len(init) if isinstance(init, (Sequence, np.ndarray)) else type(init).__name__
-        raise ValueError(f"init must be a preset name or a sequence of {n} per-image inits, got {got}")
-    return np.stack([resolve_init(i, shape, mask_to_phi=signed_distance, dtype=dtype) for i in init])
 
 
 def chan_vese_energy(
