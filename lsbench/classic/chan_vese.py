@@ -156,14 +156,8 @@ def chan_vese(
     True
     """
     img = check_image_2d(image)
-    mu = check_nonnegative("mu", mu)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    nu = check_finite("nu", nu)
-    dt = check_positive("dt", dt)
-    tol = check_nonnegative("tol", tol)
-    max_iter = check_positive_int("max_iter", max_iter)
-    eta = check_positive("eta", eta)
+    mu, lambda1, lambda2, nu, dt, tol, max_iter, eta = _checked_parameters(mu, lambda1, lambda2, nu, dt, tol,
+                                                                           max_iter, eta)
     if iter_callback is not None and not callable(iter_callback):
         raise TypeError(f"iter_callback must be callable, got {type(iter_callback).__name__}")
 
@@ -371,14 +365,8 @@ def chan_vese_batch(
     [1, 1]
     """
     imgs = check_same_size_images(images)
-    mu = check_nonnegative("mu", mu)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    nu = check_finite("nu", nu)
-    dt = check_positive("dt", dt)
-    tol = check_nonnegative("tol", tol)
-    max_iter = check_positive_int("max_iter", max_iter)
-    eta = check_positive("eta", eta)
+    mu, lambda1, lambda2, nu, dt, tol, max_iter, eta = _checked_parameters(mu, lambda1, lambda2, nu, dt, tol,
+                                                                           max_iter, eta)
     backend = resolve_backend(backend)
     dtype = np.result_type(*imgs)
     imgs = [img.astype(dtype, copy=False) for img in imgs]
@@ -408,6 +396,14 @@ def chan_vese_batch(
         results.append(LevelSetResult(mask=mask, phi=phis[b].copy(), energies=np.zeros(0), n_iter=int(n_iter[b]),
                                       converged=done, extras=extras))
     return results
+
+
+def _checked_parameters(mu: float, lambda1: float, lambda2: float, nu: float, dt: float, tol: float,
+                        max_iter: int, eta: float) -> tuple[float, float, float, float, float, float, int, float]:
+    """The scalar parameters of :func:`chan_vese` and :func:`chan_vese_batch`, checked (same order back)."""
+    return (check_nonnegative("mu", mu), check_nonnegative("lambda1", lambda1), check_nonnegative("lambda2", lambda2),
+            check_finite("nu", nu), check_positive("dt", dt), check_nonnegative("tol", tol),
+            check_positive_int("max_iter", max_iter), check_positive("eta", eta))
 
 
 def chan_vese_energy(
