@@ -383,7 +383,7 @@ class _CompiledRSF:
         self.u = np.array(u0, dtype=np.float64, order="C")
         self.I = np.ascontiguousarray(I, dtype=np.float64)
         self.k = gaussian_kernel_1d(sigma)
-        self._work = np.empty((8, *I.shape))
+        self._work = np.empty((11, *I.shape))
         self._threads = num_threads(I.size)
         G = self.gaussian
         self.KI = G(self.I)
@@ -685,7 +685,7 @@ class _CompiledLIC:
         from lsbench.classic.compiled._kernels import threads
 
         with threads(self._threads):
-            self._kernels.lse_steps(self.u, self.force, *self._params, int(n_steps), self._work[:3])
+            self._kernels.lse_steps(self.u, self.force, *self._params, int(n_steps), self._work[:1], self._threads)
 
     def update_b(self, C: np.ndarray, b: np.ndarray) -> np.ndarray:
         from lsbench.classic.compiled._kernels import threads
