@@ -107,3 +107,63 @@ def test_legendre_fit_from_row_sums_is_the_dense_ridge_fit(degree, shape):
     np.testing.assert_allclose(fitted, (B @ c).reshape(shape), rtol=1e-12, atol=1e-9)
     a, b = rng.standard_normal(13), rng.standard_normal(13)
     assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-14)
+
+
+@pytest.mark.parametrize("shape", [(40, 37), (3, 64)])
+def test_gaussian_pair_passes_are_scipys_correlation(shape):
+    """The first pass on two planes at once, then the second row by row: scipy's zero-padded
+    correlation of each plane, bit for bit (RSF and LIC smooth their planes this way)."""
+    from lsbench.classic.compiled._kernels import gaussian_axis0_pair, gaussian_axis1_row
+
+    rng = np.random.default_rng(3)
+    a, b = rng.random(shape), rng.random(shape) * 100.0
+    k = gaussian_kernel_1d(1.7)
+    ta, tb = np.empty(shape), np.empty(shape)
+    gaussian_axis0_pair(a, b, k, ta, tb)
+    for plane, tmp in ((a, ta), (b, tb)):
+        out = np.empty(shape)
+        for i in range(shape[0]):
+            gaussian_axis1_row(tmp[i], k, out[i])
+        ref = ndimage.correlate1d(ndimage.correlate1d(plane, k, axis=0, mode="constant"), k, axis=1, mode="constant")
+        np.testing.assert_array_equal(out, ref)
+
+
+@pytest.mark.parametrize("n", [1, 100, 129, 1000, 4097, 65536, 200 * 203])
+@pytest.mark.parametrize("depth", [0, 1, 4, 9])
+def test_pairwise_sum_by_subtrees_is_numpys_sum(n, depth):
+    """Chan–Vese's parallel reduction: NumPy's pairwise sum cut into subtrees, each summed apart,
+    then added in the recursion's order, equals ``np.sum`` bit for bit."""
+    from lsbench.classic.compiled.chan_vese import pairwise_plan, sum_by_plan
+
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)
+    starts, sizes, program = pairwise_plan(n, depth)
+    assert starts[0] == 0 and int(sizes.sum()) == n and np.all(starts[1:] == np.cumsum(sizes)[:-1])
+    sums = np.array([pairwise_sum(a, s, m) for s, m in zip(starts, sizes, strict=True)])
+    assert sum_by_plan(sums, program) == np.sum(a)
+
+
+def test_level_set_sweeps_do_not_depend_on_the_blocks_of_rows():
+    """RSF/LIC's and DRLSE's one-sweep steps (each block of rows computes its normals with a halo
+    of one row): the same bits for one block, a few, and one row per block."""
+    from lsbench.classic.compiled.drlse import drlse_steps
+    from lsbench.classic.compiled.rsf import level_set_step
+
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal((23, 31)) * 3.0
+    F, g = rng.standard_normal(u.shape), rng.random(u.shape)
+    vy, vx = (np.ascontiguousarray(v) for v in np.gradient(g))
+    steps, drlse_out = [], []
+    for n_blocks in (1, 2, 5, 23):
+        out = np.empty_like(u)
+        level_set_step(u, F, 0.003, 0.7, 1.3, 0.05, out, n_blocks)
+        steps.append(out)
+        for double_well in (True, False):
+            v = u.copy()
+            drlse_steps(v, g, vx, vy, 5.0, 0.2, -1.5, 1.5, 1.0, double_well, 3, np.empty((1, *u.shape)), n_blocks)
+            drlse_out.append(v)
+    for s in steps[1:]:
+        np.testing.assert_array_equal(s, steps[0])
+    for i in range(2, len(drlse_out)):
+        np.testing.assert_array_equal(drlse_out[i], drlse_out[i % 2])
+    assert not np.array_equal(drlse_out[0], drlse_out[1])  # the two potentials differ
