@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from lsbench.classic.backend import num_threads, resolve_backend
-from lsbench.levelset.init import resolve_init, signed_distance
+from lsbench.levelset.init import resolve_init, resolve_inits, signed_distance
 from lsbench.levelset.iteration import IterCallback, notify, stall_report
 from lsbench.levelset.validate import (
     check_finite,
@@ -156,14 +156,8 @@ def chan_vese(
     True
     """
     img = check_image_2d(image)
-    mu = check_nonnegative("mu", mu)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    nu = check_finite("nu", nu)
-    dt = check_positive("dt", dt)
-    tol = check_nonnegative("tol", tol)
-    max_iter = check_positive_int("max_iter", max_iter)
-    eta = check_positive("eta", eta)
+    mu, lambda1, lambda2, nu, dt, tol, max_iter, eta = _checked_parameters(mu, lambda1, lambda2, nu, dt, tol,
+                                                                           max_iter, eta)
     if iter_callback is not None and not callable(iter_callback):
         raise TypeError(f"iter_callback must be callable, got {type(iter_callback).__name__}")
 
@@ -372,18 +366,12 @@ def chan_vese_batch(
     [1, 1]
     """
     imgs = check_same_size_images(images)
-    mu = check_nonnegative("mu", mu)
-    lambda1 = check_nonnegative("lambda1", lambda1)
-    lambda2 = check_nonnegative("lambda2", lambda2)
-    nu = check_finite("nu", nu)
-    dt = check_positive("dt", dt)
-    tol = check_nonnegative("tol", tol)
-    max_iter = check_positive_int("max_iter", max_iter)
-    eta = check_positive("eta", eta)
+    mu, lambda1, lambda2, nu, dt, tol, max_iter, eta = _checked_parameters(mu, lambda1, lambda2, nu, dt, tol,
+                                                                           max_iter, eta)
     backend = resolve_backend(backend)
     dtype = np.result_type(*imgs)
     imgs = [img.astype(dtype, copy=False) for img in imgs]
-    phi0 = _batch_inits(init, len(imgs), imgs[0].shape, dtype)
+    phi0 = resolve_inits(init, len(imgs), imgs[0].shape, dtype=dtype)
     if backend == "numpy":
         return [chan_vese(img, mu=mu, lambda1=lambda1, lambda2=lambda2, nu=nu, dt=dt, tol=tol, max_iter=max_iter,
                           init=phi0[b], eta=eta, return_result=True, track_energy=False, backend="numpy")
@@ -411,19 +399,12 @@ def chan_vese_batch(
     return results
 
 
-def _batch_inits(init: Any, n: int, shape: tuple[int, int], dtype: Any) -> np.ndarray:
-    """phi0 of every image of a batch, ``(n, H, W)`` in ``dtype``: one preset name for all, or one
-    init per image (built in ``dtype``, as :func:`chan_vese` builds it for one image)."""
-    if isinstance(init, str):
-        one = resolve_init(init, shape, mask_to_phi=signed_distance, dtype=dtype)
-        return np.ascontiguousarray(np.broadcast_to(one, (n, *shape)))
-    if isinstance(init, np.ndarray) and init.ndim == 2:
-        raise ValueError(f"init for a batch must be a preset name or one init per image (got one {init.shape} "
-                         "array; pass [init] * len(images) to use it for every image)")
-    if not isinstance(init, (Sequence, np.ndarray)) or len(init) != n:
-        got = len(init) if isinstance(init, (Sequence, np.ndarray)) else type(init).__name__
-        raise ValueError(f"init must be a preset name or a sequence of {n} per-image inits, got {got}")
-    return np.stack([resolve_init(i, shape, mask_to_phi=signed_distance, dtype=dtype) for i in init])
+def _checked_parameters(mu: float, lambda1: float, lambda2: float, nu: float, dt: float, tol: float,
+                        max_iter: int, eta: float) -> tuple[float, float, float, float, float, float, int, float]:
+    """The scalar parameters of :func:`chan_vese` and :func:`chan_vese_batch`, checked (same order back)."""
+    return (check_nonnegative("mu", mu), check_nonnegative("lambda1", lambda1), check_nonnegative("lambda2", lambda2),
+            check_finite("nu", nu), check_positive("dt", dt), check_nonnegative("tol", tol),
+            check_positive_int("max_iter", max_iter), check_positive("eta", eta))
 
 
 def chan_vese_energy(

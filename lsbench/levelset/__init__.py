@@ -9,6 +9,7 @@ from lsbench.levelset.init import (
     disk,
     disks,
     resolve_init,
+    resolve_inits,
     signed_distance,
     small_disk,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "neumann_bound_cond",
     "rescale",
     "resolve_init",
+    "resolve_inits",
     "signed_distance",
     "small_disk",
     "sussman_reinit",

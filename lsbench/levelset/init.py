@@ -7,7 +7,7 @@ signed distance for CV and L2S, a binary step +-c0 for the Li family).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ __all__ = [
     "disk",
     "disks",
     "resolve_init",
+    "resolve_inits",
     "signed_distance",
     "small_disk",
 ]
@@ -291,3 +292,47 @@ def resolve_init(
         else:
             raise TypeError(f"init must be a preset name, a bool mask or a float array, got dtype {arr.dtype}")
     return np.array(phi, dtype=dtype, copy=True)
+
+
+def resolve_inits(
+    init: Any,
+    n: int,
+    shape: tuple[int, int],
+    *,
+    mask_to_phi: Callable[[np.ndarray], np.ndarray] = signed_distance,
+    presets: dict[str, Callable[..., np.ndarray]] | None = None,
+    dtype: Any = np.float64,
+) -> np.ndarray:
+    """phi0 of every image of a batch of ``n`` same-size images, ``(n, H, W)`` in ``dtype``.
+
+    ``init`` is one preset name for all images, or a sequence of ``n`` per-image inits, each
+    resolved by :func:`resolve_init` (a preset name, a bool mask converted with ``mask_to_phi``,
+    or a float phi0). One 2-D array is refused: it is ambiguous between "the same init for every
+    image" and a mistake, so the caller says which (``[init] * n``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset import binary_step, resolve_inits
+    >>> resolve_inits("box", 3, (4, 4)).shape
+    (3, 4, 4)
+    >>> mask = np.array([[0, 1, 1, 0]], dtype=bool)
+    >>> resolve_inits([mask, ~mask], 2, (1, 4), mask_to_phi=binary_step)
+    array([[[-2.,  2.,  2., -2.]],
+    <BLANKLINE>
+           [[ 2., -2., -2.,  2.]]])
+    >>> resolve_inits(mask, 2, (1, 4))
+    Traceback (most recent call last):
+        ...
+    ValueError: init for a batch must be a preset name or one init per image (got one (1, 4) array; pass [init] * len(images) to use it for every image)
+    """
+    if isinstance(init, str):
+        one = resolve_init(init, shape, mask_to_phi=mask_to_phi, presets=presets, dtype=dtype)
+        return np.broadcast_to(one, (n, *shape)).copy()  # writable, even for n == 1
+    if isinstance(init, np.ndarray) and init.ndim == 2:
+        raise ValueError(f"init for a batch must be a preset name or one init per image (got one {init.shape} "
+                         "array; pass [init] * len(images) to use it for every image)")
+    if not isinstance(init, (Sequence, np.ndarray)) or len(init) != n:
+        got = len(init) if isinstance(init, (Sequence, np.ndarray)) else type(init).__name__
+        raise ValueError(f"init must be a preset name or a sequence of {n} per-image inits, got {got}")
+    return np.stack([resolve_init(i, shape, mask_to_phi=mask_to_phi, presets=presets, dtype=dtype) for i in init])

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from lsbench.levelset.init import resolve_init
 from lsbench.levelset.validate import check_same_size_images
 from lsbench.types import LevelSetResult
 
@@ -26,7 +25,6 @@ __all__ = [
     "check_batch",
     "maybe_compiled",
     "resolve_dtype",
-    "resolve_inits",
 ]
 
 #: precision choices of the batched methods (float32 is the default)
@@ -49,25 +47,6 @@ def check_batch(images: Any) -> list[np.ndarray]:
     if isinstance(images, Sequence) and not isinstance(images, (str, bytes)):
         images = list(images)
     return check_same_size_images(images)
-
-
-def resolve_inits(init: Any, n: int, shape: tuple[int, int], mask_to_phi: Callable[[np.ndarray], np.ndarray],
-                  presets: dict[str, Callable[..., np.ndarray]] | None = None) -> np.ndarray:
-    """phi0 of every image, ``(n, H, W)`` float64 (positive inside).
-
-    ``init`` is one preset name for all images, or a sequence of ``n`` per-image inits (each a
-    preset name, a bool mask converted with ``mask_to_phi``, or a float phi0).
-    """
-    if isinstance(init, str):
-        one = resolve_init(init, shape, mask_to_phi=mask_to_phi, presets=presets)
-        return np.broadcast_to(one, (n, *shape)).copy()
-    if isinstance(init, np.ndarray) and init.ndim == 2:
-        raise ValueError(f"init for a batch must be a preset name or one init per image (got one {init.shape} "
-                         "array; pass [init] * len(images) to use it for every image)")
-    if not isinstance(init, (Sequence, np.ndarray)) or len(init) != n:
-        got = len(init) if isinstance(init, (Sequence, np.ndarray)) else type(init).__name__
-        raise ValueError(f"init must be a preset name or a sequence of {n} per-image inits, got {got}")
-    return np.stack([resolve_init(i, shape, mask_to_phi=mask_to_phi, presets=presets) for i in init])
 
 
 class TorchThreads:

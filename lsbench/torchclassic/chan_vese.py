@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lsbench.device import resolve_device
-from lsbench.levelset.init import signed_distance
+from lsbench.levelset.init import resolve_inits, signed_distance
 from lsbench.levelset.iteration import stall_report
 from lsbench.levelset.validate import (
     check_finite,
@@ -27,7 +27,6 @@ from lsbench.torchclassic._batch import (
     check_batch,
     maybe_compiled,
     resolve_dtype,
-    resolve_inits,
 )
 from lsbench.types import LevelSetResult
 
@@ -172,7 +171,7 @@ def chan_vese_batch(
     eta = check_positive("eta", eta)
     dev, tdtype = resolve_device(device), resolve_dtype(dtype)
     shape = imgs[0].shape
-    phi0 = resolve_inits(init, len(imgs), shape, signed_distance)
+    phi0 = resolve_inits(init, len(imgs), shape, mask_to_phi=signed_distance)
 
     image = torch.stack([torch.from_numpy(_normalise(img)) for img in imgs]).to(dev, tdtype)
     phi = torch.from_numpy(phi0).to(dev, tdtype)

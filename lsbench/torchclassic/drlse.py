@@ -19,13 +19,12 @@ import torch
 from lsbench.classic._common import li_init, to_255
 from lsbench.classic.drlse import check_drlse_params
 from lsbench.device import resolve_device
-from lsbench.levelset.init import binary_step
+from lsbench.levelset.init import binary_step, resolve_inits
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
     resolve_dtype,
-    resolve_inits,
 )
 from lsbench.torchops import (
     divergence,
@@ -147,7 +146,7 @@ def drlse_batch(
     if isinstance(init, str):
         phi0 = np.stack([li_init(init, shape, c0)] * len(imgs))
     else:
-        phi0 = resolve_inits(init, len(imgs), shape, lambda m: binary_step(m, c0))
+        phi0 = resolve_inits(init, len(imgs), shape, mask_to_phi=lambda m: binary_step(m, c0))
 
     I255 = torch.stack([torch.from_numpy(to_255(img)) for img in imgs]).to(dev, tdtype)
     g = edge_indicator(I255, sigma)

@@ -21,13 +21,12 @@ from numpy.polynomial import legendre
 from lsbench.classic._common import to_255
 from lsbench.classic.l2s import check_l2s_params, degree_stages
 from lsbench.device import resolve_device
-from lsbench.levelset.init import signed_distance
+from lsbench.levelset.init import resolve_inits, signed_distance
 from lsbench.torchclassic._batch import (
     Retirer,
     check_batch,
     maybe_compiled,
     resolve_dtype,
-    resolve_inits,
 )
 from lsbench.torchops import curvature_central, neumann_bound_cond, sussman_reinit
 from lsbench.types import LevelSetResult
@@ -162,7 +161,7 @@ def l2s_batch(
         reinit_dt=reinit_dt, max_iter=max_iter, tol=tol, patience=patience)
     stages = degree_stages(degree, start_degree)
     dev, tdtype = resolve_device(device), resolve_dtype(dtype)
-    phi0 = resolve_inits(init, len(imgs), imgs[0].shape, signed_distance)
+    phi0 = resolve_inits(init, len(imgs), imgs[0].shape, mask_to_phi=signed_distance)
 
     I = torch.stack([torch.from_numpy(to_255(img)) for img in imgs]).to(dev, tdtype)  # noqa: E741
     phi = torch.from_numpy(phi0).to(dev, tdtype)

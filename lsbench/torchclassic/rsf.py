@@ -17,7 +17,7 @@ import torch
 
 from lsbench.classic._common import li_init, to_255
 from lsbench.device import resolve_device
-from lsbench.levelset.init import binary_step
+from lsbench.levelset.init import binary_step, resolve_inits
 from lsbench.levelset.ops import gaussian_kernel_1d
 from lsbench.levelset.validate import check_nonnegative, check_positive, check_positive_int
 from lsbench.torchclassic._batch import (
@@ -25,7 +25,6 @@ from lsbench.torchclassic._batch import (
     check_batch,
     maybe_compiled,
     resolve_dtype,
-    resolve_inits,
 )
 from lsbench.torchops import curvature_central, laplacian_del2, neumann_bound_cond
 from lsbench.torchops.ops import correlation_matrix
@@ -114,7 +113,7 @@ def _checks(images: Any, nu: float, mu: float, sigma: float, epsilon: float, dt:
 def _initial(init: Any, n: int, shape: tuple[int, int], c0: float) -> np.ndarray:
     if isinstance(init, str):
         return np.stack([li_init(init, shape, c0)] * n)
-    return resolve_inits(init, n, shape, lambda m: binary_step(m, c0))
+    return resolve_inits(init, n, shape, mask_to_phi=lambda m: binary_step(m, c0))
 
 
 def rsf_batch(
