@@ -94,17 +94,22 @@ def explicit_step(phi, dphi, dt, out):
 
 @jit
 def dot(a, b):
-    """``sum_j a[j] b[j]`` of two 1-D arrays in a fixed order: four interleaved partial sums (which
-    the compiler packs into one vector), added pairwise, then the remainder."""
+    """``sum_j a[j] b[j]`` of two 1-D arrays in a fixed order: eight interleaved partial sums (which
+    the compiler packs into two vectors), added pairwise, then the remainder."""
     n = a.size
-    s0, s1, s2, s3 = like(a[0], 0.0), like(a[0], 0.0), like(a[0], 0.0), like(a[0], 0.0)
-    stop = n - n % 4
-    for j in range(0, stop, 4):
+    z = like(a[0], 0.0)
+    s0, s1, s2, s3, s4, s5, s6, s7 = z, z, z, z, z, z, z, z
+    stop = n - n % 8
+    for j in range(0, stop, 8):
         s0 += a[j] * b[j]
         s1 += a[j + 1] * b[j + 1]
         s2 += a[j + 2] * b[j + 2]
         s3 += a[j + 3] * b[j + 3]
-    res = (s0 + s1) + (s2 + s3)
+        s4 += a[j + 4] * b[j + 4]
+        s5 += a[j + 5] * b[j + 5]
+        s6 += a[j + 6] * b[j + 6]
+        s7 += a[j + 7] * b[j + 7]
+    res = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
     for j in range(stop, n):
         res += a[j] * b[j]
     return res
@@ -114,12 +119,14 @@ def dot(a, b):
 def legendre_row_moments(W, WI, pxxT, pxT, out_gram, out_moment):
     """The sums over one image row ``y`` of the weighted basis products: ``out_gram[jl] = sum_x W P_j P_l``
     and ``out_moment[j] = sum_x W I P_j`` (``pxxT``, ``pxT``: ``P_j P_l`` and ``P_j`` along x, one
-    row each). Their sums over the rows against ``P_i P_k`` and ``P_i`` (:func:`legendre_fit`) give
-    ``B^T W B`` and ``B^T W I``."""
-    for q in range(pxxT.shape[0]):
-        out_gram[q] = dot(W, pxxT[q])
-    for q in range(pxT.shape[0]):
-        out_moment[q] = dot(WI, pxT[q])
+    row each; ``P_j P_l = P_l P_j``, so each pair is summed once). Their sums over the rows against
+    ``P_i P_k`` and ``P_i`` (:func:`legendre_fit`) give ``B^T W B`` and ``B^T W I``."""
+    m = pxT.shape[0]
+    for j in range(m):
+        for l in range(j, m):
+            out_gram[j * m + l] = dot(W, pxxT[j * m + l])
+            out_gram[l * m + j] = out_gram[j * m + l]
+        out_moment[j] = dot(WI, pxT[j])
 
 
 @jit
@@ -187,6 +194,12 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
                                              work[7], work[8])
     gram1, gram2 = rows[0:M], rows[M:2 * M]  # row sums of W P_j P_l, W = H (inside) and 1 - H (outside)
     moment1, moment2 = rows[2 * M:2 * M + m], rows[2 * M + m:2 * M + 2 * m]  # row sums of W I P_j
+    gram_all, moment_all = np.empty((M, h)), np.empty((m, h))  # the row sums with W = 1
+    ones = np.ones(w)
+    for i in prange(h):
+        g, b = np.empty(M), np.empty(m)
+        legendre_row_moments(ones, I[i], pxxT, pxT, g, b)
+        gram_all[:, i], moment_all[:, i] = g, b
     row_max = np.zeros(h)
     row_changes = np.zeros(h, np.int64)
     half = 0.5
@@ -194,22 +207,19 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
     converged = False
     c1, c2 = out_c[0].copy(), out_c[1].copy()
     while steps < max_steps:
-        # the weights of the inside and outside fits and their sums along each row; the unit normals
+        # the weight of the inside fit and its sums along each row, the outside fit's as the
+        # unweighted sums less the inside's (W = 1 - H(phi)); the unit normals
         for i in prange(h):
             Hi, HIi, pi, Ii, nx, ny = H[i], HI[i], phi[i], I[i], Nx[i], Ny[i]
             for j in range(w):
                 Hi[j] = heaviside(pi[j], epsilon)
                 HIi[j] = Hi[j] * Ii[j]
-            g1, g2, b1, b2 = np.empty(M), np.empty(M), np.empty(m), np.empty(m)
-            legendre_row_moments(Hi, HIi, pxxT, pxT, g1, b1)  # inside, W = H(phi)
-            for j in range(w):
-                Hi[j] = 1.0 - Hi[j]
-                HIi[j] = Hi[j] * Ii[j]
-            legendre_row_moments(Hi, HIi, pxxT, pxT, g2, b2)  # outside, W = 1 - H(phi)
+            g, b = np.empty(M), np.empty(m)
+            legendre_row_moments(Hi, HIi, pxxT, pxT, g, b)  # inside, W = H(phi)
             for q in range(M):
-                gram1[q, i], gram2[q, i] = g1[q], g2[q]
+                gram1[q, i], gram2[q, i] = g[q], gram_all[q, i] - g[q]
             for q in range(m):
-                moment1[q, i], moment2[q, i] = b1[q], b2[q]
+                moment1[q, i], moment2[q, i] = b[q], moment_all[q, i] - b[q]
             d_dx_row(phi, i, nx)
             d_dy_row(phi, i, ny)
             for j in range(w):
