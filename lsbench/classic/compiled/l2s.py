@@ -34,8 +34,18 @@ from lsbench.classic.compiled._kernels import (
     vector_atan,
 )
 
-__all__ = ["dot", "explicit_step_eq", "heaviside", "l2s_force", "l2s_steps", "legendre_evaluate_row", "legendre_fit",
-           "legendre_row_moments", "sussman_eq"]
+__all__ = [
+    "dot",
+    "explicit_step_eq",
+    "heaviside",
+    "l2s_force",
+    "l2s_steps",
+    "legendre_evaluate_row",
+    "legendre_fit",
+    "legendre_row_moments",
+    "max_abs",
+    "sussman_eq",
+]
 
 _EPS = 2.220446049250313e-16  # MATLAB's eps in the normalisations
 _CURVATURE_ETA = 1e-10
@@ -90,6 +100,16 @@ def explicit_step(phi, dphi, dt, out):
     """:func:`explicit_step_eq` along a row."""
     for j in range(out.size):
         out[j] = explicit_step_eq(phi[j], dphi[j], dt)
+
+
+@jit
+def max_abs(a):
+    """``max |a|`` of a 1-D array (0 for an empty one), in its own loop: a maximum in the loop of
+    a formula would keep the compiler from vectorising the formula."""
+    biggest = like(a[0], 0.0) if a.size else 0.0
+    for j in range(a.size):
+        biggest = max(biggest, abs(a[j]))
+    return biggest
 
 
 @jit
@@ -232,11 +252,9 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
             py_row = pyT[:, i].copy()
             legendre_evaluate_row(py_row, pxT, c1, p1i)
             legendre_evaluate_row(py_row, pxT, c2, p2i)
-            biggest = 0.0
             for j in range(w):
                 Fi[j] = l2s_force(Ii[j], p1i[j], p2i[j], pi[j], lambda1, lambda2, epsilon)
-                biggest = max(biggest, abs(Fi[j]))
-            row_max[i] = biggest
+            row_max[i] = max_abs(Fi)
             border = range(w) if i == 0 or i == h - 1 else range(0, w, w - 1)
             for j in border:  # MATLAB's one-sided differences
                 ki[j] = divergence_at(Nx, Ny, i, j)
@@ -249,11 +267,9 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
         # dphi/dt = F / max|F| + nu kappa (curvature not weighted by delta), then the adaptive step
         for i in prange(h):
             Fi, ki = F[i], kappa[i]
-            biggest = 0.0
             for j in range(w):
                 Fi[j] = Fi[j] / norm + ki[j] * nu
-                biggest = max(biggest, abs(Fi[j]))
-            row_max[i] = biggest
+            row_max[i] = max_abs(Fi)
         step = cfl / (row_max.max() + _EPS)
         # phi + dt dphi (computed where the stencil needs it), then one Sussman step (one-sided
         # differences, zero beyond the border); Neumann boundary
