@@ -301,7 +301,6 @@ class _CompiledCV:
         self._args = _typed_params(image.dtype, mu, lambda1, lambda2, nu, dt, eta)
         self._work = np.empty((4, image.size), dtype=image.dtype)
         self._c = kernels.cv_region_means(self.phi, image, self._work)
-        self._plan = kernels.pairwise_plan(image.size)
         self._threads = num_threads(image.size)
 
     def advance(self, max_steps: int, tol: float) -> tuple[int, float]:
@@ -309,7 +308,7 @@ class _CompiledCV:
 
         with threads(self._threads):
             steps, change = self._kernels.cv_evolve(self.phi, self.image, *self._args, max_steps, tol,
-                                                    self._c, self._work, *self._plan)
+                                                    self._c, self._work)
         return int(steps), float(change)
 
 

@@ -128,21 +128,6 @@ def test_gaussian_pair_passes_are_scipys_correlation(shape):
         np.testing.assert_array_equal(out, ref)
 
 
-@pytest.mark.parametrize("n", [1, 100, 129, 1000, 4097, 65536, 200 * 203])
-@pytest.mark.parametrize("depth", [0, 1, 4, 9])
-def test_pairwise_sum_by_subtrees_is_numpys_sum(n, depth):
-    """Chan–Vese's parallel reduction: NumPy's pairwise sum cut into subtrees, each summed apart,
-    then added in the recursion's order, equals ``np.sum`` bit for bit."""
-    from lsbench.classic.compiled.chan_vese import pairwise_plan, sum_by_plan
-
-    rng = np.random.default_rng(n)
-    a = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)
-    starts, sizes, program = pairwise_plan(n, depth)
-    assert starts[0] == 0 and int(sizes.sum()) == n and np.all(starts[1:] == np.cumsum(sizes)[:-1])
-    sums = np.array([pairwise_sum(a, s, m) for s, m in zip(starts, sizes, strict=True)])
-    assert sum_by_plan(sums, program) == np.sum(a)
-
-
 def test_level_set_sweeps_do_not_depend_on_the_blocks_of_rows():
     """RSF/LIC's and DRLSE's one-sweep steps (each block of rows computes its normals with a halo
     of one row): the same bits for one block, a few, and one row per block."""

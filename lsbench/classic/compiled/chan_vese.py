@@ -17,8 +17,7 @@ from numba import prange
 
 from lsbench.classic.compiled._kernels import jit, like, pairwise_sum
 
-__all__ = ["cv_evolve", "cv_evolve_batch", "cv_region_means", "getreuer_eq22", "pairwise_plan", "region_means", "rms",
-           "sum_by_plan"]
+__all__ = ["cv_evolve", "cv_evolve_batch", "cv_region_means", "getreuer_eq22", "region_means", "rms"]
 
 
 @jit
@@ -51,86 +50,40 @@ def getreuer_eq22(phi, phi_r, phi_l, phi_d, phi_u, f, c1, c2, mu, lambda1, lambd
 
 
 @jit
-def _sweep_pixels(phi, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, new, start, stop):
-    """:func:`getreuer_eq22` for the pixels ``start .. stop-1`` (row-major flat indices) into ``new``;
-    neighbours beyond the border are edge-replicated. The inner columns of each row are a
-    branch-free loop (the compiler vectorises it)."""
+def _sweep_rows(phi, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, new, r0, r1):
+    """:func:`getreuer_eq22` for rows ``r0 .. r1-1`` into ``new``; neighbours beyond the border are
+    edge-replicated. The inner columns are a branch-free loop (the compiler vectorises it)."""
     h, w = phi.shape
-    for i in range(start // w, (stop - 1) // w + 1):
-        j0, j1 = max(start - i * w, 0), min(stop - i * w, w)
+    for i in range(r0, r1):
         p, pu, pd = phi[i], phi[max(i - 1, 0)], phi[min(i + 1, h - 1)]
         f, out = image[i], new[i]
-        if j0 == 0:
-            out[0] = getreuer_eq22(p[0], p[min(1, w - 1)], p[0], pd[0], pu[0], f[0], c1, c2, mu, lambda1, lambda2, nu,
-                                   dt, mu_dt, eta)
-        for j in range(max(j0, 1), min(j1, w - 1)):
+        out[0] = getreuer_eq22(p[0], p[1], p[0], pd[0], pu[0], f[0], c1, c2, mu, lambda1, lambda2, nu, dt,
+                               mu_dt, eta)
+        for j in range(1, w - 1):
             out[j] = getreuer_eq22(p[j], p[j + 1], p[j - 1], pd[j], pu[j], f[j], c1, c2, mu, lambda1, lambda2,
                                    nu, dt, mu_dt, eta)
-        if j1 == w and w > 1:
-            out[w - 1] = getreuer_eq22(p[w - 1], p[w - 1], p[w - 2], pd[w - 1], pu[w - 1], f[w - 1], c1, c2, mu,
-                                       lambda1, lambda2, nu, dt, mu_dt, eta)
+        out[w - 1] = getreuer_eq22(p[w - 1], p[w - 1], p[w - 2], pd[w - 1], pu[w - 1], f[w - 1], c1, c2, mu,
+                                   lambda1, lambda2, nu, dt, mu_dt, eta)
 
 
 @jit
-def _reduction_terms(phi, old, image, img_in, img_out, diff2, start, stop):
-    """Per pixel ``start .. stop-1`` (flat): ``f H``, ``f (1 - H)`` with ``H = phi > 0`` (the products
+def _reduction_terms(phi, old, image, img_in, img_out, diff2, r0, r1):
+    """Per pixel of rows ``r0 .. r1-1``: ``f H``, ``f (1 - H)`` with ``H = phi > 0`` (the products
     scikit-image sums for ``c1``, ``c2``) and ``(phi - old)^2``, into the flat arrays; returns the
     number of pixels inside."""
     w = phi.shape[1]
     one, zero = like(phi[0, 0], 1.0), like(phi[0, 0], 0.0)
     count = 0
-    for i in range(start // w, (stop - 1) // w + 1):
-        j0, j1 = max(start - i * w, 0), min(stop - i * w, w)
+    for i in range(r0, r1):
         p, o, f = phi[i], old[i], image[i]
         fin, fout, d2 = img_in[i * w:(i + 1) * w], img_out[i * w:(i + 1) * w], diff2[i * w:(i + 1) * w]
-        for j in range(j0, j1):
+        for j in range(w):
             H = one if p[j] > 0 else zero
             count += p[j] > 0
             fin[j] = f[j] * H
             fout[j] = f[j] * (one - H)
             d2[j] = (p[j] - o[j]) ** 2
     return count
-
-
-def pairwise_plan(n: int, depth: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NumPy's pairwise sum of ``n`` elements cut into its subtrees ``depth`` splits down (runs of at
-    most 128 are not split): ``(starts, sizes, program)``, the subtrees in order and the postfix
-    program that adds their sums as the recursion does (``k >= 0``: push subtree ``k``'s sum; ``-1``:
-    add the last two). :func:`sum_by_plan` of the subtrees' :func:`pairwise_sum` is ``np.sum`` bit
-    for bit, and the subtrees can be summed in parallel."""
-    starts: list[int] = []
-    sizes: list[int] = []
-    program: list[int] = []
-
-    def walk(lo: int, m: int, d: int) -> None:
-        if m <= 128 or d == 0:
-            program.append(len(starts))
-            starts.append(lo)
-            sizes.append(m)
-            return
-        half = m // 2
-        half -= half % 8
-        walk(lo, half, d - 1)
-        walk(lo + half, m - half, d - 1)
-        program.append(-1)
-
-    walk(0, n, depth)
-    return np.array(starts, np.int64), np.array(sizes, np.int64), np.array(program, np.int64)
-
-
-@jit
-def sum_by_plan(sums, program):
-    """The subtrees' ``sums`` added in the order of :func:`pairwise_plan`'s ``program``."""
-    stack = np.empty(program.size, sums.dtype)
-    top = 0
-    for op in program:
-        if op < 0:
-            stack[top - 2] = stack[top - 2] + stack[top - 1]
-            top -= 1
-        else:
-            stack[top] = sums[op]
-            top += 1
-    return stack[0]
 
 
 @jit
@@ -146,38 +99,32 @@ def region_means(sum_in, sum_out, n_in, n):
 
 
 @jit(parallel=True)
-def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, tol, c, work, starts, sizes, program):
+def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, tol, c, work):
     """Up to ``max_steps`` iterations of :func:`getreuer_eq22` on ``phi`` (updated in place).
 
     ``c`` holds the region means ``[c1, c2]`` of ``phi`` (:func:`cv_region_means`) and is kept
-    up to date; ``work`` is a ``(4, H*W)`` scratch array of phi's type; ``starts, sizes, program``
-    is :func:`pairwise_plan` of ``H*W``. One parallel sweep per iteration (numba's threads): each
-    subtree of the pairwise sums, a run of pixels, is updated and its sums' terms summed; the
-    subtrees' sums are then added in NumPy's order. Stops after the first iteration whose RMS
-    change ``sqrt(mean((phi' - phi)^2))`` is at most ``tol`` or not finite. Returns
+    up to date; ``work`` is a ``(4, H*W)`` scratch array of phi's type. Rows are swept in
+    parallel (numba's threads). Stops after the first iteration whose RMS change
+    ``sqrt(mean((phi' - phi)^2))`` is at most ``tol`` or not finite. Returns
     ``(iterations, last RMS change)``.
     """
     h, w = phi.shape
     n = h * w
     img_in, img_out, diff2 = work[1], work[2], work[3]
-    n_parts = starts.size
+    n_chunks = min(h, 64)
     cur, nxt = phi, work[0].reshape((h, w))
     steps = 0
     change = 0.0
-    sums = np.empty((3, n_parts), phi.dtype)
-    counts = np.empty(n_parts, np.int64)
     for _ in range(max_steps):
         c1, c2 = c[0], c[1]
-        for b in prange(n_parts):  # one parallel region per iteration: each run of pixels, then its sums
-            lo, hi = starts[b], starts[b] + sizes[b]
-            _sweep_pixels(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, lo, hi)
-            counts[b] = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, lo, hi)
-            sums[0, b] = pairwise_sum(img_in, lo, sizes[b])
-            sums[1, b] = pairwise_sum(img_out, lo, sizes[b])
-            sums[2, b] = pairwise_sum(diff2, lo, sizes[b])
+        counts = np.zeros(n_chunks, np.int64)
+        for b in prange(n_chunks):  # one parallel region per iteration: each chunk of rows, then its sums' terms
+            r0, r1 = b * h // n_chunks, (b + 1) * h // n_chunks
+            _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, r0, r1)
+            counts[b] = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, r0, r1)
         cur, nxt = nxt, cur
-        c[0], c[1] = region_means(sum_by_plan(sums[0], program), sum_by_plan(sums[1], program), counts.sum(), n)
-        change = rms(sum_by_plan(sums[2], program), n)
+        c[0], c[1] = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), counts.sum(), n)
+        change = rms(pairwise_sum(diff2, 0, n), n)
         steps += 1
         if not change > tol:  # converged, or not finite
             break
@@ -197,7 +144,7 @@ def rms(sum_of_squares, n):
 def cv_region_means(phi, image, work):
     """``[c1, c2]`` of ``phi`` (a fresh start), with the pairwise sums of :func:`cv_evolve`."""
     h, w = phi.shape
-    count = _reduction_terms(phi, phi, image, work[1], work[2], work[3], 0, h * w)
+    count = _reduction_terms(phi, phi, image, work[1], work[2], work[3], 0, h)
     c1, c2 = region_means(pairwise_sum(work[1], 0, h * w), pairwise_sum(work[2], 0, h * w), count, h * w)
     return np.array([c1, c2])
 
@@ -209,13 +156,13 @@ def _evolve_one(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_iter, 
     n = h * w
     new = work[0].reshape((h, w))
     img_in, img_out, diff2 = work[1], work[2], work[3]
-    count = _reduction_terms(phi, phi, image, img_in, img_out, diff2, 0, n)
+    count = _reduction_terms(phi, phi, image, img_in, img_out, diff2, 0, h)
     c1, c2 = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), count, n)
     cur, nxt = phi, new
     it, converged = 0, False
     while it < max_iter:
-        _sweep_pixels(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, 0, n)
-        count = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, 0, n)
+        _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, 0, h)
+        count = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, 0, h)
         cur, nxt = nxt, cur
         c1, c2 = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), count, n)
         change = rms(pairwise_sum(diff2, 0, n), n)
