@@ -383,7 +383,7 @@ class _CompiledRSF:
         self.u = np.array(u0, dtype=np.float64, order="C")
         self.I = np.ascontiguousarray(I, dtype=np.float64)
         self.k = gaussian_kernel_1d(sigma)
-        self._work = np.empty((11, *I.shape))
+        self._work = np.empty((8, *I.shape))
         self._threads = num_threads(I.size)
         G = self.gaussian
         self.KI = G(self.I)

@@ -6,8 +6,8 @@ Both evolve the level set by the same step (:func:`level_set_eq`, RSF's Eq. (15)
 ``lambda1 e1 - lambda2 e2`` (:func:`rsf_data_force`, from the local fits :func:`local_binary_fit`)
 or LIC's ``e1 - e2`` (frozen for the inner iterations; :func:`lic_update_c`,
 :func:`lic_update_b`). Gaussians are :mod:`~lsbench.classic.compiled._kernels`' separable passes in
-scipy's correlation order, two planes at a time, the second pass fused with the sweep that uses its
-rows; a level-set step is one parallel sweep (:func:`level_set_step`). Every operation is the NumPy
+scipy's correlation order (LIC's ``updateB``: two planes at a time, the second pass fused with the
+division that uses its rows); LIC's level-set step is one parallel sweep (:func:`level_set_step`). Every operation is the NumPy
 backend's, in its order, except the Heaviside's arctangent: :func:`~lsbench.classic.compiled._kernels.vector_atan` (within 1 ulp of
 the C library's ``atan``, which it equals on ~95 % of arguments; 4-8x faster in a loop, and the
 Heaviside pass was a third of an RSF iteration). With that arctangent in the NumPy backend too the
@@ -33,6 +33,7 @@ from lsbench.classic.compiled._kernels import (
     divergence_at,
     gaussian_axis0_pair,
     gaussian_axis1_row,
+    gaussian_filter_zero,
     jit,
     laplacian_5,
     neumann_bound_cond,
@@ -153,19 +154,45 @@ def level_set_step(u, F, nu, mu, epsilon, dt, out, n_blocks):
 
 
 @jit(parallel=True)
+def _level_set_step(u, F, nu, mu, epsilon, dt, Nx, Ny, out):
+    """:func:`level_set_eq` on every pixel of ``u`` (after the Neumann boundary) into ``out``, with
+    ``kappa = div N`` and ``4 del2(u)``: inner pixels with the central differences inline, border
+    pixels with MATLAB's one-sided ones."""
+    h, w = u.shape
+    half = 0.5
+    for i in prange(h):
+        nx, ny = Nx[i], Ny[i]
+        d_dx_row(u, i, nx)
+        d_dy_row(u, i, ny)
+        for j in range(w):
+            nx[j], ny[j] = curvature_normal(nx[j], ny[j])
+    for i in prange(h):
+        if i == 0 or i == h - 1:
+            for j in range(w):
+                out[i, j] = level_set_eq(u[i, j], divergence_at(Nx, Ny, i, j), del2_at(u, i, j), F[i, j], nu, mu,
+                                         epsilon, dt)
+            continue
+        for j in range(0, w, w - 1):
+            out[i, j] = level_set_eq(u[i, j], divergence_at(Nx, Ny, i, j), del2_at(u, i, j), F[i, j], nu, mu,
+                                     epsilon, dt)
+        nx, ny_up, ny_down = Nx[i], Ny[i - 1], Ny[i + 1]
+        row, up, down, f, o = u[i], u[i - 1], u[i + 1], F[i], out[i]
+        for j in range(1, w - 1):  # inner pixels: the central differences inline
+            kappa = (nx[j + 1] - nx[j - 1]) * half + (ny_down[j] - ny_up[j]) * half
+            lap = laplacian_5(row[j], row[j - 1], row[j + 1], up[j], down[j])
+            o[j] = level_set_eq(row[j], kappa, lap, f[j], nu, mu, epsilon, dt)
+
+
+@jit(parallel=True)
 def rsf_steps(u, I, KI, KONE, fixed, k, lambda1, lambda2, nu, mu, epsilon, dt, n_steps, work):
     """``n_steps`` iterations of ``RSF.m`` on ``u`` (in place).
 
-    Per iteration: Neumann boundary; ``H(u)``, ``H I`` and the unit normals; the local fits (the
-    Gaussians of ``H`` and ``H I``), then the data force (two more Gaussians); :func:`level_set_eq`.
-    Four parallel sweeps: each pair of Gaussians is a pass along axis 0 of both planes, then a
-    sweep that finishes them row by row and uses the smoothed rows at once. ``work`` is
-    ``(11, H, W)`` scratch; after the call ``work[0]`` and ``work[1]`` hold the last iteration's
-    ``f1`` and ``f2``.
+    Per iteration: Neumann boundary; ``H(u)``; the local fits (two Gaussians); the data force (two
+    more); :func:`level_set_eq`. ``work`` is ``(8, H, W)`` scratch; after the call ``work[0]``
+    and ``work[1]`` hold the last iteration's ``f1`` and ``f2``.
     """
     h, w = u.shape
-    f1, f2, a, b, Ka, Kb, ta, tb, Nx, Ny, nxt = (work[0], work[1], work[2], work[3], work[4], work[5], work[6],
-                                                 work[7], work[8], work[9], work[10])
+    f1, f2, a, b, Ka, Kb, tmp, nxt = work[0], work[1], work[2], work[3], work[4], work[5], work[6], work[7]
     cur = u
     for _ in range(n_steps):
         neumann_bound_cond(cur)
@@ -174,27 +201,21 @@ def rsf_steps(u, I, KI, KONE, fixed, k, lambda1, lambda2, nu, mu, epsilon, dt, n
             for j in range(w):
                 ai[j] = heaviside(ui[j], epsilon)
                 bi[j] = Ii[j] * ai[j]
-            unit_normals(cur, i, i + 1, Nx[i:i + 1], Ny[i:i + 1])
-        gaussian_axis0_pair(a, b, k, ta, tb)
+        gaussian_filter_zero(a, k, Ka, tmp)  # K*H
+        gaussian_filter_zero(b, k, Kb, tmp)  # K*(H I)
         for i in prange(h):
-            Kai, Kbi = Ka[i], Kb[i]
-            gaussian_axis1_row(ta[i], k, Kai)  # K*H
-            gaussian_axis1_row(tb[i], k, Kbi)  # K*(H I)
-            f1i, f2i, ai, bi, KIi, KONEi = f1[i], f2[i], a[i], b[i], KI[i], KONE[i]
+            f1i, f2i, ai, bi, Kai, Kbi, KIi, KONEi = f1[i], f2[i], a[i], b[i], Ka[i], Kb[i], KI[i], KONE[i]
             for j in range(w):
                 f1i[j], f2i[j] = local_binary_fit(Kai[j], Kbi[j], KIi[j], KONEi[j])
                 ai[j] = (f1i[j] * f1i[j]) * lambda1 - (f2i[j] * f2i[j]) * lambda2
                 bi[j] = f1i[j] * lambda1 - f2i[j] * lambda2
-        gaussian_axis0_pair(a, b, k, ta, tb)
+        gaussian_filter_zero(a, k, Ka, tmp)  # K*(lambda1 f1^2 - lambda2 f2^2)
+        gaussian_filter_zero(b, k, Kb, tmp)  # K*(lambda1 f1 - lambda2 f2)
         for i in prange(h):
-            Kai, Kbi = Ka[i], Kb[i]
-            gaussian_axis1_row(ta[i], k, Kai)  # K*(lambda1 f1^2 - lambda2 f2^2)
-            gaussian_axis1_row(tb[i], k, Kbi)  # K*(lambda1 f1 - lambda2 f2)
-            ai, fi, Ii = a[i], fixed[i], I[i]
+            ai, Kai, Kbi, fi, Ii = a[i], Ka[i], Kb[i], fixed[i], I[i]
             for j in range(w):
                 ai[j] = rsf_data_force(Kai[j], fi[j], Kbi[j], Ii[j])
-        for i in prange(h):
-            level_set_row(cur, a, i, Nx, Ny, i, nu, mu, epsilon, dt, nxt[i])
+        _level_set_step(cur, a, nu, mu, epsilon, dt, Ka, Kb, nxt)
         cur, nxt = nxt, cur
     if n_steps % 2 == 1:
         u[:, :] = cur
