@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["Stage", "stage"]
+__all__ = ["Stage", "count", "stage"]
 
 
 class Stage:
@@ -58,3 +58,15 @@ def stage(name: str, total: int, *, enabled: bool, unit: str = "step") -> Iterat
         yield Stage(bar)
     finally:
         bar.close()
+
+
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """``n`` and ``noun``, the noun in the plural unless ``n`` is 1 (for messages: "1 epoch", "10 epochs").
+
+    Examples
+    --------
+    >>> from lsbench.progress import count
+    >>> count(1, "epoch"), count(10, "epoch"), count(2, "process", "processes")
+    ('1 epoch', '10 epochs', '2 processes')
+    """
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

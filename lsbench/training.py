@@ -25,6 +25,7 @@ from lsbench.errors import refusing
 from lsbench.levelset.validate import check_nonnegative_int, check_positive_int
 from lsbench.optional import require
 from lsbench.params import check_name
+from lsbench.progress import count
 from lsbench.registry import DATASETS, METHODS
 
 __all__ = ["SOURCE_PARAMS", "CrossValidation", "TrainedCheckpoint", "cross_validate_method", "cv_dir",
@@ -191,7 +192,7 @@ def _train_single(method: str, values: dict[str, Any], out: Path | None, *, npro
     target = out if out is not None else cached_checkpoint_path(method, config, train_config.as_dict(),
                                                                 data.fingerprint())
     where = f"{device}" if nproc == 1 else f"{nproc} processes ({device})"
-    say(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {train_config.epochs} epochs on "
+    say(f"training {method} on {data.name}/{data.split} ({len(data)} images) for {count(train_config.epochs, 'epoch')} on "
         f"{where}")
     _, ckpt = train_and_save(method, config, train_config, data, target, device=device, progress=progress,
                              nproc=nproc)
@@ -224,7 +225,7 @@ def _train_detector(method: str, values: dict[str, Any], out: Path | None, *, re
     val_desc = f"{val_set.name}/{val_set.split}" if val_set is not None else \
         f"{100 * train_config.val_fraction:g}% of the training split"
     say(f"training {method} ({config['backbone']} backbone, {config['num_classes']} classes) on "
-        f"{train_set.name}/{train_set.split} ({len(train_set)} images) for {train_config.epochs} epochs on "
+        f"{train_set.name}/{train_set.split} ({len(train_set)} images) for {count(train_config.epochs, 'epoch')} on "
         f"{device}; model selection on {val_desc}; state saved to {state}")
     _, ckpt = train_and_save(method, config, train_config, train_set, val_set, target, device=device,
                              progress=progress, resume=resume, backbone_weights=values.get("backbone_weights"))
@@ -343,7 +344,7 @@ def cross_validate_method(method: str, k: int, *, dataset: str | None = None, sp
     duration = expected_duration(method, values, (k - 1) * len(data))
     say(f"cross-validating {method} on {data.name}/{data.split} ({len(data)} images, "
         f"{sum(len(f) for f in folds)} scenes) with {k} leave-scenes-out folds: {k} trainings of "
-        f"{train_config.epochs} epochs on {device} ({duration}); no checkpoint is written")
+        f"{count(train_config.epochs, 'epoch')} on {device} ({duration}); no checkpoint is written")
 
     def report(fold: Any) -> None:
         inner = "" if fold.inner_val_f_measure is None else \

@@ -48,6 +48,7 @@ import torch
 
 from lsbench.atomic import atomic_file
 from lsbench.errors import DataError
+from lsbench.progress import count
 
 __all__ = [
     "CheckpointError",
@@ -294,7 +295,7 @@ def resolve_weights(method: str, model_config: dict[str, Any], train_config: dic
     if unusable:
         print(f"lsbench: ignoring the cached checkpoint ({unusable}); training a new one", file=sys.stderr)
     print(f"lsbench: no cached {method} checkpoint for this config and training set; training one now on "
-          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {train_config['epochs']} epochs{detail}) -> {path}",
+          f"{dataset.name}/{dataset.split} ({len(dataset)} images, {count(train_config['epochs'], 'epoch')}{detail}) -> {path}",
           file=sys.stderr)
     model, ckpt = train(dataset, path)
     key, name = score

@@ -22,7 +22,7 @@ import pandas as pd
 from lsbench.atomic import atomic_write_text
 from lsbench.progress import stage
 from lsbench.reports.render import ReportTable, to_csv, to_latex, to_markdown
-from lsbench.reports.tables import TABLES, build_tables, fillable_tables
+from lsbench.reports.tables import TABLES, build_tables, fillable_tables, run_label
 from lsbench.rundir import (
     RunDirError,
     failed_mask,
@@ -58,6 +58,10 @@ class Report:
         return next((p for p in self.written if p.name == name), None)
 
 
+def _is_instance(run_dir: Path, config: dict[str, Any]) -> bool:
+    return config.get("kind") == "instance" or (run_dir / "ground_truth.json").is_file()
+
+
 def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
                  ) -> list[tuple[str, Callable[[], Any]]]:
     """Load every figure's data now (so missing files fail early); return (name, draw) pairs."""
@@ -65,7 +69,7 @@ def _figure_jobs(run_dir: Path, per_sample: pd.DataFrame, config: dict[str, Any]
 
     methods = [str(m) for m in dict.fromkeys(per_sample["method"])]
     any_ok = bool((~failed_mask(per_sample)).any())
-    instance = config.get("kind") == "instance" or (run_dir / "ground_truth.json").is_file()
+    instance = _is_instance(run_dir, config)
     jobs: list[tuple[str, Callable[[], Any]]] = []
     try:
         samples = load_figure_samples(run_dir)
@@ -183,11 +187,17 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
 
     from lsbench.reports.figures import save_figure
 
+    # a single-object figure says which dataset, split and protocol it shows, in the image itself (the
+    # instance overlays carry their own title; instance runs have no protocol)
+    label = "" if _is_instance(run_dir, config) else run_label(per_sample, config)
     pngs = []
     with stage("figures", len(jobs), enabled=progress, unit="fig") as bar:
         for name, draw in jobs:
             bar.show(name)
-            paths = save_figure(draw(), run_dir / "figures" / name)
+            fig = draw()
+            if label:
+                fig.suptitle(label, fontsize=7)
+            paths = save_figure(fig, run_dir / "figures" / name)
             pngs.append(paths[0])
             written += paths
             bar.step()
@@ -196,6 +206,6 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
 
         with stage("HTML page", 1, enabled=progress, unit="page") as bar:
             bar.show("index.html")
-            written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config)))
+            written.append(atomic_write_text(run_dir / "index.html", html_page(run_dir, built, pngs, config, label=label)))
             bar.step()
     return Report(built, written)

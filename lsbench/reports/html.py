@@ -46,8 +46,13 @@ dl.run dt { font-weight: 600; }
 """
 
 
-def html_page(run_dir: Path, tables: Sequence[ReportTable], figures: Sequence[Path], config: dict[str, Any]) -> str:
-    """The page's HTML text: run facts, every table, every figure (PNG files, embedded)."""
+def html_page(run_dir: Path, tables: Sequence[ReportTable], figures: Sequence[Path], config: dict[str, Any],
+              label: str = "") -> str:
+    """The page's HTML text: run facts, every table, every figure (PNG files, embedded).
+
+    ``label`` (dataset, split and protocol, :func:`lsbench.reports.tables.run_label`) ends every
+    figure's caption when given.
+    """
     e = html.escape
     ds = config.get("dataset") or {}
     machine = config.get("machine") or {}
@@ -70,7 +75,7 @@ def html_page(run_dir: Path, tables: Sequence[ReportTable], figures: Sequence[Pa
         parts.append("<h2>Figures</h2>")
     for path in figures:
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        caption = FIGURE_CAPTIONS.get(path.stem, path.stem)
+        caption = FIGURE_CAPTIONS.get(path.stem, path.stem) + (f" Run: {label}." if label else "")
         parts.append(f'<figure data-figure="{e(path.stem)}"><img alt="{e(caption)}" '
                      f'src="data:image/png;base64,{data}"><figcaption>{e(caption)} '
                      f"(<code>figures/{e(path.name)}</code>, PDF beside it)</figcaption></figure>")

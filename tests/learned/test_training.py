@@ -13,7 +13,7 @@ def test_train_method_writes_the_named_file_or_the_cache_entry(data_root, tmp_pa
     named = train_method("rls", root=data_root, params=TINY, out=tmp_path / "rls.pt", progress=False,
                          log=said.append)
     assert named.path == tmp_path / "rls.pt" and not named.cached and named.dataset == "synthetic"
-    assert said == ["training rls on synthetic/train (360 images) for 1 epochs on cpu"]
+    assert said == ["training rls on synthetic/train (360 images) for 1 epoch on cpu"]
     ckpt = load_checkpoint(named.path, method="rls")
     assert ckpt["train_config"] == named.checkpoint["train_config"] and ckpt["train_config"]["seed"] == 4
     cached = train_method("rls", root=data_root, params=TINY, progress=False, log=said.append)

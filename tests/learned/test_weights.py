@@ -149,7 +149,7 @@ def test_resolve_weights_given_then_cache_then_train(tmp_path, monkeypatch, caps
     cached = W.cached_checkpoint_path("rls", config, {"epochs": 1}, "fp1")
     assert calls == [("data", "fp1"), ("train", "fp1", cached)] and ckpt["path"] == str(cached)
     err = capsys.readouterr().err
-    assert "training one now on toy/train (3 images, 1 epochs)" in err
+    assert "training one now on toy/train (3 images, 1 epoch)" in err
     assert "validation F-measure 25.0% (epoch 1)" in err
     again, ckpt = resolve()  # cached: loaded, not trained
     assert calls[2:] == [("data", "fp1")] and ckpt["path"] == str(cached)

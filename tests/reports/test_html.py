@@ -141,3 +141,26 @@ def test_committed_reference_page_renders(chromium, tmp_path):
     measured = [r for r in table["rows"] if r[mean] != "–"]
     assert len(measured) == 9
     assert all(float(r[low]) < float(r[mean]) < float(r[high]) for r in measured)
+
+
+def test_single_object_figures_name_the_dataset_split_and_protocol(tmp_path, data_root, monkeypatch):
+    """Each figure of a single-object run carries the run's dataset (with its version), split and
+    protocol as its title, and the page's captions end with the same words: a figure copied out of
+    the report still says what each method was given."""
+    import lsbench.reports.figures as figures
+
+    titles: dict[str, str] = {}
+    save = figures.save_figure
+
+    def recording_save(fig, stem):
+        titles[Path(stem).name] = fig._suptitle.get_text() if fig._suptitle is not None else ""
+        return save(fig, stem)
+
+    monkeypatch.setattr(figures, "save_figure", recording_save)
+    ds = load("synthetic", root=data_root, split="test")
+    res = run_benchmark([MethodRequest("otsu")], ds, out=tmp_path, run_id="p", limit=2, progress=False, html=True,
+                        protocol="blind")
+    label = f"synthetic v{ds.version} / test, protocol blind"
+    assert titles and set(titles.values()) == {label}, titles
+    page = (res.run_dir / "index.html").read_text()
+    assert page.count(f"Run: {label}. (<code>figures/") == len(titles)  # each figcaption
