@@ -1,9 +1,9 @@
 """DRLSE compiled: one explicit step of ``drlse_edge.m`` (Li, Xu, Gui & Fox 2010) per pixel.
 
 A step is one parallel sweep over blocks of rows (one block per thread). The divergences need the
-neighbours' unit normals, so a block first gives each pixel of its rows and of one more row on
-either side its unit normal :func:`unit_normal` and the double-well flux :func:`double_well_flux`
-(Eq. (16)), then advances ``u`` on its rows by :func:`drlse_eq20`. Inner pixels are swept by branch-free loops with the central differences
+neighbours' unit normals, so a block walks down its rows with a window of three rows of unit
+normals :func:`unit_normal` and double-well fluxes :func:`double_well_flux` (Eq. (16)), and
+advances ``u`` on each row by :func:`drlse_eq20`. Inner pixels are swept by branch-free loops with the central differences
 inline (the compiler vectorises them); the border pixels take MATLAB's one-sided differences
 (:func:`~lsbench.classic.compiled._kernels.gradient_at`). The operations and their order are
 :class:`lsbench.classic.drlse._DrlseStepper`'s, ``cos`` is the C library's in both, so with the
@@ -144,13 +144,21 @@ def drlse_row(u, i, Nx, Ny, Rx, Ry, i_n, g, vx, vy, lambda_, mu, alpha, epsilon,
         out[j] = drlse_eq20(row[j], d[j], reg, curv, nx[j], ny[j], gi[j], vxi[j], vyi[j], lambda_, mu, alpha, dt)
 
 
+@jit
+def _window_row(u, i, win, slot, double_well):
+    """The normals and fluxes of row ``i`` of ``u`` into ``slot`` of the three-row window ``win``."""
+    normals_and_fluxes(u, i, i + 1, win[0, slot:slot + 1], win[1, slot:slot + 1], win[2, slot:slot + 1],
+                       win[3, slot:slot + 1], double_well)
+
+
 @jit(parallel=True)
 def drlse_steps(u, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, n_steps, work, n_blocks):
     """``n_steps`` steps of ``drlse_edge.m`` on ``u`` (in place): Li's Neumann boundary, then one
-    parallel sweep of ``n_blocks`` blocks of rows (one per thread), each computing
-    :func:`unit_normal` and :func:`double_well_flux` on its rows and one more on either side, then
-    :func:`drlse_eq20` on its rows. ``vx, vy`` is the gradient of the edge indicator ``g``; ``work``
-    is ``(1, H, W)`` scratch of u's type (or more). The result does not depend on ``n_blocks``."""
+    parallel sweep of ``n_blocks`` blocks of rows (one per thread). A block walks down its rows
+    with a window of three rows of :func:`unit_normal` and :func:`double_well_flux` (the row above,
+    its own, the row below: what the divergences need), advancing ``u`` by :func:`drlse_eq20`.
+    ``vx, vy`` is the gradient of the edge indicator ``g``; ``work`` is ``(1, H, W)`` scratch of
+    u's type (or more). The result does not depend on ``n_blocks``."""
     h, w = u.shape
     n_blocks = max(1, min(h, n_blocks))
     cur, nxt = u, work[0]
@@ -158,11 +166,23 @@ def drlse_steps(u, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, n_st
         neumann_bound_cond(cur)
         for b in prange(n_blocks):
             r0, r1 = b * h // n_blocks, (b + 1) * h // n_blocks
-            lo, hi = max(r0 - 1, 0), min(r1 + 1, h)
-            planes = np.empty((4, hi - lo, w), u.dtype)
-            normals_and_fluxes(cur, lo, hi, planes[0], planes[1], planes[2], planes[3], double_well)
+            win = np.empty((4, 3, w), u.dtype)  # Nx, Ny, Rx, Ry of the rows i-1, i, i+1
+            if r0 > 0:
+                _window_row(cur, r0 - 1, win, 0, double_well)
+            _window_row(cur, r0, win, 1, double_well)
+            if r0 + 1 < h:
+                _window_row(cur, r0 + 1, win, 2, double_well)
             for i in range(r0, r1):
-                drlse_row(cur, i, planes[0], planes[1], planes[2], planes[3], i - lo, g, vx, vy, lambda_, mu, alpha,
+                if i > r0:  # move the window down one row
+                    for q in range(4):
+                        win[q, 0, :] = win[q, 1, :]
+                        win[q, 1, :] = win[q, 2, :]
+                    if i + 1 < h:
+                        _window_row(cur, i + 1, win, 2, double_well)
+                lo = 1 if i == 0 else 0  # the image's first and last rows: a window of two
+                hi = 2 if i == h - 1 else 3
+                rows = win[:, lo:hi]
+                drlse_row(cur, i, rows[0], rows[1], rows[2], rows[3], 1 - lo, g, vx, vy, lambda_, mu, alpha,
                           epsilon, dt, double_well, nxt[i])
         cur, nxt = nxt, cur
     if n_steps % 2 == 1:
