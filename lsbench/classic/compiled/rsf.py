@@ -139,18 +139,29 @@ def level_set_row(u, F, i, Nx, Ny, i_n, nu, mu, epsilon, dt, out):
 @jit(parallel=True)
 def level_set_step(u, F, nu, mu, epsilon, dt, out, n_blocks):
     """:func:`level_set_eq` on every pixel of ``u`` (after the Neumann boundary) into ``out``, in one
-    parallel sweep: ``n_blocks`` blocks of rows (one per thread), each computing the unit normals it
-    needs (its rows and one more on either side) before the update. The result does not depend on
-    ``n_blocks``."""
+    parallel sweep: ``n_blocks`` blocks of rows (one per thread), each walking down its rows with a
+    window of three rows of unit normals (the row above, its own, the row below). The result does
+    not depend on ``n_blocks``."""
     h, w = u.shape
     n_blocks = max(1, min(h, n_blocks))
     for b in prange(n_blocks):
         r0, r1 = b * h // n_blocks, (b + 1) * h // n_blocks
-        lo, hi = max(r0 - 1, 0), min(r1 + 1, h)
-        Nx, Ny = np.empty((hi - lo, w), u.dtype), np.empty((hi - lo, w), u.dtype)
-        unit_normals(u, lo, hi, Nx, Ny)
+        win = np.empty((2, 3, w), u.dtype)  # Nx, Ny of the rows i-1, i, i+1
+        if r0 > 0:
+            unit_normals(u, r0 - 1, r0, win[0, 0:1], win[1, 0:1])
+        unit_normals(u, r0, r0 + 1, win[0, 1:2], win[1, 1:2])
+        if r0 + 1 < h:
+            unit_normals(u, r0 + 1, r0 + 2, win[0, 2:3], win[1, 2:3])
         for i in range(r0, r1):
-            level_set_row(u, F, i, Nx, Ny, i - lo, nu, mu, epsilon, dt, out[i])
+            if i > r0:  # move the window down one row
+                for q in range(2):
+                    win[q, 0, :] = win[q, 1, :]
+                    win[q, 1, :] = win[q, 2, :]
+                if i + 1 < h:
+                    unit_normals(u, i + 1, i + 2, win[0, 2:3], win[1, 2:3])
+            lo = 1 if i == 0 else 0  # the image's first and last rows: a window of two
+            hi = 2 if i == h - 1 else 3
+            level_set_row(u, F, i, win[0, lo:hi], win[1, lo:hi], 1 - lo, nu, mu, epsilon, dt, out[i])
 
 
 @jit(parallel=True)
