@@ -343,7 +343,7 @@ class _CompiledDrlseStepper:
         self.g = np.ascontiguousarray(g, dtype=np.float64)
         self.vy, self.vx = (np.ascontiguousarray(v) for v in np.gradient(self.g))
         self._params = (float(lambda_), float(mu), float(epsilon), float(dt), bool(double_well))
-        self._work = np.empty((1, *self.u.shape))
+        self._work = np.empty((6, *self.u.shape))
         self._threads = num_threads(self.u.size)
 
     def advance(self, n_steps: int, alpha: float) -> None:
@@ -352,7 +352,7 @@ class _CompiledDrlseStepper:
         lambda_, mu, epsilon, dt, double_well = self._params
         with threads(self._threads):
             self._steps(self.u, self.g, self.vx, self.vy, lambda_, mu, float(alpha), epsilon, dt, double_well,
-                        int(n_steps), self._work, self._threads)
+                        int(n_steps), self._work)
 
     def step(self, alpha: float) -> None:
         self.advance(1, alpha)

@@ -685,7 +685,7 @@ class _CompiledLIC:
         from lsbench.classic.compiled._kernels import threads
 
         with threads(self._threads):
-            self._kernels.lse_steps(self.u, self.force, *self._params, int(n_steps), self._work[:1], self._threads)
+            self._kernels.lse_steps(self.u, self.force, *self._params, int(n_steps), self._work[:3])
 
     def update_b(self, C: np.ndarray, b: np.ndarray) -> np.ndarray:
         from lsbench.classic.compiled._kernels import threads

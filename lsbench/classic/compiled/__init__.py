@@ -6,9 +6,8 @@ batch of images (images in parallel). The per-pixel floating-point operations ar
 reference's, in the same order, and reductions use NumPy's pairwise summation, so the compiled
 backend reproduces the NumPy one bit for bit wherever both call the same elementary functions
 (see each module; L2S's fits are sums of the same products in another order than the BLAS calls of
-its NumPy backend). Parallel kernels cut the image into runs of rows or pixels whose results do not
-depend on how many threads run them, and sweep as few times per iteration as the equations allow
-(each sweep is a wake-up of the threads, which costs most on a busy machine). Kernels are compiled on first use and cached on disk (numba's ``cache=True``,
+its NumPy backend). Parallel kernels cut the image into runs of rows whose results do not depend
+on how many threads run them. Kernels are compiled on first use and cached on disk (numba's ``cache=True``,
 next to this package or in ``NUMBA_CACHE_DIR``).
 
 Importing this package imports numba; :mod:`lsbench.classic.backend` decides whether it is used.

@@ -15,8 +15,7 @@ import numpy as np
 from numba import prange, types
 from numba.extending import overload
 
-__all__ = ["d_dx_row", "d_dy_row", "del2_at", "divergence_at", "gaussian_axis0_pair", "gaussian_axis0_row",
-           "gaussian_axis1_row", "gaussian_filter_zero", "gradient_at", "jit",
+__all__ = ["d_dx_row", "d_dy_row", "del2_at", "divergence_at", "gaussian_filter_zero", "gradient_at", "jit",
            "laplacian_5", "like", "neumann_bound_cond", "pairwise_sum", "pixel", "threads", "vector_atan",
            "vector_sin"]
 
@@ -303,76 +302,52 @@ def vector_atan(x):
 
 
 # -- Gaussian smoothing with zero padding -------------------------------------------------------------------
-# ``conv2(a, k k^T, 'same')`` as two 1-D passes, rows then columns, each
-# ``scipy.ndimage.correlate1d(mode="constant")`` for a symmetric kernel, in its order:
-# ``a[i] k[r] + sum_{t=r..1} (a[i-t] + a[i+t]) k[r-t]``, samples beyond the border 0. The loops run
-# along rows (whole-row slices), which the compiler vectorises. The drivers either smooth a plane
-# (:func:`gaussian_filter_zero`) or run the first pass on two planes at once
-# (:func:`gaussian_axis0_pair`) and the second row by row inside their own sweep
-# (:func:`gaussian_axis1_row`), where the smoothed row is used at once.
-@jit
-def gaussian_axis0_row(a, i, k, acc):
-    """Row ``i`` of the pass along axis 0 (``correlate1d(a, k, axis=0, mode="constant")``) into ``acc``."""
+@jit(parallel=True)
+def gaussian_filter_zero(a, k, out, tmp):
+    """``conv2(a, k k^T, 'same')`` (zero padding) as two 1-D passes, rows then columns, into ``out``.
+
+    Each pass is ``scipy.ndimage.correlate1d(mode="constant")`` for a symmetric kernel, in its
+    order: ``a[i] k[r] + sum_{t=r..1} (a[i-t] + a[i+t]) k[r-t]``, samples beyond the border 0.
+    ``tmp`` is a scratch array of ``a``'s shape. The loops run along rows (whole-row slices), which
+    the compiler vectorises.
+    """
     h, w = a.shape
     r = k.size // 2
     zero = like(k[0], 0.0)
-    src = a[i]
-    for j in range(w):
-        acc[j] = src[j] * k[r]
-    for t in range(r, 0, -1):
-        kt = k[r - t]
-        if i - t >= 0 and i + t < h:
-            up, down = a[i - t], a[i + t]
-            for j in range(w):
-                acc[j] += (up[j] + down[j]) * kt
-        elif i + t < h:
-            down = a[i + t]
-            for j in range(w):
-                acc[j] += (zero + down[j]) * kt
-        elif i - t >= 0:
-            up = a[i - t]
-            for j in range(w):
-                acc[j] += (up[j] + zero) * kt
-        else:
-            for j in range(w):
-                acc[j] += zero * kt
-
-
-@jit
-def gaussian_axis1_row(src, k, acc):
-    """The pass along axis 1 (``correlate1d(..., axis=1, mode="constant")``) of one row ``src`` into ``acc``."""
-    w = src.size
-    r = k.size // 2
-    zero = like(k[0], 0.0)
-    for j in range(w):
-        acc[j] = src[j] * k[r]
-    for t in range(r, 0, -1):
-        kt = k[r - t]
-        for j in range(min(t, w)):  # left border: a[j - t] is 0
-            acc[j] += (zero + (src[j + t] if j + t < w else zero)) * kt
-        m = w - 2 * t
-        if m > 0:  # inner columns: acc[t:w-t] += (a[0:m] + a[2t:w]) kt
-            inner, left, right = acc[t:w - t], src[0:m], src[2 * t:w]
-            for j in range(m):
-                inner[j] += (left[j] + right[j]) * kt
-        for j in range(max(w - t, t), w):  # right border: a[j + t] is 0
-            acc[j] += (src[j - t] + zero) * kt
-
-
-@jit(parallel=True)
-def gaussian_axis0_pair(a, b, k, tmp_a, tmp_b):
-    """The pass along axis 0 of two planes ``a``, ``b`` into ``tmp_a``, ``tmp_b`` (rows in parallel)."""
-    for i in prange(a.shape[0]):
-        gaussian_axis0_row(a, i, k, tmp_a[i])
-        gaussian_axis0_row(b, i, k, tmp_b[i])
-
-
-@jit(parallel=True)
-def gaussian_filter_zero(a, k, out, tmp):
-    """``conv2(a, k k^T, 'same')`` (zero padding) into ``out``: :func:`gaussian_axis0_row` into the
-    scratch ``tmp`` (``a``'s shape), then :func:`gaussian_axis1_row`."""
-    h = a.shape[0]
-    for i in prange(h):
-        gaussian_axis0_row(a, i, k, tmp[i])
-    for i in prange(h):
-        gaussian_axis1_row(tmp[i], k, out[i])
+    for i in prange(h):  # along axis 0
+        acc = tmp[i]
+        src = a[i]
+        for j in range(w):
+            acc[j] = src[j] * k[r]
+        for t in range(r, 0, -1):
+            kt = k[r - t]
+            if i - t >= 0 and i + t < h:
+                up, down = a[i - t], a[i + t]
+                for j in range(w):
+                    acc[j] += (up[j] + down[j]) * kt
+            elif i + t < h:
+                down = a[i + t]
+                for j in range(w):
+                    acc[j] += (zero + down[j]) * kt
+            elif i - t >= 0:
+                up = a[i - t]
+                for j in range(w):
+                    acc[j] += (up[j] + zero) * kt
+            else:
+                for j in range(w):
+                    acc[j] += zero * kt
+    for i in prange(h):  # along axis 1
+        src, acc = tmp[i], out[i]
+        for j in range(w):
+            acc[j] = src[j] * k[r]
+        for t in range(r, 0, -1):
+            kt = k[r - t]
+            for j in range(min(t, w)):  # left border: a[j - t] is 0
+                acc[j] += (zero + (src[j + t] if j + t < w else zero)) * kt
+            m = w - 2 * t
+            if m > 0:  # inner columns: acc[t:w-t] += (a[0:m] + a[2t:w]) kt
+                inner, left, right = acc[t:w - t], src[0:m], src[2 * t:w]
+                for j in range(m):
+                    inner[j] += (left[j] + right[j]) * kt
+            for j in range(max(w - t, t), w):  # right border: a[j + t] is 0
+                acc[j] += (src[j - t] + zero) * kt

@@ -1,9 +1,9 @@
 """DRLSE compiled: one explicit step of ``drlse_edge.m`` (Li, Xu, Gui & Fox 2010) per pixel.
 
-A step is one parallel sweep over blocks of rows (one block per thread). The divergences need the
-neighbours' unit normals, so a block walks down its rows with a window of three rows of unit
-normals :func:`unit_normal` and double-well fluxes :func:`double_well_flux` (Eq. (16)), and
-advances ``u`` on each row by :func:`drlse_eq20`. Inner pixels are swept by branch-free loops with the central differences
+A step is two sweeps over the image (rows in parallel), because the divergences need the
+neighbours' unit normals: the first gives each pixel its unit normal :func:`unit_normal` and the
+double-well flux :func:`double_well_flux` (Eq. (16)), the second advances ``u`` by
+:func:`drlse_eq20`. Inner pixels are swept by branch-free loops with the central differences
 inline (the compiler vectorises them); the border pixels take MATLAB's one-sided differences
 (:func:`~lsbench.classic.compiled._kernels.gradient_at`). The operations and their order are
 :class:`lsbench.classic.drlse._DrlseStepper`'s, ``cos`` is the C library's in both, so with the
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from numba import prange
 
 from lsbench.classic.compiled._kernels import (
@@ -33,8 +32,7 @@ from lsbench.classic.compiled._kernels import (
     vector_sin,
 )
 
-__all__ = ["dirac_compact", "double_well_dp", "double_well_flux", "drlse_eq20", "drlse_row", "drlse_steps",
-           "normals_and_fluxes", "unit_normal"]
+__all__ = ["dirac_compact", "double_well_dp", "double_well_flux", "drlse_eq20", "drlse_steps", "unit_normal"]
 
 _SMALL = 1e-10  # drlse_edge.m's smallNumber
 
@@ -86,104 +84,59 @@ def drlse_eq20(u, d, reg, curv, Nx, Ny, g, vx, vy, lambda_, mu, alpha, dt):
 
 
 @jit
-def _regulariser_at(u, Nx, Ny, Rx, Ry, i, i_n, j, double_well):
-    """``(R, div N)`` at any pixel ``(i, j)`` of ``u`` (the border ones; ``i_n`` is its row in ``Nx``, ``Ny``,
-    ``Rx``, ``Ry``): ``R = div((d_p - 1) grad u) + 4 del2(u)`` for the double well, ``4 del2(u) - div N``
-    for the single well."""
-    curv = divergence_at(Nx, Ny, i_n, j)
+def _regulariser_at(u, Nx, Ny, Rx, Ry, i, j, double_well):
+    """``(R, div N)`` at any pixel (the border ones): ``R = div((d_p - 1) grad u) + 4 del2(u)``
+    for the double well, ``4 del2(u) - div N`` for the single well."""
+    curv = divergence_at(Nx, Ny, i, j)
     if double_well:
-        return divergence_at(Rx, Ry, i_n, j) + del2_at(u, i, j), curv
+        return divergence_at(Rx, Ry, i, j) + del2_at(u, i, j), curv
     return del2_at(u, i, j) - curv, curv
 
 
-@jit
-def normals_and_fluxes(u, lo, hi, Nx, Ny, Rx, Ry, double_well):
-    """:func:`unit_normal` (and, for the double well, :func:`double_well_flux`) of MATLAB's ``grad u``
-    for rows ``lo .. hi-1`` of ``u``, into rows ``0 .. hi-lo-1`` of ``Nx, Ny`` (and ``Rx, Ry``)."""
-    w = u.shape[1]
-    s = np.empty(w, u.dtype)
-    for i in range(lo, hi):
-        nx, ny, rx, ry = Nx[i - lo], Ny[i - lo], Rx[i - lo], Ry[i - lo]
-        d_dx_row(u, i, rx)  # grad u, kept in Rx, Ry until the flux replaces it
-        d_dy_row(u, i, ry)
-        for j in range(w):
-            nx[j], ny[j], s[j] = unit_normal(rx[j], ry[j])
-        if double_well:
-            for j in range(w):
-                rx[j], ry[j] = double_well_flux(rx[j], ry[j], s[j])
-
-
-@jit
-def drlse_row(u, i, Nx, Ny, Rx, Ry, i_n, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, out):
-    """:func:`drlse_eq20` on row ``i`` of ``u`` into ``out``, with the normals and fluxes of rows
-    ``i_n - 1 .. i_n + 1`` of ``Nx, Ny, Rx, Ry``: inner pixels with the central differences inline,
-    border pixels with MATLAB's one-sided ones."""
-    h, w = u.shape
-    half = 0.5
-    border = range(w) if i == 0 or i == h - 1 else range(0, w, w - 1)
-    for j in border:  # MATLAB's one-sided differences
-        reg, curv = _regulariser_at(u, Nx, Ny, Rx, Ry, i, i_n, j, double_well)
-        out[j] = drlse_eq20(u[i, j], dirac_compact(u[i, j], epsilon), reg, curv, Nx[i_n, j], Ny[i_n, j], g[i, j],
-                            vx[i, j], vy[i, j], lambda_, mu, alpha, dt)
-    if i == 0 or i == h - 1:
-        return
-    row, up, down = u[i], u[i - 1], u[i + 1]
-    nx, ny, ny_up, ny_down, rx, ry_up, ry_down = Nx[i_n], Ny[i_n], Ny[i_n - 1], Ny[i_n + 1], Rx[i_n], Ry[i_n - 1], \
-        Ry[i_n + 1]
-    gi, vxi, vyi = g[i], vx[i], vy[i]
-    d = np.empty(w, u.dtype)
-    for j in range(w):
-        d[j] = dirac_compact(row[j], epsilon)
-    for j in range(1, w - 1):  # inner pixels: the central differences inline
-        curv = (nx[j + 1] - nx[j - 1]) * half + (ny_down[j] - ny_up[j]) * half
-        lap = laplacian_5(row[j], row[j - 1], row[j + 1], up[j], down[j])
-        if double_well:
-            reg = ((rx[j + 1] - rx[j - 1]) * half + (ry_down[j] - ry_up[j]) * half) + lap
-        else:
-            reg = lap - curv
-        out[j] = drlse_eq20(row[j], d[j], reg, curv, nx[j], ny[j], gi[j], vxi[j], vyi[j], lambda_, mu, alpha, dt)
-
-
-@jit
-def _window_row(u, i, win, slot, double_well):
-    """The normals and fluxes of row ``i`` of ``u`` into ``slot`` of the three-row window ``win``."""
-    normals_and_fluxes(u, i, i + 1, win[0, slot:slot + 1], win[1, slot:slot + 1], win[2, slot:slot + 1],
-                       win[3, slot:slot + 1], double_well)
-
-
 @jit(parallel=True)
-def drlse_steps(u, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, n_steps, work, n_blocks):
-    """``n_steps`` steps of ``drlse_edge.m`` on ``u`` (in place): Li's Neumann boundary, then one
-    parallel sweep of ``n_blocks`` blocks of rows (one per thread). A block walks down its rows
-    with a window of three rows of :func:`unit_normal` and :func:`double_well_flux` (the row above,
-    its own, the row below: what the divergences need), advancing ``u`` by :func:`drlse_eq20`.
-    ``vx, vy`` is the gradient of the edge indicator ``g``; ``work`` is ``(1, H, W)`` scratch of
-    u's type (or more). The result does not depend on ``n_blocks``."""
+def drlse_steps(u, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, n_steps, work):
+    """``n_steps`` steps of ``drlse_edge.m`` on ``u`` (in place), rows in parallel: Li's Neumann
+    boundary, then :func:`unit_normal` and :func:`double_well_flux` on every pixel, then
+    :func:`drlse_eq20`. ``vx, vy`` is the gradient of the edge indicator ``g``; ``work`` is
+    ``(6, H, W)`` scratch of u's type."""
     h, w = u.shape
-    n_blocks = max(1, min(h, n_blocks))
-    cur, nxt = u, work[0]
+    Nx, Ny, Rx, Ry, D = work[0], work[1], work[2], work[3], work[4]
+    cur, nxt = u, work[5]
+    half = 0.5
     for _ in range(n_steps):
         neumann_bound_cond(cur)
-        for b in prange(n_blocks):
-            r0, r1 = b * h // n_blocks, (b + 1) * h // n_blocks
-            win = np.empty((4, 3, w), u.dtype)  # Nx, Ny, Rx, Ry of the rows i-1, i, i+1
-            if r0 > 0:
-                _window_row(cur, r0 - 1, win, 0, double_well)
-            _window_row(cur, r0, win, 1, double_well)
-            if r0 + 1 < h:
-                _window_row(cur, r0 + 1, win, 2, double_well)
-            for i in range(r0, r1):
-                if i > r0:  # move the window down one row
-                    for q in range(4):
-                        win[q, 0, :] = win[q, 1, :]
-                        win[q, 1, :] = win[q, 2, :]
-                    if i + 1 < h:
-                        _window_row(cur, i + 1, win, 2, double_well)
-                lo = 1 if i == 0 else 0  # the image's first and last rows: a window of two
-                hi = 2 if i == h - 1 else 3
-                rows = win[:, lo:hi]
-                drlse_row(cur, i, rows[0], rows[1], rows[2], rows[3], 1 - lo, g, vx, vy, lambda_, mu, alpha,
-                          epsilon, dt, double_well, nxt[i])
+        for i in prange(h):
+            nx, ny, rx, ry, s = Nx[i], Ny[i], Rx[i], Ry[i], D[i]
+            d_dx_row(cur, i, rx)  # grad u, kept in Rx, Ry until the flux replaces it
+            d_dy_row(cur, i, ry)
+            for j in range(w):
+                nx[j], ny[j], s[j] = unit_normal(rx[j], ry[j])
+            if double_well:
+                for j in range(w):
+                    rx[j], ry[j] = double_well_flux(rx[j], ry[j], s[j])
+        for i in prange(h):
+            d = D[i]
+            for j in range(w):
+                d[j] = dirac_compact(cur[i, j], epsilon)
+            border = range(w) if i == 0 or i == h - 1 else range(0, w, w - 1)
+            for j in border:  # MATLAB's one-sided differences
+                reg, curv = _regulariser_at(cur, Nx, Ny, Rx, Ry, i, j, double_well)
+                nxt[i, j] = drlse_eq20(cur[i, j], d[j], reg, curv, Nx[i, j], Ny[i, j], g[i, j], vx[i, j], vy[i, j],
+                                       lambda_, mu, alpha, dt)
+            if i == 0 or i == h - 1:
+                continue
+            row, up, down, o = cur[i], cur[i - 1], cur[i + 1], nxt[i]
+            nx, ny, ny_up, ny_down, rx, ry_up, ry_down = Nx[i], Ny[i], Ny[i - 1], Ny[i + 1], Rx[i], Ry[i - 1], Ry[i + 1]
+            gi, vxi, vyi = g[i], vx[i], vy[i]
+            for j in range(1, w - 1):  # inner pixels: the central differences inline
+                curv = (nx[j + 1] - nx[j - 1]) * half + (ny_down[j] - ny_up[j]) * half
+                lap = laplacian_5(row[j], row[j - 1], row[j + 1], up[j], down[j])
+                if double_well:
+                    reg = ((rx[j + 1] - rx[j - 1]) * half + (ry_down[j] - ry_up[j]) * half) + lap
+                else:
+                    reg = lap - curv
+                o[j] = drlse_eq20(row[j], d[j], reg, curv, nx[j], ny[j], gi[j], vxi[j], vyi[j], lambda_, mu, alpha,
+                                  dt)
         cur, nxt = nxt, cur
     if n_steps % 2 == 1:
         u[:, :] = cur

@@ -5,10 +5,9 @@ Both evolve the level set by the same step (:func:`level_set_eq`, RSF's Eq. (15)
 ``kappa = div(grad u / sqrt(|grad u|^2 + 1e-10))``, where the data force ``F`` is RSF's
 ``lambda1 e1 - lambda2 e2`` (:func:`rsf_data_force`, from the local fits :func:`local_binary_fit`)
 or LIC's ``e1 - e2`` (frozen for the inner iterations; :func:`lic_update_c`,
-:func:`lic_update_b`). Gaussians are :mod:`~lsbench.classic.compiled._kernels`' separable passes in
-scipy's correlation order (LIC's ``updateB``: two planes at a time, the second pass fused with the
-division that uses its rows); LIC's level-set step is one parallel sweep (:func:`level_set_step`). Every operation is the NumPy
-backend's, in its order, except the Heaviside's arctangent: :func:`~lsbench.classic.compiled._kernels.vector_atan` (within 1 ulp of
+:func:`lic_update_b`). Gaussians are :func:`~lsbench.classic.compiled._kernels.gaussian_filter_zero`
+(scipy's correlation order). Every operation is the NumPy backend's, in its order, except the
+Heaviside's arctangent: :func:`~lsbench.classic.compiled._kernels.vector_atan` (within 1 ulp of
 the C library's ``atan``, which it equals on ~95 % of arguments; 4-8x faster in a loop, and the
 Heaviside pass was a third of an RSF iteration). With that arctangent in the NumPy backend too the
 two give the same bits (for ``sigma < 5``; from ``sigma >= 5`` the NumPy backend convolves by FFT,
@@ -31,8 +30,6 @@ from lsbench.classic.compiled._kernels import (
     d_dy_row,
     del2_at,
     divergence_at,
-    gaussian_axis0_pair,
-    gaussian_axis1_row,
     gaussian_filter_zero,
     jit,
     laplacian_5,
@@ -45,15 +42,12 @@ from lsbench.classic.compiled._kernels import (
 __all__ = [
     "heaviside",
     "level_set_eq",
-    "level_set_row",
-    "level_set_step",
     "lic_update_b",
     "lic_update_c",
     "local_binary_fit",
     "lse_steps",
     "rsf_data_force",
     "rsf_steps",
-    "unit_normals",
 ]
 
 _CURVATURE_ETA = 1e-10  # curvature_central's regulariser under the square root
@@ -99,69 +93,6 @@ def curvature_normal(ux, uy):
     """``grad u / sqrt(|grad u|^2 + 1e-10)`` (``curvature_central``'s unit normal)."""
     norm = math.sqrt(ux * ux + uy * uy + _CURVATURE_ETA)
     return ux / norm, uy / norm
-
-
-@jit
-def unit_normals(u, lo, hi, Nx, Ny):
-    """:func:`curvature_normal` of MATLAB's ``grad u`` for rows ``lo .. hi-1`` of ``u``, into rows
-    ``0 .. hi-lo-1`` of ``Nx``, ``Ny``."""
-    for i in range(lo, hi):
-        nx, ny = Nx[i - lo], Ny[i - lo]
-        d_dx_row(u, i, nx)
-        d_dy_row(u, i, ny)
-        for j in range(nx.size):
-            nx[j], ny[j] = curvature_normal(nx[j], ny[j])
-
-
-@jit
-def level_set_row(u, F, i, Nx, Ny, i_n, nu, mu, epsilon, dt, out):
-    """:func:`level_set_eq` on row ``i`` of ``u`` into ``out``, with ``kappa = div N`` (``N`` from
-    rows ``Nx[i_n - 1 .. i_n + 1]``) and ``4 del2(u)``: inner pixels with the central differences
-    inline, border pixels with MATLAB's one-sided ones."""
-    h, w = u.shape
-    half = 0.5
-    if i == 0 or i == h - 1:
-        for j in range(w):
-            out[j] = level_set_eq(u[i, j], divergence_at(Nx, Ny, i_n, j), del2_at(u, i, j), F[i, j], nu, mu,
-                                  epsilon, dt)
-        return
-    for j in range(0, w, w - 1):
-        out[j] = level_set_eq(u[i, j], divergence_at(Nx, Ny, i_n, j), del2_at(u, i, j), F[i, j], nu, mu,
-                              epsilon, dt)
-    nx, ny_up, ny_down = Nx[i_n], Ny[i_n - 1], Ny[i_n + 1]
-    row, up, down, f = u[i], u[i - 1], u[i + 1], F[i]
-    for j in range(1, w - 1):  # inner pixels: the central differences inline
-        kappa = (nx[j + 1] - nx[j - 1]) * half + (ny_down[j] - ny_up[j]) * half
-        lap = laplacian_5(row[j], row[j - 1], row[j + 1], up[j], down[j])
-        out[j] = level_set_eq(row[j], kappa, lap, f[j], nu, mu, epsilon, dt)
-
-
-@jit(parallel=True)
-def level_set_step(u, F, nu, mu, epsilon, dt, out, n_blocks):
-    """:func:`level_set_eq` on every pixel of ``u`` (after the Neumann boundary) into ``out``, in one
-    parallel sweep: ``n_blocks`` blocks of rows (one per thread), each walking down its rows with a
-    window of three rows of unit normals (the row above, its own, the row below). The result does
-    not depend on ``n_blocks``."""
-    h, w = u.shape
-    n_blocks = max(1, min(h, n_blocks))
-    for b in prange(n_blocks):
-        r0, r1 = b * h // n_blocks, (b + 1) * h // n_blocks
-        win = np.empty((2, 3, w), u.dtype)  # Nx, Ny of the rows i-1, i, i+1
-        if r0 > 0:
-            unit_normals(u, r0 - 1, r0, win[0, 0:1], win[1, 0:1])
-        unit_normals(u, r0, r0 + 1, win[0, 1:2], win[1, 1:2])
-        if r0 + 1 < h:
-            unit_normals(u, r0 + 1, r0 + 2, win[0, 2:3], win[1, 2:3])
-        for i in range(r0, r1):
-            if i > r0:  # move the window down one row
-                for q in range(2):
-                    win[q, 0, :] = win[q, 1, :]
-                    win[q, 1, :] = win[q, 2, :]
-                if i + 1 < h:
-                    unit_normals(u, i + 1, i + 2, win[0, 2:3], win[1, 2:3])
-            lo = 1 if i == 0 else 0  # the image's first and last rows: a window of two
-            hi = 2 if i == h - 1 else 3
-            level_set_row(u, F, i, win[0, lo:hi], win[1, lo:hi], 1 - lo, nu, mu, epsilon, dt, out[i])
 
 
 @jit(parallel=True)
@@ -233,14 +164,13 @@ def rsf_steps(u, I, KI, KONE, fixed, k, lambda1, lambda2, nu, mu, epsilon, dt, n
 
 
 @jit(parallel=True)
-def lse_steps(u, F, nu, mu, epsilon, dt, n_steps, work, n_blocks):
+def lse_steps(u, F, nu, mu, epsilon, dt, n_steps, work):
     """``n_steps`` level-set steps of ``lse_bfe.m`` (``updateLSF``) with the frozen data force
-    ``F = e1 - e2``, on ``u`` in place, one parallel sweep each (:func:`level_set_step`, ``n_blocks``
-    blocks of rows); ``work`` is ``(1, H, W)`` scratch (or more)."""
-    cur, nxt = u, work[0]
+    ``F = e1 - e2``, on ``u`` in place; ``work`` is ``(3, H, W)`` scratch."""
+    cur, nxt = u, work[2]
     for _ in range(n_steps):
         neumann_bound_cond(cur)
-        level_set_step(cur, F, nu, mu, epsilon, dt, nxt, n_blocks)
+        _level_set_step(cur, F, nu, mu, epsilon, dt, work[0], work[1], nxt)
         cur, nxt = nxt, cur
     if n_steps % 2 == 1:
         u[:, :] = cur
@@ -281,23 +211,22 @@ def lic_update_c(I, H, KB1, KB2, previous, work):
 def lic_update_b(I, u, C, k, epsilon, previous, work, H):
     """``lse_bfe.m``'s ``updateB``: ``b = K*(I J1) / K*J2`` with ``J1 = c1 M1 + c2 M2`` and
     ``J2 = c1^2 M1 + c2^2 M2`` (``M1 = H_eps(u)``, written into ``H`` for the next ``updateC``, which
-    sees the same ``u``); where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is ``(4, H, W)``
-    scratch (or more); returns the new ``b`` (a new array)."""
+    sees the same ``u``); where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is ``(5, H, W)``
+    scratch; returns the new ``b`` (a new array)."""
     h, w = u.shape
-    PC1I, PC2, num, den = work[0], work[1], work[2], work[3]
+    PC1I, PC2, num, den, tmp = work[0], work[1], work[2], work[3], work[4]
     for i in prange(h):
         for j in range(w):
             Hij = heaviside(u[i, j], epsilon)
             H[i, j] = Hij
             PC1I[i, j] = (C[0] * Hij + C[1] * (1.0 - Hij)) * I[i, j]
             PC2[i, j] = (C[0] * C[0]) * Hij + (C[1] * C[1]) * (1.0 - Hij)
-    gaussian_axis0_pair(PC1I, PC2, k, num, den)
+    gaussian_filter_zero(PC1I, k, num, tmp)
+    gaussian_filter_zero(PC2, k, den, tmp)
     b = np.empty_like(previous)
     for i in prange(h):
-        gaussian_axis1_row(num[i], k, PC1I[i])  # K*(I J1)
-        gaussian_axis1_row(den[i], k, PC2[i])  # K*J2
         for j in range(w):
-            b[i, j] = PC1I[i, j] / PC2[i, j] if PC2[i, j] != 0 else previous[i, j]
+            b[i, j] = num[i, j] / den[i, j] if den[i, j] != 0 else previous[i, j]
     return b
 
 
