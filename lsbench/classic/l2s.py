@@ -391,17 +391,16 @@ class _CompiledL2S:
         h, w = I.shape
         self.phi = np.array(phi, dtype=np.float64, order="C")
         self.I = np.ascontiguousarray(I, dtype=np.float64)
-        self.py = np.ascontiguousarray(legendre.legvander(np.linspace(-1.0, 1.0, h), degree))
-        self.px = np.ascontiguousarray(legendre.legvander(np.linspace(-1.0, 1.0, w), degree))
         basis = _SeparableLegendre(I.shape, degree)
-        self.pyy, self.pxx = np.ascontiguousarray(basis.pyy), np.ascontiguousarray(basis.pxx)
+        self._bases = tuple(np.ascontiguousarray(b.T) for b in (basis.py, basis.px, basis.pyy, basis.pxx))
         self._params = (float(nu), float(rho), float(lambda1), float(lambda2), float(epsilon), float(cfl),
                         float(reinit_dt))
         self._stop = (float(tol), int(patience))
         self._state = np.zeros(2, np.int64)
         m = degree + 1
         self._c = np.zeros((2, m * m))
-        self._work = np.zeros((10, h, w))
+        self._work = np.zeros((9, h, w))
+        self._rows = np.zeros((2 * (m * m + m), h))
         self._threads = num_threads(I.size)
 
     def fits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -411,10 +410,9 @@ class _CompiledL2S:
         from lsbench.classic.compiled._kernels import threads
 
         with threads(self._threads):
-            steps, converged = self._kernels.l2s_steps(self.phi, self.I, self.py, self.px, self.pyy, self.pxx,
-                                                       *self._params,
+            steps, converged = self._kernels.l2s_steps(self.phi, self.I, *self._bases, *self._params,
                                                        int(max_steps), *self._stop, self._state, self._c,
-                                                       self._work)
+                                                       self._work, self._rows)
         return int(steps), bool(converged)
 
 

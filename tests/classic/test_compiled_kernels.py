@@ -69,3 +69,41 @@ def test_vector_atan_is_within_one_ulp_of_the_c_library():
     assert math.isnan(vector_atan(math.nan))
     assert vector_atan(0.0) == 0.0 and math.copysign(1.0, vector_atan(0.0)) == 1.0
     assert vector_atan(-0.0) == 0.0 and math.copysign(1.0, vector_atan(-0.0)) == -1.0
+
+
+@pytest.mark.parametrize("degree", [0, 1, 3])
+@pytest.mark.parametrize("shape", [(23, 41), (64, 7)])
+def test_legendre_fit_from_row_sums_is_the_dense_ridge_fit(degree, shape):
+    """The compiled L2S fit (row sums swept per image row, then the sums over rows and a solve)
+    against :func:`lsbench.classic.l2s.legendre_fit` on the dense basis ``B`` (an independent
+    formula: ``(B^T W B + rho 1)^-1 B^T W I``), and the fitted image row by row against ``B c``."""
+    from lsbench.classic.compiled.l2s import (
+        dot,
+        legendre_evaluate_row,
+        legendre_fit,
+        legendre_row_moments,
+    )
+    from lsbench.classic.l2s import _SeparableLegendre, legendre_basis
+    from lsbench.classic.l2s import legendre_fit as dense_fit
+
+    rng = np.random.default_rng(degree)
+    h = shape[0]
+    image, weight = rng.random(shape) * 255.0, rng.random(shape)
+    basis = _SeparableLegendre(shape, degree)
+    py_t, px_t, pyy_t, pxx_t = (np.ascontiguousarray(b.T) for b in (basis.py, basis.px, basis.pyy, basis.pxx))
+    m = degree + 1
+    gram, moment = np.empty((m * m, h)), np.empty((m, h))
+    for y in range(h):
+        g, b = np.empty(m * m), np.empty(m)
+        legendre_row_moments(weight[y], weight[y] * image[y], pxx_t, px_t, g, b)
+        gram[:, y], moment[:, y] = g, b
+    c = legendre_fit(gram, moment, pyy_t, py_t, 0.7)
+    B = legendre_basis(shape, degree)
+    expected = dense_fit(B, image, weight, 0.7)
+    np.testing.assert_allclose(c, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    fitted = np.empty(shape)
+    for y in range(h):
+        legendre_evaluate_row(np.ascontiguousarray(py_t[:, y]), px_t, c, fitted[y])
+    np.testing.assert_allclose(fitted, (B @ c).reshape(shape), rtol=1e-12, atol=1e-9)
+    a, b = rng.standard_normal(13), rng.standard_normal(13)
+    assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-14)

@@ -5,7 +5,9 @@ Each module holds one method's update as the paper writes it, one jitted functio
 batch of images (images in parallel). The per-pixel floating-point operations are the NumPy
 reference's, in the same order, and reductions use NumPy's pairwise summation, so the compiled
 backend reproduces the NumPy one bit for bit wherever both call the same elementary functions
-(see each module). Kernels are compiled on first use and cached on disk (numba's ``cache=True``,
+(see each module; L2S's fits are sums of the same products in another order than the BLAS calls of
+its NumPy backend). Parallel kernels cut the image into runs of rows whose results do not depend
+on how many threads run them. Kernels are compiled on first use and cached on disk (numba's ``cache=True``,
 next to this package or in ``NUMBA_CACHE_DIR``).
 
 Importing this package imports numba; :mod:`lsbench.classic.backend` decides whether it is used.
