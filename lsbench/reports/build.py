@@ -188,7 +188,8 @@ def build_report(run_dir: str | Path, tables: Sequence[str] | None = None, figur
     from lsbench.reports.figures import save_figure
 
     # a single-object figure says which dataset, split and protocol it shows, in the image itself (the
-    # instance overlays carry their own title; instance runs have no protocol)
+    # instance overlays' title is their score threshold; an instance run's protocol, always blind, is in
+    # its tables' captions)
     label = "" if _is_instance(run_dir, config) else run_label(per_sample, config)
     pngs = []
     with stage("figures", len(jobs), enabled=progress, unit="fig") as bar:
