@@ -26,8 +26,9 @@ Deviations from the official Caffe code, all deliberate ("paper-faithful, not co
   level-set layer sends none to its bottoms, and its hand-written GRU backward uses ``h(1-h)``
   for the tanh derivative);
 * the official force is normalised by its maximum over the whole batch blob, and the curvature
-  term is ``K |grad phi| / max``; here normalisation is off by default and, with
-  ``normalize=True``, divides ``kappa`` and ``x`` by their per-sample maximum magnitude;
+  term is ``K |grad phi| / max``; here ``normalize=True`` (the registered ``rls``'s default,
+  off in this class and in ``rls-chapter``) divides ``kappa`` and ``x`` by their per-sample
+  maximum magnitude;
 * the curvature is Li's central-difference ``div(grad phi / sqrt(|grad phi|^2 + eta))``
   (:func:`lsbench.torchops.curvature_central`) with ``eta = curvature_eta``; the default 1e-2
   (Li's code uses 1e-10) keeps ``d kappa / d phi`` bounded on the flat parts of phi, where a

@@ -32,7 +32,7 @@ def test_rls_chapter_is_the_chapters_setting_with_rls_budget():
     # every other parameter is rls's, with rls's default (written once, in rls's signature)
     assert list(chapter) == list(rls)
     changed = {k for k in rls if chapter[k] != rls[k]}
-    assert changed == {"init", "heaviside", "weight_init", "lr", "shift", "invert"}
+    assert changed == {"init", "heaviside", "normalize", "weight_init", "lr", "shift", "invert"}
 
 
 def test_rls_chapter_refuses_the_sample_init_before_any_work(capsys):
