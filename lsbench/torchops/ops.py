@@ -202,19 +202,76 @@ def gaussian_filter_zero(u: torch.Tensor, sigma: float, size: int | None = None)
 def separable_correlate_zero(u: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     """Correlate every ``(H, W)`` map with the outer product ``k k^T`` (odd length), zero padding.
 
-    Computed as ``T_H u T_W^T`` with the banded "same"-correlation matrices of
-    :func:`correlation_matrix`: one batched matrix product per axis, which BLAS runs far faster
-    than a single-channel convolution on the CPU, at a cost independent of the kernel length.
+    Computed with :func:`correlate_rows_zero` and :func:`correlate_cols_zero` and the block
+    matrix of :func:`banded_block_matrix`: batched matrix products on tiles of
+    :data:`CORRELATION_BLOCK` rows (columns), which BLAS runs faster than a single-channel
+    convolution on the CPU, at a cost linear in the pixel count.
+
+    >>> import torch
+    >>> u = torch.zeros(1, 5, 5, dtype=torch.float64); u[0, 2, 2] = 1.0
+    >>> separable_correlate_zero(u, torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64))[0, 1:4, 1:4]
+    tensor([[1., 2., 1.],
+            [2., 4., 2.],
+            [1., 2., 1.]], dtype=torch.float64)
     """
-    h, w = u.shape[-2:]
-    return correlation_matrix(k, h) @ u @ correlation_matrix(k, w).T
+    t = banded_block_matrix(k)
+    return correlate_cols_zero(correlate_rows_zero(u, t), t)
+
+
+#: rows (columns) per tile of the blocked "same" correlation; 32-64 measured fastest at 128^2-1024^2
+#: (one thread, 13 taps), and the cost per pixel then no longer grows with the side, as the dense
+#: ``H x H`` product's does (the RSF/LIC torch time exponents were 1.31 / 1.21 with it)
+CORRELATION_BLOCK = 32
+
+
+def banded_block_matrix(k: torch.Tensor, block: int = CORRELATION_BLOCK) -> torch.Tensor:
+    """The ``B x (B + 2 r)`` tile of the "same"-correlation operator with ``k`` (length ``2 r + 1``).
+
+    Row ``i`` holds ``k`` at columns ``i .. i + 2 r``: applied to ``B + 2 r`` consecutive samples of
+    the zero-padded signal it gives ``B`` outputs. ``B`` is ``block``, or ``2 r`` when that is
+    larger (a tile must reach into the next one only).
+    """
+    r = k.numel() // 2
+    b = max(block, 2 * r)
+    i = torch.arange(b, device=k.device)[:, None]
+    offset = torch.arange(b + 2 * r, device=k.device)[None, :] - i
+    inside = (offset >= 0) & (offset <= 2 * r)
+    return torch.where(inside, k[offset.clamp(0, 2 * r)], torch.zeros((), dtype=k.dtype, device=k.device))
+
+
+def _tiles(n: int, t: torch.Tensor) -> tuple[int, int, int]:
+    b, r2 = t.shape[0], t.shape[1] - t.shape[0]
+    return b, r2, -(-n // b)
+
+
+def correlate_cols_zero(u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """``scipy.ndimage.correlate1d(u, k, axis=-1, mode="constant")`` with ``t = banded_block_matrix(k)``.
+
+    The last axis is zero-padded, cut into tiles of ``B`` samples, each extended by the next
+    tile's first ``2 r``, and every tile multiplied by ``t^T``.
+    """
+    n = u.shape[-1]
+    b, r2, tiles = _tiles(n, t)
+    x = F.pad(u, (r2 // 2, (tiles + 1) * b - n - r2 // 2)).unflatten(-1, (tiles + 1, b))
+    windows = torch.cat([x[..., :-1, :], x[..., 1:, :r2]], -1)  # (..., tiles, B + 2r)
+    return (windows @ t.mT).flatten(-2)[..., :n]
+
+
+def correlate_rows_zero(u: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """:func:`correlate_cols_zero` along axis ``-2`` (``correlate1d(u, k, axis=-2, mode="constant")``)."""
+    n = u.shape[-2]
+    b, r2, tiles = _tiles(n, t)
+    x = F.pad(u, (0, 0, r2 // 2, (tiles + 1) * b - n - r2 // 2)).unflatten(-2, (tiles + 1, b))
+    windows = torch.cat([x[..., :-1, :, :], x[..., 1:, :r2, :]], -2)  # (..., tiles, B + 2r, W)
+    return (t @ windows).flatten(-3, -2)[..., :n, :]
 
 
 def correlation_matrix(k: torch.Tensor, n: int) -> torch.Tensor:
     """The ``n x n`` matrix ``T`` with ``(T a)[i] = sum_j k[j + r] a[i + j]`` (zero beyond the ends).
 
     ``k`` has odd length ``2 r + 1``; ``T @ a`` is ``scipy.ndimage.correlate1d(a, k, axis=0,
-    mode="constant")``, the "same" part of a zero-padded correlation.
+    mode="constant")``, the "same" part of a zero-padded correlation (the dense operator; the
+    filters use its tiles, :func:`banded_block_matrix`).
     """
     r = k.numel() // 2
     i = torch.arange(n, device=k.device)

@@ -168,6 +168,28 @@ def test_gaussian_filter_zero_equals_numpy(sigma, size):
                                    atol=10 * TOL[dtype])
 
 
+# sides around the tile (32): shorter than one tile, than the kernel, not a multiple, several tiles;
+# taps: 3, 13 (Li's sigma = 3) and 41 (sigma = 10, longer than a tile, so the tile grows to 2 r)
+@pytest.mark.parametrize("taps", [3, 13, 41])
+@pytest.mark.parametrize("shape", [(2, 5, 7), (1, 33, 31), (2, 70, 96), (1, 100, 45)])
+def test_blocked_correlation_equals_scipy_along_each_axis(taps, shape):
+    from scipy.ndimage import correlate1d
+
+    from lsbench.torchops.ops import banded_block_matrix, correlate_cols_zero, correlate_rows_zero, correlation_matrix
+
+    rng = np.random.default_rng(taps)
+    k = rng.uniform(0.1, 1.0, taps)  # not symmetric: a flipped kernel (convolution) would fail
+    u = _batch(8, shape)
+    t = banded_block_matrix(torch.tensor(k))
+    assert t.shape == (max(32, taps - 1), max(32, taps - 1) + taps - 1)
+    np.testing.assert_allclose(correlate_rows_zero(torch.tensor(u), t).numpy(),
+                               correlate1d(u, k, axis=-2, mode="constant"), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(correlate_cols_zero(torch.tensor(u), t).numpy(),
+                               correlate1d(u, k, axis=-1, mode="constant"), rtol=1e-12, atol=1e-12)
+    dense = correlation_matrix(torch.tensor(k), shape[-2]) @ torch.tensor(u)
+    np.testing.assert_allclose(correlate_rows_zero(torch.tensor(u), t).numpy(), dense.numpy(), rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_sussman_reinit_equals_numpy(dtype):
     u = _batch(7, (2, 12, 13))
