@@ -353,6 +353,7 @@ def cross_validate_method(method: str, k: int, *, dataset: str | None = None, sp
             f"F {100 * fold.f_measure:.2f}% (epoch {fold.best_epoch}{inner}; {fold.n_train} training images, "
             f"{fold.seconds:.0f} s)")
 
+    versions = _cv_versions()  # the code that trains: read before a long run, not after it (a commit may land meanwhile)
     result = cross_validate(config, train_config, data, k, seed=cv_seed, device=device, progress=progress,
                             desc=f"cv {method}", on_fold=report)
     summary = {"format": CV_FORMAT, "method": method,
@@ -360,7 +361,7 @@ def cross_validate_method(method: str, k: int, *, dataset: str | None = None, sp
                            **({"version": data.version} if hasattr(data, "version") else {})},
                "params": {k_: v for k_, v in values.items() if k_ not in SOURCE_PARAMS},
                "model_config": config, "train_config": train_config.as_dict(), **result.as_dict(),
-               "seconds": sum(f.seconds for f in result.folds), "versions": _cv_versions()}
+               "seconds": sum(f.seconds for f in result.folds), "versions": versions}
     atomic_write_json(target, summary)
     return CrossValidation(method=method, path=target, summary=summary)
 

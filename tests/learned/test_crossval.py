@@ -108,6 +108,27 @@ def test_cross_validation_is_reproducible_and_writes_no_checkpoint(data_root, tm
     assert [f["val_scenes"] for f in c.summary["folds"]] != [f["val_scenes"] for f in a.summary["folds"]]
 
 
+def test_cross_validation_records_the_commit_it_started_from(data_root, tmp_path, monkeypatch):
+    """A cv run takes half an hour; a commit landing meanwhile must not be recorded as the code that trained."""
+    import lsbench.harness.environment as environment
+
+    monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
+    head = {"commit": "at-start", "dirty": False}
+    monkeypatch.setattr(environment, "git_commit", lambda *a, **k: dict(head))
+    train = crossval.cross_validate
+
+    def training_during_which_a_commit_lands(*args, **kwargs):
+        result = train(*args, **kwargs)
+        head["commit"] = "landed-during-the-run"
+        return result
+
+    monkeypatch.setattr(crossval, "cross_validate", training_during_which_a_commit_lands)
+    run = cross_validate_method("rls", 2, root=data_root, params=TINY, out=tmp_path / "a.json", progress=False,
+                                log=lambda line: None)
+    assert head["commit"] == "landed-during-the-run"  # the patched training ran
+    assert json.loads(run.path.read_text())["versions"]["git"]["commit"] == "at-start"
+
+
 def test_cli_cv_end_to_end(data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("LSBENCH_CACHE", str(tmp_path / "cache"))
     res = CliRunner().invoke(main, ["train", "rls-chapter", "--root", str(data_root), "--cv", "2", *TINY_ARGS,
