@@ -175,7 +175,12 @@ def test_gaussian_filter_zero_equals_numpy(sigma, size):
 def test_blocked_correlation_equals_scipy_along_each_axis(taps, shape):
     from scipy.ndimage import correlate1d
 
-    from lsbench.torchops.ops import banded_block_matrix, correlate_cols_zero, correlate_rows_zero, correlation_matrix
+    from lsbench.torchops.ops import (
+        banded_block_matrix,
+        correlate_cols_zero,
+        correlate_rows_zero,
+        correlation_matrix,
+    )
 
     rng = np.random.default_rng(taps)
     k = rng.uniform(0.1, 1.0, taps)  # not symmetric: a flipped kernel (convolution) would fail
