@@ -32,6 +32,7 @@ from lsbench.levelset.ops import (
     heaviside_compact,
     laplacian_del2,
     neumann_bound_cond,
+    row_bands,
 )
 from lsbench.levelset.validate import (
     check_choice,
@@ -48,6 +49,7 @@ __all__ = ["POTENTIALS", "drlse", "drlse_energy", "edge_indicator"]
 
 POTENTIALS = ("double-well", "single-well")
 _SMALL = 1e-10  # drlse_edge.m's smallNumber in N = grad phi / (|grad phi| + smallNumber)
+_HALO = 2  # rows of context of one step: the divergence of the gradient reaches two rows
 
 
 def edge_indicator(image255: np.ndarray, sigma: float, size: int = 15) -> np.ndarray:
@@ -272,7 +274,8 @@ def drlse(
 
 
 class _DrlseStepper:
-    """One explicit step of ``drlse_edge.m`` per :meth:`step`, in the reference sign (object u < 0)."""
+    """One explicit step of ``drlse_edge.m`` per :meth:`step`, in the reference sign (object u < 0);
+    the right-hand side band by band on large images (:func:`~lsbench.levelset.ops.row_bands`)."""
 
     def __init__(self, u0: np.ndarray, g: np.ndarray, *, lambda_: float, mu: float, epsilon: float,
                  dt: float, double_well: bool) -> None:
@@ -281,7 +284,10 @@ class _DrlseStepper:
         self.vy, self.vx = np.gradient(g)
         self.lambda_, self.mu, self.epsilon, self.dt = lambda_, mu, epsilon, dt
         self.double_well = double_well
-        e = lambda: np.empty_like(self.u)  # noqa: E731
+        self.du = np.empty_like(self.u)
+        # the scratch of one band (:func:`row_bands`, halo 2: the divergence of the gradient)
+        rows = max(band[0].stop - band[0].start for band in row_bands(self.u.shape, halo=_HALO))
+        e = lambda: np.empty((rows, self.u.shape[1]))  # noqa: E731
         self.ux, self.uy, self.s, self.nx, self.ny, self.curv, self.reg, self.t, self.w = (e() for _ in range(9))
 
     def advance(self, n_steps: int, alpha: float) -> None:
@@ -289,9 +295,18 @@ class _DrlseStepper:
             self.step(alpha)
 
     def step(self, alpha: float) -> None:
-        u, ux, uy, s, nx, ny, curv, reg, t, w = (self.u, self.ux, self.uy, self.s, self.nx, self.ny,
-                                                  self.curv, self.reg, self.t, self.w)
-        neumann_bound_cond(u, out=u)
+        neumann_bound_cond(self.u, out=self.u)
+        for source, keep, target in row_bands(self.u.shape, halo=_HALO):  # the same numbers, in cache
+            self.du[target] = self._increment(source, alpha)[keep]
+        self.u += self.du
+
+    def _increment(self, rows: slice, alpha: float) -> np.ndarray:
+        """``dt`` times the right-hand side of the evolution on the image rows ``rows`` (a view of
+        the band scratch; its first and last two rows are exact only at the image border)."""
+        u, g, vx, vy = self.u[rows], self.g[rows], self.vx[rows], self.vy[rows]
+        n = u.shape[0]
+        ux, uy, s, nx, ny, curv, reg, t, w = (self.ux[:n], self.uy[:n], self.s[:n], self.nx[:n], self.ny[:n],
+                                              self.curv[:n], self.reg[:n], self.t[:n], self.w[:n])
         gradient_into(u, uy, ux)
         np.multiply(ux, ux, out=s)
         s += uy * uy
@@ -315,10 +330,10 @@ class _DrlseStepper:
             reg -= curv
         d = dirac_compact(u, self.epsilon)
         # edge term: d (vx Nx + vy Ny) + d g curv;  area term: d g
-        np.multiply(self.vx, nx, out=t)
-        t += self.vy * ny
+        np.multiply(vx, nx, out=t)
+        t += vy * ny
         t *= d
-        np.multiply(d, self.g, out=w)  # area term
+        np.multiply(d, g, out=w)  # area term
         curv *= w
         t += curv  # edge term
         t *= self.lambda_
@@ -328,7 +343,7 @@ class _DrlseStepper:
             w *= alpha
             t += w
         t *= self.dt
-        u += t
+        return t
 
 
 class _CompiledDrlseStepper:

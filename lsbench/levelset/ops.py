@@ -22,6 +22,9 @@ doi:10.1109/83.902291.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import numpy as np
 from scipy import ndimage
 
@@ -41,6 +44,7 @@ __all__ = [
     "laplacian_del2",
     "neumann_bound_cond",
     "rescale",
+    "row_bands",
     "sussman_reinit",
     "to_gray",
 ]
@@ -383,6 +387,55 @@ def neumann_bound_cond(f: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     if ncol >= 3:
         g[:, [0, ncol - 1]] = g[:, [2, ncol - 3]]
     return g
+
+
+# -- cache blocking ------------------------------------------------------------------------------
+#: pixels per band of :func:`row_bands`: a band's float64 temporaries (256 KiB each) stay in the
+#: cache (chosen by measurement: 2^14, 2^15 and 2^16 against whole images, 128² to 1024²)
+BAND_PIXELS = 1 << 15
+#: bands are at least this high (so at least 4 rows after an even split: the one-sided border
+#: formulas, such as ``del2``'s extrapolation, see 4 rows as in the whole image)
+_MIN_BAND_ROWS = 8
+
+
+def row_bands(shape: tuple[int, int], halo: int, pixels: int | None = None
+              ) -> Iterator[tuple[slice, slice, slice]]:
+    """Row bands covering an image, for running a whole-array stencil update band by band.
+
+    A NumPy update makes one temporary image per operation; on a large image they leave the
+    cache and the time per pixel grows with the image (measured 1.7-1.9x per pixel at 1024²
+    against 256² for Chan–Vese and DRLSE). Applied to bands of about ``pixels`` pixels, each with
+    ``halo`` rows of context above and below (fewer at the image border), the same update gives
+    the same numbers, as long as ``halo`` covers the stencil's reach: rows within ``halo`` of a
+    cut are computed but dropped.
+    ``pixels`` defaults to :data:`BAND_PIXELS`.
+
+    Yields ``(source, keep, target)``: the rows to read (band plus halo), the rows of the result
+    computed from them to keep, and where they go in the whole image. The bands are of equal height
+    (to a row), at least 4 rows each, so that a stencil with its own border rule (one-sided
+    differences, ``del2``'s extrapolation) sees as many rows at the image border as in the whole.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset.ops import row_bands
+    >>> u = np.arange(30.0).reshape(10, 3)
+    >>> smooth = lambda a: (np.roll(a, 1, 0) + a + np.roll(a, -1, 0))[1:-1]  # rows 1..n-2
+    >>> out = np.zeros_like(u)
+    >>> for source, keep, target in row_bands(u.shape, halo=1, pixels=24):
+    ...     band = np.pad(u[source], ((1, 1), (0, 0)), mode="edge")
+    ...     out[target] = smooth(band)[keep]
+    >>> whole = smooth(np.pad(u, ((1, 1), (0, 0)), mode="edge"))
+    >>> bool(np.array_equal(out, whole)), [t for _, _, t in row_bands(u.shape, halo=1, pixels=24)]
+    (True, [slice(0, 5, None), slice(5, 10, None)])
+    """
+    h, w = shape
+    pixels = BAND_PIXELS if pixels is None else pixels
+    n = -(-h // max(_MIN_BAND_ROWS, pixels // max(w, 1)))  # bands of equal height, at least 4 rows
+    cuts = [h * b // n for b in range(n + 1)]
+    for top, bottom in itertools.pairwise(cuts):
+        lo, hi = max(top - halo, 0), min(bottom + halo, h)
+        yield slice(lo, hi), slice(top - lo, bottom - lo), slice(top, bottom)
 
 
 # -- Gaussian smoothing with zero padding -------------------------------------------------------

@@ -63,8 +63,10 @@ MODULE_TESTS: dict[str, list[str]] = {
     "lsbench/classic/_common.py": ["tests/classic/test_common.py", "tests/classic/test_chan_vese.py", "tests/classic/test_drlse.py",
                                    "tests/classic/test_rsf.py", "tests/classic/test_l2s.py"],
     "lsbench/classic/backend.py": ["tests/classic/test_backends.py"],
-    "lsbench/classic/chan_vese.py": ["tests/classic/test_chan_vese.py", "tests/classic/test_backends.py"],
-    "lsbench/classic/drlse.py": ["tests/classic/test_drlse.py", "tests/classic/test_backends.py"],
+    "lsbench/classic/chan_vese.py": ["tests/classic/test_chan_vese.py", "tests/classic/test_backends.py",
+                                    "tests/classic/test_row_bands.py"],
+    "lsbench/classic/drlse.py": ["tests/classic/test_drlse.py", "tests/classic/test_backends.py",
+                                "tests/classic/test_row_bands.py"],
     "lsbench/classic/rsf.py": ["tests/classic/test_rsf.py", "tests/classic/test_backends.py"],
     "lsbench/classic/l2s.py": ["tests/classic/test_l2s.py", "tests/classic/test_backends.py"],
     # a mutated kernel recompiles (the package's numba cache is keyed by all its sources): only the
