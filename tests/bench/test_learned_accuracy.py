@@ -8,7 +8,7 @@ methods on the synthetic set"): the conv RLS beats
 Chan–Vese, the dense RLS beats its non-recurrent control F-ConNet (the recurrence and the
 level-set input carry the gain), and training the default dense RLS takes under 15 minutes.
 The chapter's stronger claim, dense RLS above every classic method, does not hold on this
-scene-disjoint split (measured F 71.4 % vs Chan–Vese 81.9 %) and is therefore not asserted.
+scene-disjoint split (reports/reference/claims.md) and is therefore not asserted.
 """
 
 import pytest
