@@ -12,7 +12,9 @@ pytest.importorskip("numba")
 
 from lsbench.classic.compiled._kernels import (
     gaussian_filter_zero,
+    pairwise_leaves,
     pairwise_sum,
+    pairwise_sum3,
     threads,
     vector_atan,
     vector_sin,
@@ -30,6 +32,31 @@ def test_pairwise_sum_is_numpys_sum(dtype):
     a = rng.standard_normal((77, 130)).astype(dtype)
     assert pairwise_sum(a.ravel(), 0, a.size) == np.sum(a)  # a 2-D array: one flat pairwise sum
     assert pairwise_sum(a.ravel(), 10, 500) == np.sum(a.ravel()[10:510])
+
+
+def _numpy_runs(lo: int, n: int) -> list[tuple[int, int]]:
+    """The runs NumPy's recursive pairwise sum adds with its eight-accumulator loop (a port of
+    ``pairwise_sum`` in ``loops_utils.h``)."""
+    if n <= 128:
+        return [(lo, n)]
+    half = n // 2 - (n // 2) % 8
+    return _numpy_runs(lo, half) + _numpy_runs(lo + half, n - half)
+
+
+def test_pairwise_leaves_are_numpys_runs_left_to_right():
+    for n in [1, 7, 8, 128, 129, 136, 255, 1000, 16384, 65536 + 13, 100003]:
+        starts, sizes = pairwise_leaves(n)
+        assert list(zip(starts.tolist(), sizes.tolist(), strict=True)) == _numpy_runs(0, n), n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pairwise_sum3_is_numpys_sum_of_each_array(dtype):
+    rng = np.random.default_rng(2)
+    for n in [*range(1, 140), 255, 1000, 4095, 16384, 65537]:  # one run, two, and deep trees
+        a, b, c = ((rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n)).astype(dtype) for _ in range(3))
+        leaves = pairwise_leaves(n)
+        sums = pairwise_sum3(a, b, c, leaves, np.empty((3, leaves[0].size), dtype))
+        assert sums == (np.sum(a), np.sum(b), np.sum(c)), n
 
 
 @pytest.mark.parametrize("sigma", [0.8, 3.0, 4.0])

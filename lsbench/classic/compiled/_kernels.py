@@ -16,7 +16,8 @@ from numba import prange, types
 from numba.extending import overload
 
 __all__ = ["d_dx_row", "d_dy_row", "del2_at", "divergence_at", "gaussian_filter_zero", "gradient_at", "jit",
-           "laplacian_5", "like", "neumann_bound_cond", "pairwise_sum", "pixel", "threads", "vector_atan",
+           "laplacian_5", "like", "neumann_bound_cond", "pairwise_combine", "pairwise_leaves", "pairwise_sum",
+           "pairwise_sum3", "pixel", "threads", "vector_atan",
            "vector_sin"]
 
 #: every kernel: nopython, no fast-math (IEEE operations in the order written, no fused
@@ -84,38 +85,134 @@ def _pairwise_block(a, lo, n):
 
 
 @jit
-def pairwise_sum(a, lo, n):
-    """``np.sum(a[lo:lo + n])`` of a 1-D array, bit for bit: NumPy's pairwise summation.
+def _pairwise_block3(A, B, C, lo, n):
+    """:func:`_pairwise_block` of ``A``, ``B`` and ``C`` at once (``n >= 8``): three independent sets of
+    eight accumulators in one loop, which keeps the processor's adders busy where one set waits on
+    its own additions."""
+    a, b, c = A[lo:lo + n], B[lo:lo + n], C[lo:lo + n]
+    a0, a1, a2, a3, a4, a5, a6, a7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    b0, b1, b2, b3, b4, b5, b6, b7 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
+    c0, c1, c2, c3, c4, c5, c6, c7 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+    stop = n - n % 8
+    for i in range(8, stop, 8):
+        a0 += a[i]
+        a1 += a[i + 1]
+        a2 += a[i + 2]
+        a3 += a[i + 3]
+        a4 += a[i + 4]
+        a5 += a[i + 5]
+        a6 += a[i + 6]
+        a7 += a[i + 7]
+        b0 += b[i]
+        b1 += b[i + 1]
+        b2 += b[i + 2]
+        b3 += b[i + 3]
+        b4 += b[i + 4]
+        b5 += b[i + 5]
+        b6 += b[i + 6]
+        b7 += b[i + 7]
+        c0 += c[i]
+        c1 += c[i + 1]
+        c2 += c[i + 2]
+        c3 += c[i + 3]
+        c4 += c[i + 4]
+        c5 += c[i + 5]
+        c6 += c[i + 6]
+        c7 += c[i + 7]
+    sa = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    sb = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
+    sc = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))
+    for i in range(stop, n):
+        sa += a[i]
+        sb += b[i]
+        sc += c[i]
+    return sa, sb, sc
 
-    Runs of at most 128 elements are summed with eight interleaved accumulators; longer runs are
-    split in two at a multiple of 8 below the middle and the halves' sums added (``pairwise_sum``
-    in NumPy's ``loops_utils.h``; the recursion is unrolled onto a stack here). The accumulator
-    has ``a``'s type (float32 sums in float32, as NumPy).
+
+@jit
+def pairwise_leaves(n):
+    """The runs of NumPy's pairwise sum of ``n`` elements, left to right: ``(starts, sizes)``.
+
+    NumPy sums a run of at most 128 elements with eight interleaved accumulators
+    (:func:`_pairwise_block`); a longer run is split in two at a multiple of 8 below its middle and
+    the halves' sums are added (``pairwise_sum`` in NumPy's ``loops_utils.h``; the recursion is
+    unrolled onto a stack here). :func:`pairwise_combine` adds the runs' sums in that order.
     """
-    if n <= 128:
-        return _pairwise_block(a, lo, n)
-    todo_lo = np.empty(128, np.int64)  # depth-first: runs still to sum; n < 0 marks "add the last two sums"
+    n_leaves = 0
+    starts = np.empty(max(1, n // 32 + 1), np.int64)  # runs are longer than 64 elements (or the only one)
+    sizes = np.empty_like(starts)
+    todo_lo = np.empty(128, np.int64)  # depth-first: the runs still to split, the left one on top
     todo_n = np.empty(128, np.int64)
-    sums = np.empty(64, a.dtype)
-    todo_lo[0], todo_n[0] = lo, n
-    top, n_sums = 1, 0
+    todo_lo[0], todo_n[0] = 0, n
+    top = 1
     while top > 0:
         top -= 1
         start, size = todo_lo[top], todo_n[top]
+        if size <= 128:
+            starts[n_leaves], sizes[n_leaves] = start, size
+            n_leaves += 1
+        else:
+            half = size // 2
+            half -= half % 8
+            todo_lo[top], todo_n[top] = start + half, size - half
+            todo_lo[top + 1], todo_n[top + 1] = start, half
+            top += 2
+    return starts[:n_leaves], sizes[:n_leaves]
+
+
+@jit
+def pairwise_combine(leaf_sums, n):
+    """NumPy's pairwise sum of ``n`` elements from the sums of its runs (:func:`pairwise_leaves`, in
+    that order): each split's two halves added as NumPy's recursion returns them."""
+    todo = np.empty(128, np.int64)  # depth-first: sizes of the runs still to visit; -1: "add the last two sums"
+    sums = np.empty(64, leaf_sums.dtype)
+    todo[0] = n
+    top, n_sums, leaf = 1, 0, 0
+    while top > 0:
+        top -= 1
+        size = todo[top]
         if size < 0:
             sums[n_sums - 2] = sums[n_sums - 2] + sums[n_sums - 1]
             n_sums -= 1
         elif size <= 128:
-            sums[n_sums] = _pairwise_block(a, start, size)
+            sums[n_sums] = leaf_sums[leaf]
             n_sums += 1
+            leaf += 1
         else:
             half = size // 2
             half -= half % 8
-            todo_lo[top], todo_n[top] = start, -1
-            todo_lo[top + 1], todo_n[top + 1] = start + half, size - half
-            todo_lo[top + 2], todo_n[top + 2] = start, half
+            todo[top], todo[top + 1], todo[top + 2] = -1, size - half, half
             top += 3
     return sums[0]
+
+
+@jit
+def pairwise_sum(a, lo, n):
+    """``np.sum(a[lo:lo + n])`` of a 1-D array, bit for bit: NumPy's pairwise summation
+    (:func:`pairwise_leaves`, :func:`pairwise_combine`). The accumulator has ``a``'s type (float32
+    sums in float32, as NumPy)."""
+    if n <= 128:
+        return _pairwise_block(a, lo, n)
+    starts, sizes = pairwise_leaves(n)
+    leaf_sums = np.empty(starts.size, a.dtype)
+    for k in range(starts.size):
+        leaf_sums[k] = _pairwise_block(a, lo + starts[k], sizes[k])
+    return pairwise_combine(leaf_sums, n)
+
+
+@jit
+def pairwise_sum3(a, b, c, leaves, scratch):
+    """``(np.sum(a), np.sum(b), np.sum(c))`` of three 1-D arrays of ``n`` elements, bit for bit, in one
+    pass: :func:`pairwise_sum` with the three arrays' runs summed together (:func:`_pairwise_block3`).
+    ``leaves`` is :func:`pairwise_leaves` of ``n`` (computed once by a caller that sums often) and
+    ``scratch`` a ``(3, len(leaves[0]))`` array of the arrays' type."""
+    starts, sizes = leaves
+    n = starts[-1] + sizes[-1]
+    if n < 8:
+        return _pairwise_block(a, 0, n), _pairwise_block(b, 0, n), _pairwise_block(c, 0, n)
+    for k in range(starts.size):
+        scratch[0, k], scratch[1, k], scratch[2, k] = _pairwise_block3(a, b, c, starts[k], sizes[k])
+    return pairwise_combine(scratch[0], n), pairwise_combine(scratch[1], n), pairwise_combine(scratch[2], n)
 
 
 # -- finite differences (MATLAB's gradient and 4*del2, Li's NeumannBoundCond), one row at a time ---------

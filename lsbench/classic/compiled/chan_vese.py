@@ -15,7 +15,13 @@ import math
 import numpy as np
 from numba import prange
 
-from lsbench.classic.compiled._kernels import jit, like, pairwise_sum
+from lsbench.classic.compiled._kernels import (
+    jit,
+    like,
+    pairwise_leaves,
+    pairwise_sum,
+    pairwise_sum3,
+)
 
 __all__ = ["cv_evolve", "cv_evolve_batch", "cv_region_means", "getreuer_eq22", "region_means", "rms"]
 
@@ -113,6 +119,8 @@ def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, t
     img_in, img_out, diff2 = work[1], work[2], work[3]
     n_chunks = min(h, 64)
     cur, nxt = phi, work[0].reshape((h, w))
+    leaves = pairwise_leaves(n)
+    leaf_sums = np.empty((3, leaves[0].size), phi.dtype)
     steps = 0
     change = 0.0
     for _ in range(max_steps):
@@ -123,8 +131,9 @@ def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, t
             _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, r0, r1)
             counts[b] = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, r0, r1)
         cur, nxt = nxt, cur
-        c[0], c[1] = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), counts.sum(), n)
-        change = rms(pairwise_sum(diff2, 0, n), n)
+        sum_in, sum_out, sum_diff2 = pairwise_sum3(img_in, img_out, diff2, leaves, leaf_sums)
+        c[0], c[1] = region_means(sum_in, sum_out, counts.sum(), n)
+        change = rms(sum_diff2, n)
         steps += 1
         if not change > tol:  # converged, or not finite
             break
@@ -156,6 +165,8 @@ def _evolve_one(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_iter, 
     n = h * w
     new = work[0].reshape((h, w))
     img_in, img_out, diff2 = work[1], work[2], work[3]
+    leaves = pairwise_leaves(n)
+    leaf_sums = np.empty((3, leaves[0].size), phi.dtype)
     count = _reduction_terms(phi, phi, image, img_in, img_out, diff2, 0, h)
     c1, c2 = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), count, n)
     cur, nxt = phi, new
@@ -164,8 +175,9 @@ def _evolve_one(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_iter, 
         _sweep_rows(cur, image, c1, c2, mu, lambda1, lambda2, nu, dt, mu_dt, eta, nxt, 0, h)
         count = _reduction_terms(nxt, cur, image, img_in, img_out, diff2, 0, h)
         cur, nxt = nxt, cur
-        c1, c2 = region_means(pairwise_sum(img_in, 0, n), pairwise_sum(img_out, 0, n), count, n)
-        change = rms(pairwise_sum(diff2, 0, n), n)
+        sum_in, sum_out, sum_diff2 = pairwise_sum3(img_in, img_out, diff2, leaves, leaf_sums)
+        c1, c2 = region_means(sum_in, sum_out, count, n)
+        change = rms(sum_diff2, n)
         it += 1
         if not change > tol:
             converged = change <= tol  # False when phi turned non-finite
