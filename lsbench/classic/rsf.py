@@ -29,11 +29,13 @@ from lsbench.classic._common import (
 from lsbench.classic.backend import num_threads, resolve_backend
 from lsbench.levelset.iteration import IterCallback, notify
 from lsbench.levelset.ops import (
+    correlate_rows_zero,
     curvature_central,
     gaussian_kernel_1d,
     gradient_into,
     laplacian_del2,
     neumann_bound_cond,
+    row_bands,
 )
 from lsbench.levelset.validate import (
     check_image_2d,
@@ -46,13 +48,15 @@ from lsbench.types import LevelSetResult
 __all__ = ["lic", "lic_energy", "rsf", "rsf_energy"]
 
 _SCALE2 = 255.0 * 255.0  # nu is given as a multiple of 255^2, as in every Li demo
+_HALO = 2  # rows of context of a level-set step: the divergence of the normalised gradient
 _RSF_WINDOW = 10  # iterations over which rsf's optional tol test counts sign changes
 
 
 class _Gauss:
     """``conv2(A, fspecial('gaussian', 2*round(2 sigma)+1, sigma), 'same')`` as two 1-D passes.
 
-    Short kernels use direct 1-D correlation; from ``FFT_MIN_TAPS`` taps on (sigma >= 5) each
+    Short kernels use direct 1-D correlation (SciPy's, along the columns in row bands on large images:
+    :func:`~lsbench.levelset.ops.correlate_rows_zero`); from ``FFT_MIN_TAPS`` taps on (sigma >= 5) each
     pass is a real FFT product over a length >= n + radius, which is the same zero-padded
     linear convolution (no wrap-around) to rounding, and 1.5-2x faster at sigma = 10, 128^2.
     """
@@ -75,7 +79,7 @@ class _Gauss:
 
     def __call__(self, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if not self._spectra:
-            ndimage.correlate1d(a, self.k, axis=0, mode="constant", cval=0.0, output=self._tmp)
+            correlate_rows_zero(a, self.k, out=self._tmp)
             return ndimage.correlate1d(self._tmp, self.k, axis=1, mode="constant", cval=0.0, output=out)
         (ly, ky), (lx, kx) = self._spectra
         h, w = self.shape
@@ -92,42 +96,51 @@ class _LevelSetStep:
 
     ``u <- u + dt (nu delta(u) kappa + mu (4 del2(u) - kappa) - delta(u) F)`` after
     ``NeumannBoundCond``, where ``F`` is the data force (``lambda1 e1 - lambda2 e2``) supplied
-    by the caller from the Neumann-corrected ``u``.
+    by the caller from the Neumann-corrected ``u``. The increment is computed band by band on
+    large images (:func:`~lsbench.levelset.ops.row_bands`; the same numbers, with the temporaries
+    in the cache).
     """
 
     def __init__(self, u0: np.ndarray, *, nu: float, mu: float, epsilon: float, dt: float) -> None:
         self.u = np.array(u0, dtype=np.float64)
         self.nu, self.mu, self.epsilon, self.dt = nu, mu, epsilon, dt
-        e = lambda: np.empty_like(self.u)  # noqa: E731
-        self.curv, self.delta, self.t, self.w1, self.w2 = (e() for _ in range(5))
+        self.du = np.empty_like(self.u)
+        # the scratch of one band (halo 2: the divergence of the normalised gradient)
+        rows = max(band[0].stop - band[0].start for band in row_bands(self.u.shape, halo=_HALO))
+        e = lambda: np.empty((rows, self.u.shape[1]))  # noqa: E731
+        self.curv, self.delta, self.t, self.a, self.w1, self.w2 = (e() for _ in range(6))
 
     def begin(self) -> np.ndarray:
         """Apply the Neumann condition and return ``u`` (for the caller's data force)."""
         return neumann_bound_cond(self.u, out=self.u)
 
-    def dirac(self) -> np.ndarray:
-        """``delta_eps(u) = (eps/pi) / (eps^2 + u^2)`` (RSF Eq. (9)) into a buffer."""
-        d = self.delta
-        np.multiply(self.u, self.u, out=d)
+    def finish(self, force: np.ndarray) -> None:
+        """Complete the step with the data force ``force`` (computed from :meth:`begin`'s ``u``)."""
+        for source, keep, target in row_bands(self.u.shape, halo=_HALO):
+            self.du[target] = self._increment(source, force)[keep]
+        self.u += self.du
+
+    def _increment(self, rows: slice, force: np.ndarray) -> np.ndarray:
+        """``dt (nu delta kappa + mu (4 del2(u) - kappa) - delta F)`` on the image rows ``rows`` (a
+        view of the band scratch; its first and last two rows are exact only at the image border)."""
+        u, F = self.u[rows], force[rows]
+        n = u.shape[0]
+        K, d, t, a, w1, w2 = (buf[:n] for buf in (self.curv, self.delta, self.t, self.a, self.w1, self.w2))
+        np.multiply(u, u, out=d)  # delta_eps(u) = (eps/pi) / (eps^2 + u^2) (RSF Eq. (9))
         np.add(self.epsilon * self.epsilon, d, out=d)
         np.divide(self.epsilon / np.pi, d, out=d)
-        return d
-
-    def finish(self, force: np.ndarray) -> None:
-        """Complete the step with the data force ``force`` (overwritten) and ``self.delta``."""
-        u, K, d, t = self.u, self.curv, self.delta, self.t
-        curvature_central(u, out=K, work=(self.w1, self.w2))
-        laplacian_del2(u, out=t, work=self.w1)
+        curvature_central(u, out=K, work=(w1, w2))
+        laplacian_del2(u, out=t, work=w1)
         t -= K
         t *= self.mu  # P = mu (4 del2(u) - K)
         K *= d
         K *= self.nu  # L = nu delta K
-        force *= d
-        np.negative(force, out=force)  # A = -delta F
+        np.multiply(F, d, out=a)
+        np.negative(a, out=a)  # A = -delta F
         np.add(K, t, out=t)  # L + P + A, in the reference's order
-        t += force
+        t += a
         t *= self.dt
-        u += t
+        return t
 
 
 def _common_checks(image, *, nu, mu, sigma, epsilon, dt, max_iter, tol, c0, iter_callback):
@@ -340,7 +353,6 @@ class _NumpyRSF:
         I, G, lambda1, lambda2 = self.I, self.G, self.lambda1, self.lambda2  # noqa: E741
         Hu, c1, c2, f1, f2, s, force = self.Hu, self.c1, self.c2, self.f1, self.f2, self.s, self.force
         u = self.step.begin()
-        self.step.dirac()
         # localBinaryFit: Hu = H(u); f1 = K*(Hu I) / K*Hu; f2 = (KI - K*(Hu I)) / (KONE - K*Hu)
         np.divide(u, self.epsilon, out=Hu)
         np.arctan(Hu, out=Hu)
@@ -634,7 +646,6 @@ class _NumpyLIC:
     def advance(self, n_steps: int) -> None:
         for _ in range(n_steps):
             self.step.begin()
-            self.step.dirac()
             np.subtract(self.e1, self.e2, out=self.force)
             self.step.finish(self.force)
 

@@ -31,6 +31,7 @@ from scipy import ndimage
 from lsbench.levelset.validate import check_number
 
 __all__ = [
+    "correlate_rows_zero",
     "curvature_central",
     "dirac_arctan",
     "dirac_compact",
@@ -463,6 +464,57 @@ def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:
     return k / k.sum()
 
 
+#: from this many pixels on, :func:`correlate_rows_zero` runs in row bands (below, SciPy is as fast
+#: or faster: the crossover measured between 256² and 512²)
+ROWS_BANDED_MIN_PIXELS = 4 * BAND_PIXELS
+
+
+def correlate_rows_zero(a: np.ndarray, k: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``scipy.ndimage.correlate1d(a, k, axis=0, mode="constant")`` of a 2-D float64 array: the same bits.
+
+    SciPy filters along axis 0 by gathering columns, which leaves the cache on large images (its time
+    per pixel grew about 3x from 181² to 1024² for a 13-tap kernel, against about 1.3x along axis 1).
+    From :data:`ROWS_BANDED_MIN_PIXELS` pixels on and for a symmetric ``k`` (a Gaussian), this runs
+    SciPy's sums on row bands (:func:`row_bands`) in SciPy's order, ``a[i] k[r] + sum_{t=r..1}
+    (a[i-t] + a[i+t]) k[r-t]`` with zeros beyond the border; otherwise it calls SciPy.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage
+    >>> from lsbench.levelset.ops import correlate_rows_zero, gaussian_kernel_1d
+    >>> a, k = np.random.default_rng(0).random((600, 300)), gaussian_kernel_1d(3.0)
+    >>> bool(np.array_equal(correlate_rows_zero(a, k), ndimage.correlate1d(a, k, axis=0, mode="constant")))
+    True
+    """
+    a = np.asarray(a, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    if a.ndim != 2 or a.size < ROWS_BANDED_MIN_PIXELS or not np.array_equal(k, k[::-1]):
+        return ndimage.correlate1d(a, k, axis=0, mode="constant", cval=0.0, output=out)
+    r = k.size // 2
+    h, w = a.shape
+    out = np.empty_like(a) if out is None else out
+    bands = [target for _, _, target in row_bands(a.shape, halo=0)]
+    rows = max(t.stop - t.start for t in bands)
+    padded, term = np.empty((rows + 2 * r, w)), np.empty((rows, w))  # a band with r rows above and below
+    for target in bands:
+        lo, hi = target.start, target.stop
+        n = hi - lo
+        src_lo, src_hi = max(lo - r, 0), min(hi + r, h)
+        top = src_lo - (lo - r)  # zero rows above the image
+        band = padded[:n + 2 * r]
+        band[:top] = 0.0
+        band[top:top + src_hi - src_lo] = a[src_lo:src_hi]
+        band[top + src_hi - src_lo:] = 0.0  # zero rows below
+        o, t_k = out[lo:hi], term[:n]
+        np.multiply(band[r:r + n], k[r], out=o)
+        for t in range(r, 0, -1):
+            np.add(band[r - t:r - t + n], band[r + t:r + t + n], out=t_k)
+            t_k *= k[r - t]
+            o += t_k
+    return out
+
+
 def gaussian_filter_zero(
     image: np.ndarray, sigma: float, size: int | None = None, out: np.ndarray | None = None
 ) -> np.ndarray:
@@ -485,7 +537,7 @@ def gaussian_filter_zero(
            [0.492, 0.663, 0.701, 0.663, 0.492]])
     """
     k = gaussian_kernel_1d(sigma, size)
-    tmp = ndimage.correlate1d(image, k, axis=0, mode="constant", cval=0.0)
+    tmp = correlate_rows_zero(image, k)
     return ndimage.correlate1d(tmp, k, axis=1, mode="constant", cval=0.0, output=out)
 
 

@@ -149,3 +149,21 @@ def test_sussman_reinit_equals_the_reference_and_restores_a_distance():
     # not periodic: a ramp's last column is not compared with its first
     ramp = np.tile(np.arange(8.0) - 3.5, (5, 1))
     np.testing.assert_allclose(ops.sussman_reinit(ramp, 0.5), ramp, atol=1e-12)
+
+
+@pytest.mark.parametrize("sigma", [0.8, 3.0, 6.0])
+@pytest.mark.parametrize("shape", [(67, 70), (8, 40), (300, 11)])
+def test_correlate_rows_zero_is_scipys_axis_0_correlation_bit_for_bit(monkeypatch, sigma, shape):
+    monkeypatch.setattr(ops, "BAND_PIXELS", 1)  # 8-row bands: many cuts, kernels wider than a band
+    monkeypatch.setattr(ops, "ROWS_BANDED_MIN_PIXELS", 1)
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)  # another summation order shows
+    a[0, :3] = -0.0  # signed zeros at the border
+    k = ops.gaussian_kernel_1d(sigma)
+    ref = ndimage.correlate1d(a, k, axis=0, mode="constant")
+    out = np.full(shape, np.nan)
+    assert ops.correlate_rows_zero(a, k, out=out) is out
+    assert np.array_equal(out, ref)
+    assert np.array_equal(np.signbit(out), np.signbit(ref))
+    skew = k * np.linspace(0.5, 1.5, k.size)  # not symmetric: SciPy's own path
+    assert np.array_equal(ops.correlate_rows_zero(a, skew), ndimage.correlate1d(a, skew, axis=0, mode="constant"))
