@@ -11,6 +11,7 @@ inside, as lsbench does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,7 @@ from lsbench.levelset.ops import (
     dirac_arctan,
     gradient,
     heaviside_arctan,
+    map_row_bands,
     neumann_bound_cond,
     sussman_reinit,
 )
@@ -363,14 +365,14 @@ class _NumpyL2S:
             self.p1 = basis.evaluate(self.c1)
             self.p2 = basis.evaluate(self.c2)
 
-            kappa = curvature_central(phi)
+            kappa = map_row_bands(curvature_central, phi, halo=2)  # in the cache on large images, same bits
             F = self.lambda2 * (I - self.p2) ** 2 - self.lambda1 * (I - self.p1) ** 2
             F *= dirac_arctan(phi, self.epsilon)
             F /= np.max(np.abs(F)) + _EPS
             kappa *= self.nu
             F += kappa  # dphi/dt
             phi = phi + (self.cfl / (np.max(np.abs(F)) + _EPS)) * F
-            phi = sussman_reinit(phi, self.reinit_dt)
+            phi = map_row_bands(functools.partial(sussman_reinit, dt=self.reinit_dt), phi, halo=1)
             neumann_bound_cond(phi, out=phi)
             self.phi = phi
             self.count = self.count + 1 if self.monitor.update(phi) < self.tol else 0

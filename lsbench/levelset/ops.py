@@ -23,7 +23,7 @@ doi:10.1109/83.902291.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from scipy import ndimage
@@ -43,6 +43,7 @@ __all__ = [
     "heaviside_arctan",
     "heaviside_compact",
     "laplacian_del2",
+    "map_row_bands",
     "neumann_bound_cond",
     "rescale",
     "row_bands",
@@ -438,6 +439,41 @@ def row_bands(shape: tuple[int, int], halo: int, pixels: int | None = None
         lo, hi = max(top - halo, 0), min(bottom + halo, h)
         yield slice(lo, hi), slice(top - lo, bottom - lo), slice(top, bottom)
 
+
+
+def map_row_bands(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: int,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """``fn(a)`` for a stencil ``fn`` that reaches ``halo`` rows, computed band by band (:func:`row_bands`).
+
+    ``fn`` maps a 2-D array to one of its shape, each row from the rows within ``halo`` of it (and
+    its own border rule at the first and last rows). On an image above :data:`BAND_PIXELS` pixels
+    each band's temporaries stay in the cache; the result is ``fn(a)``'s, bit for bit. ``out`` must
+    not overlap ``a`` (a later band reads rows of ``a`` that an earlier one would have written).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lsbench.levelset.ops import curvature_central, map_row_bands
+    >>> u = np.random.default_rng(0).random((400, 300))
+    >>> bool(np.array_equal(map_row_bands(curvature_central, u, halo=2), curvature_central(u)))
+    True
+    """
+    a = np.asarray(a)
+    if out is not None and np.shares_memory(a, out):
+        raise ValueError("map_row_bands: out must not overlap the input array")
+    bands = list(row_bands(a.shape, halo=halo))
+    if len(bands) == 1:
+        result = fn(a)
+        if out is None:
+            return result
+        out[...] = result
+        return out
+    for source, keep, target in bands:
+        part = fn(a[source])[keep]
+        if out is None:
+            out = np.empty(a.shape, part.dtype)
+        out[target] = part
+    return out
 
 # -- Gaussian smoothing with zero padding -------------------------------------------------------
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The NumPy backends of Chan–Vese, DRLSE, RSF and LIC run their update band by band on large images
+"""The NumPy backends of Chan–Vese, DRLSE, RSF, LIC and L2S run their update band by band on large images
 (:func:`lsbench.levelset.ops.row_bands`, for the cache): the numbers must be those of the whole
 image, to the bit, at every band height, including bands cut through the object."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import lsbench.levelset.ops as ops
-from lsbench.classic import chan_vese, drlse, lic, rsf
+from lsbench.classic import chan_vese, drlse, l2s, lic, rsf
 from lsbench.levelset.init import binary_step
 from lsbench.levelset.ops import row_bands
 from tests.conftest import two_phase_image
@@ -66,6 +66,27 @@ def test_rsf_and_lic_numpy_banded_equal_whole(monkeypatch, method, band_pixels):
     whole, banded = _whole_and_banded(monkeypatch, run, band_pixels)
     assert np.array_equal(whole, banded)
     assert not np.array_equal(whole > 0, init)  # the contour moved
+
+
+@pytest.mark.parametrize("band_pixels", [1, 10 * 58])  # 8-row bands (the least), 10 rows
+def test_l2s_numpy_banded_equals_whole(monkeypatch, band_pixels):
+    img, _truth = two_phase_image(64, noise=0.1, seed=6)
+    img = img[:61, :58] + np.linspace(0.0, 0.3, 58)  # a height that does not split evenly; a smooth bias
+    init = np.zeros(img.shape, bool)
+    init[12:48, 10:44] = True  # the evolving front crosses every band cut
+
+    def run():  # curvature (halo 2) and Sussman's re-initialisation (halo 1) run in bands
+        return l2s(img, degree=2, nu=0.3, max_iter=15, tol=0, init=init, backend="numpy", return_result=True).phi
+
+    whole, banded = _whole_and_banded(monkeypatch, run, band_pixels)
+    assert np.array_equal(whole, banded)
+    assert not np.array_equal(whole > 0, init)  # the contour moved
+
+
+def test_map_row_bands_refuses_an_output_that_overlaps_its_input():
+    u = np.zeros((40, 40))
+    with pytest.raises(ValueError, match="overlap"):
+        ops.map_row_bands(ops.curvature_central, u, halo=2, out=u)
 
 
 @pytest.mark.parametrize(("shape", "halo", "pixels"), [((10, 3), 1, 24), ((67, 70), 2, 1), ((7, 5), 2, 1),

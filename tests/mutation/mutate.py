@@ -69,7 +69,8 @@ MODULE_TESTS: dict[str, list[str]] = {
                                 "tests/classic/test_row_bands.py"],
     "lsbench/classic/rsf.py": ["tests/classic/test_rsf.py", "tests/classic/test_backends.py",
                                "tests/classic/test_row_bands.py"],
-    "lsbench/classic/l2s.py": ["tests/classic/test_l2s.py", "tests/classic/test_backends.py"],
+    "lsbench/classic/l2s.py": ["tests/classic/test_l2s.py", "tests/classic/test_backends.py",
+                               "tests/classic/test_row_bands.py"],
     # a mutated kernel recompiles (the package's numba cache is keyed by all its sources): only the
     # backend-parity tests of the method that calls it run, each compiling just that method's kernels
     "lsbench/classic/compiled/_kernels.py": ["tests/classic/test_compiled_kernels.py", "tests/classic/test_backends.py",
