@@ -83,12 +83,6 @@ def test_l2s_numpy_banded_equals_whole(monkeypatch, band_pixels):
     assert not np.array_equal(whole > 0, init)  # the contour moved
 
 
-def test_map_row_bands_refuses_an_output_that_overlaps_its_input():
-    u = np.zeros((40, 40))
-    with pytest.raises(ValueError, match="overlap"):
-        ops.map_row_bands(ops.curvature_central, u, halo=2, out=u)
-
-
 @pytest.mark.parametrize(("shape", "halo", "pixels"), [((10, 3), 1, 24), ((67, 70), 2, 1), ((7, 5), 2, 1),
                                                       ((1024, 1024), 2, None), ((256, 256), 1, None),
                                                       ((300, 300), 1, None)])

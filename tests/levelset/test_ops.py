@@ -165,5 +165,7 @@ def test_correlate_rows_zero_is_scipys_axis_0_correlation_bit_for_bit(monkeypatc
     assert ops.correlate_rows_zero(a, k, out=out) is out
     assert np.array_equal(out, ref)
     assert np.array_equal(np.signbit(out), np.signbit(ref))
+    in_place = a.copy()  # the output over the input: SciPy's path (bands would read rows already written)
+    assert np.array_equal(ops.correlate_rows_zero(in_place, k, out=in_place), ref)
     skew = k * np.linspace(0.5, 1.5, k.size)  # not symmetric: SciPy's own path
     assert np.array_equal(ops.correlate_rows_zero(a, skew), ndimage.correlate1d(a, skew, axis=0, mode="constant"))
