@@ -59,6 +59,28 @@ def test_pairwise_sum3_is_numpys_sum_of_each_array(dtype):
         assert sums == (np.sum(a), np.sum(b), np.sum(c)), n
 
 
+def test_lic_update_c_is_numpys_sums_of_the_products():
+    """LIC's ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` in NumPy's order (``rsf._update_c``): the
+    products of one pairwise run made and summed together, the runs in parallel."""
+    from lsbench.classic.compiled.rsf import lic_update_c
+
+    rng = np.random.default_rng(3)
+    previous = np.array([-1.0, -2.0])
+    for shape in [(1, 1), (1, 7), (2, 4), (3, 3), (8, 16), (11, 13), (1, 129), (129, 67), (256, 256)]:
+        I = rng.random(shape) * 255  # noqa: E741
+        H = rng.random(shape)
+        KB1, KB2 = (rng.random(shape) * 10.0 ** rng.uniform(-3, 3, shape) for _ in range(2))
+        expected = [np.sum(KB1 * I * M) / np.sum(KB2 * M) for M in (H, 1.0 - H)]
+        for n_threads in (1, 2):
+            with threads(n_threads):
+                got = lic_update_c(I, H, KB1, KB2, previous, np.empty((4, I.size)))
+            assert got.tolist() == expected, (shape, n_threads)
+    H = np.ones((9, 9))  # no pixel outside: the second denominator is 0 and c2 keeps its value
+    I, KB1, KB2 = (np.ascontiguousarray(a[:9, :9]) for a in (I, KB1, KB2))  # noqa: E741
+    got = lic_update_c(I, H, KB1, KB2, previous, np.empty((4, 81)))
+    assert got[1] == previous[1] and got[0] == np.sum(KB1 * I) / np.sum(KB2)
+
+
 @pytest.mark.parametrize("sigma", [0.8, 3.0, 4.0])
 @pytest.mark.parametrize("shape", [(40, 37), (5, 64), (64, 3)])
 def test_gaussian_is_scipys_correlation_with_zero_padding(sigma, shape):

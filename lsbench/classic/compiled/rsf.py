@@ -26,6 +26,8 @@ import numpy as np
 from numba import prange
 
 from lsbench.classic.compiled._kernels import (
+    _pairwise_block,
+    _pairwise_block3,
     d_dx_row,
     d_dy_row,
     del2_at,
@@ -34,7 +36,8 @@ from lsbench.classic.compiled._kernels import (
     jit,
     laplacian_5,
     neumann_bound_cond,
-    pairwise_sum,
+    pairwise_combine,
+    pairwise_leaves,
     pixel,
     vector_atan,
 )
@@ -189,19 +192,33 @@ def heaviside_field(u, epsilon, H):
 def lic_update_c(I, H, KB1, KB2, previous, work):
     """``lse_bfe.m``'s ``updateC``: ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` with ``M1 = H``,
     ``M2 = 1 - H`` (``H = H_eps(u)``; NumPy's pairwise sums of the same products); a zero
-    denominator keeps ``previous[i]``. ``work`` is ``(4, H*W)`` scratch."""
-    h, w = H.shape
-    n = h * w
-    for i in prange(h):
-        for j in range(w):
-            M1, M2 = H[i, j], 1.0 - H[i, j]
-            work[0, i * w + j] = (KB1[i, j] * I[i, j]) * M1
-            work[1, i * w + j] = KB2[i, j] * M1
-            work[2, i * w + j] = (KB1[i, j] * I[i, j]) * M2
-            work[3, i * w + j] = KB2[i, j] * M2
+    denominator keeps ``previous[i]``. The images are C-contiguous; ``work`` is ``(4, H*W)`` scratch.
+
+    The four sums run together, one run of NumPy's pairwise sum at a time (:func:`pairwise_leaves`;
+    the runs in parallel): the run's products, then their sums while the products are in cache,
+    then :func:`pairwise_combine` adds the runs' sums in NumPy's order.
+    """
+    n = H.size
+    I1, H1, B1, B2 = I.reshape(n), H.reshape(n), KB1.reshape(n), KB2.reshape(n)
+    num1, den1, num2, den2 = work[0], work[1], work[2], work[3]
+    starts, sizes = pairwise_leaves(n)
+    run_sums = np.empty((4, starts.size))
+    for k in prange(starts.size):
+        lo, m = starts[k], sizes[k]
+        for q in range(lo, lo + m):
+            M1 = H1[q]
+            M2 = 1.0 - M1
+            KB1_I = B1[q] * I1[q]
+            num1[q], den1[q], num2[q], den2[q] = KB1_I * M1, B2[q] * M1, KB1_I * M2, B2[q] * M2
+        if m >= 8:
+            run_sums[0, k], run_sums[1, k], run_sums[2, k] = _pairwise_block3(num1, den1, num2, lo, m)
+        else:
+            run_sums[0, k], run_sums[1, k] = _pairwise_block(num1, lo, m), _pairwise_block(den1, lo, m)
+            run_sums[2, k] = _pairwise_block(num2, lo, m)
+        run_sums[3, k] = _pairwise_block(den2, lo, m)
     C = previous.copy()
     for region in range(2):
-        num, den = pairwise_sum(work[2 * region], 0, n), pairwise_sum(work[2 * region + 1], 0, n)
+        num, den = pairwise_combine(run_sums[2 * region], n), pairwise_combine(run_sums[2 * region + 1], n)
         if den != 0:
             C[region] = num / den
     return C
