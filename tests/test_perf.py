@@ -71,6 +71,18 @@ def test_report_states_targets_ratios_and_load():
     assert "numba 2 at 256² (omp layer)" in text
 
 
+def test_paired_batch_rounds_decide_the_batch_target():
+    """With paired rounds in the JSON, the batch target uses their median ratio (here 18x: not met,
+    although the unpaired rows give 25x) and the report shows both."""
+    data = _data()
+    data["benchmarks"].append(_bench(7.0, table="cv_batch_paired", impl="numba-batch", images=32, threads=2,
+                                     round_ratios=[17.0, 18.0, 21.0], ratio_median=18.0,
+                                     skimage_per_image_median=0.1, numba_per_image_median=0.1 / 18))
+    text = build_report(data)
+    assert "| 18.00x paired (numba-batch; rounds 17.00x, 18.00x, 21.00x); unpaired 25.00x (numba-batch) | **no** |" in text
+    assert "Round ratios 17.00x, 18.00x, 21.00x, median 18.00x (scikit-image 100.0 ms / image, batch 5.6 ms" in text
+
+
 def test_main_writes_the_report_and_refuses_bad_input(tmp_path, capsys):
     src = tmp_path / "bench.json"
     src.write_text(json.dumps(_data()))

@@ -152,6 +152,42 @@ def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
     assert np.mean(partition) >= 0.99
 
 
+PAIRED_ROUNDS = 3
+
+
+def test_chan_vese_batch_paired_with_scikit_image(benchmark, synthetic_test):
+    """The batch target's ratio measured side by side in time: each round times the numba batch, the
+    scikit-image loop, then the numba batch again, and its ratio is the loop's time over the mean of
+    the two batches around it. A load that changes between the two halves of the suite (the
+    unpaired rows above run minutes apart) then moves both sides of a ratio alike."""
+    from lsbench.classic.chan_vese import chan_vese_batch as numba_batch
+
+    images = _batch_images(synthetic_test)
+    numba_batch(images[:2], tol=0, max_iter=3, backend="numba")  # load the kernel outside the timing
+    rounds: list[dict[str, float]] = []
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    def one_round() -> None:
+        before = timed(lambda: numba_batch(images, tol=0, max_iter=CV_ITER, backend="numba"))
+        loop = timed(lambda: [sk_chan_vese(im, tol=0, max_num_iter=CV_ITER) for im in images])
+        after = timed(lambda: numba_batch(images, tol=0, max_iter=CV_ITER, backend="numba"))
+        rounds.append({"skimage_s": loop, "numba_s": (before + after) / 2, "ratio": loop / ((before + after) / 2)})
+
+    benchmark.group = "chan_vese, 32 images of 128x128, paired rounds"
+    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, iterations=1)
+    ratios = [r["ratio"] for r in rounds]
+    _record(benchmark, table="cv_batch_paired", impl="numba-batch", images=len(images), side=128,
+            iterations=CV_ITER, threads=_numba_threads(sum(im.size for im in images)),
+            round_ratios=ratios, ratio_median=float(np.median(ratios)),
+            skimage_per_image_median=float(np.median([r["skimage_s"] for r in rounds])) / len(images),
+            numba_per_image_median=float(np.median([r["numba_s"] for r in rounds])) / len(images))
+    assert min(ratios) > 1
+
+
 def _device() -> str:
     import torch
 
