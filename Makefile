@@ -42,12 +42,14 @@ test: $(STAMP)
 # reports/performance.md written from the benchmark JSON (also when a check failed: the report says
 # which targets are met), then the slow training-to-accuracy checks (tests marked `slow`: the learned
 # methods and CRLS / Mask R-CNN trained from scratch, about an hour more); the exit status is non-zero
-# if any part failed. BENCH_JSON keeps the raw results.
+# if any part failed. BENCH_JSON keeps the raw results. A suite pytest calls interrupted (exit status 2:
+# Ctrl-C reaching pytest alone, or a collection error) stops there: no report, no hour of training.
 BENCH_JSON ?= reports/.bench/benchmark.json
 bench: $(STAMP)
 	@mkdir -p $(dir $(BENCH_JSON))
 	$(BIN)/python -m pytest -q -m bench --benchmark-enable --benchmark-columns=min,median,mean,stddev,rounds \
 		--benchmark-json=$(BENCH_JSON); status=$$?; \
+	if [ $$status -eq 2 ]; then echo "make bench: the suite was interrupted (pytest exit status 2: Ctrl-C or a collection error); no report written, training checks not run" >&2; exit 130; fi; \
 	$(BIN)/python -m lsbench.perf $(BENCH_JSON) --out reports/performance.md || status=1; \
 	$(BIN)/python -m pytest -q -m "slow and not bench" || status=1; \
 	exit $$status
