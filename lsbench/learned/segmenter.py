@@ -21,6 +21,7 @@ from torch import nn
 
 from lsbench.device import resolve_device
 from lsbench.learned.data import image_tensor, phi0_tensor, restore_masks
+from lsbench.learned.maps import pack_dense_maps
 from lsbench.learned.models import build_model, model_config
 from lsbench.learned.rls import initial_phi
 from lsbench.learned.train import (
@@ -102,19 +103,24 @@ class LearnedSegmenter(TrainedSegmenter):
         self.size: int | None = model_config.get("input_size")
         self.uses_sample_init = model_config.get("init") == "sample"
         self.n_iter = int(model_config["steps"]) if model_config["arch"] == "rls" else None
+        #: dense maps that multiply full batches (MAX_BATCH images) with MKL's packed GEMM on the CPU
+        #: (:func:`lsbench.learned.maps.pack_dense_maps`; 0 for conv models or without MKL)
+        self.packed_dense_maps = pack_dense_maps(self.model, MAX_BATCH) if device.type == "cpu" else 0
 
     def describe(self) -> dict[str, Any]:
         """What the run's ``config.json`` records of the model (under ``models``): its trainable
         parameter count, whether phi_0 is the sample's initial region (an input derived from the
         ground truth on the synthetic set), and where the weights came from: the checkpoint file
-        with its validation F-measure, or ``untrained`` with the initial weights (``rls-untrained``)."""
+        with its validation F-measure, or ``untrained`` with the initial weights (``rls-untrained``);
+        ``packed_gemm_batch`` where full batches of a dense model use MKL's packed GEMM."""
         info = self.checkpoint_info
         if info.get("untrained"):
             origin: dict[str, Any] = {"untrained": True, "initial_weights": info.get("initial_weights")}
         else:
             origin = {"checkpoint": info.get("path"), "val_f_measure": (info.get("val_metrics") or {}).get("f_measure")}
+        packed = {"packed_gemm_batch": MAX_BATCH} if self.packed_dense_maps else {}
         return {"params": sum(p.numel() for p in self.model.parameters() if p.requires_grad),
-                "phi0_from_sample_init": self.uses_sample_init, **origin}
+                "phi0_from_sample_init": self.uses_sample_init, **origin, **packed}
 
     @torch.inference_mode()
     def predict_batch(self, samples: Sequence[Sample]) -> list[Prediction]:

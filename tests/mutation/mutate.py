@@ -86,6 +86,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "lsbench/torchclassic/rsf.py": ["tests/torchclassic/test_batched.py"],
     "lsbench/torchclassic/l2s.py": ["tests/torchclassic/test_batched.py"],
     "lsbench/learned/rls.py": ["tests/learned/test_rls.py"],
+    "lsbench/learned/maps.py": ["tests/learned/test_maps.py", "tests/learned/test_rls.py"],
     "lsbench/metrics/binary.py": ["tests/metrics/test_binary.py"],
     "lsbench/metrics/masks.py": ["tests/metrics/test_coco.py", "tests/metrics/test_instance.py"],
     "lsbench/metrics/coco.py": ["tests/metrics/test_coco.py", "tests/metrics/test_scoring.py"],
