@@ -44,6 +44,7 @@ TORCH_MODULES = {
     "lsbench.torchclassic.l2s": 8,
     "lsbench.learned.rls": 10,
     "lsbench.learned.fconnet": 5,
+    "lsbench.learned.maps": 8,
     "lsbench.crls.roi_warp": 7,
 }
 
