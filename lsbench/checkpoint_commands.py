@@ -128,7 +128,7 @@ def expected_duration(method: str, params: Mapping[str, Any], n_images: int) -> 
     --------
     >>> from lsbench.checkpoint_commands import expected_duration
     >>> expected_duration("rls-conv", {"epochs": 20}, 360)
-    'about 4 min on an idle 2-core CPU, scaled from the measured default training'
+    'about 3 min on an idle 2-core CPU, scaled from the measured default training'
     """
     from lsbench.durations import format_duration, training_seconds
 
