@@ -298,12 +298,13 @@ class _CompiledCV:
     def __init__(self, image: np.ndarray, phi0: np.ndarray, *, mu: float, lambda1: float, lambda2: float,
                  nu: float, dt: float, eta: float) -> None:
         from lsbench.classic.compiled import chan_vese as kernels
+        from lsbench.classic.compiled._kernels import scratch_planes
 
         self._kernels = kernels
         self.image = image
         self.phi = np.array(phi0, dtype=image.dtype, order="C")
         self._args = _typed_params(image.dtype, mu, lambda1, lambda2, nu, dt, eta)
-        self._work = np.empty((4, image.size), dtype=image.dtype)
+        self._work = scratch_planes(4, (image.size,), image.dtype)
         self._c = kernels.cv_region_means(self.phi, image, self._work)
         self._threads = num_threads(image.size)
 

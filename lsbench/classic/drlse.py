@@ -352,13 +352,14 @@ class _CompiledDrlseStepper:
     def __init__(self, u0: np.ndarray, g: np.ndarray, *, lambda_: float, mu: float, epsilon: float,
                  dt: float, double_well: bool) -> None:
         from lsbench.classic.compiled import drlse as kernels
+        from lsbench.classic.compiled._kernels import scratch_planes
 
         self._steps = kernels.drlse_steps
         self.u = np.array(u0, dtype=np.float64, order="C")
         self.g = np.ascontiguousarray(g, dtype=np.float64)
         self.vy, self.vx = (np.ascontiguousarray(v) for v in np.gradient(self.g))
         self._params = (float(lambda_), float(mu), float(epsilon), float(dt), bool(double_well))
-        self._work = np.empty((6, *self.u.shape))
+        self._work = scratch_planes(6, self.u.shape)
         self._threads = num_threads(self.u.size)
 
     def advance(self, n_steps: int, alpha: float) -> None:

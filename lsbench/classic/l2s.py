@@ -388,6 +388,7 @@ class _CompiledL2S:
                  lambda1: float, lambda2: float, epsilon: float, cfl: float, reinit_dt: float, tol: float,
                  patience: int) -> None:
         from lsbench.classic.compiled import l2s as kernels
+        from lsbench.classic.compiled._kernels import scratch_planes
 
         self._kernels = kernels
         h, w = I.shape
@@ -401,7 +402,7 @@ class _CompiledL2S:
         self._state = np.zeros(2, np.int64)
         m = degree + 1
         self._c = np.zeros((2, m * m))
-        self._work = np.zeros((9, h, w))
+        self._work = scratch_planes(9, (h, w))
         self._rows = np.zeros((2 * (m * m + m), h))
         self._threads = num_threads(I.size)
 

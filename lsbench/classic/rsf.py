@@ -390,12 +390,13 @@ class _CompiledRSF:
     def __init__(self, u0: np.ndarray, I: np.ndarray, *, lambda1: float, lambda2: float, nu: float,  # noqa: E741
                  mu: float, sigma: float, epsilon: float, dt: float) -> None:
         from lsbench.classic.compiled import rsf as kernels
+        from lsbench.classic.compiled._kernels import scratch_planes
 
         self._kernels = kernels
         self.u = np.array(u0, dtype=np.float64, order="C")
         self.I = np.ascontiguousarray(I, dtype=np.float64)
         self.k = gaussian_kernel_1d(sigma)
-        self._work = np.empty((8, *I.shape))
+        self._work = scratch_planes(8, I.shape)
         self._threads = num_threads(I.size)
         G = self.gaussian
         self.KI = G(self.I)
@@ -659,6 +660,7 @@ class _CompiledLIC:
     def __init__(self, u0: np.ndarray, I: np.ndarray, *, nu: float, mu: float, sigma: float, epsilon: float,  # noqa: E741
                  dt: float) -> None:
         from lsbench.classic.compiled import rsf as kernels
+        from lsbench.classic.compiled._kernels import scratch_planes
 
         self._kernels = kernels
         self.u = np.array(u0, dtype=np.float64, order="C")
@@ -666,7 +668,7 @@ class _CompiledLIC:
         self.k = gaussian_kernel_1d(sigma)
         self.epsilon = float(epsilon)
         self._threads = num_threads(I.size)
-        self._work = np.empty((5, *I.shape))
+        self._work = scratch_planes(5, I.shape)
         self.KONE_I = self.I * self.I * self._gaussian(np.ones_like(self.I))
         self.e1, self.e2, self.force = np.empty_like(self.I), np.empty_like(self.I), np.empty_like(self.I)
         self._params = (float(nu), float(mu), float(epsilon), float(dt))
@@ -688,7 +690,7 @@ class _CompiledLIC:
         KB2 = self._gaussian(b * b)
         with threads(self._threads):
             C = self._kernels.lic_update_c(self.I, self._H, KB1, KB2, np.asarray(C, dtype=np.float64),
-                                           self._work[:4].reshape(4, -1))
+                                           self._work[:4])
             self._kernels.lic_data_force(self.I, self.KONE_I, KB1, KB2, C, self.e1, self.e2, self.force)
         return C
 

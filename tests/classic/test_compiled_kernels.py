@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -11,10 +12,12 @@ from scipy import ndimage
 pytest.importorskip("numba")
 
 from lsbench.classic.compiled._kernels import (
+    PLANE_GAP,
     gaussian_filter_zero,
     pairwise_leaves,
     pairwise_sum,
     pairwise_sum3,
+    scratch_planes,
     threads,
     vector_atan,
     vector_sin,
@@ -59,6 +62,20 @@ def test_pairwise_sum3_is_numpys_sum_of_each_array(dtype):
         assert sums == (np.sum(a), np.sum(b), np.sum(c)), n
 
 
+@pytest.mark.parametrize(("shape", "dtype"), [((256, 256), np.float64), ((128 * 128,), np.float32), ((5, 7), np.float64)])
+def test_scratch_planes_are_separate_aligned_zeroed_and_not_a_power_of_two_apart(shape, dtype):
+    planes = scratch_planes(5, shape, dtype)
+    assert len(planes) == 5
+    starts = [p.ctypes.data for p in planes]
+    for p, start in zip(planes, starts, strict=True):
+        assert p.shape == shape and p.dtype == dtype and p.flags.c_contiguous and p.flags.writeable
+        assert start % 64 == 0 and not p.any()
+    for a, b in itertools.pairwise(starts):  # in order, not overlapping, and never a multiple of 4 KiB apart
+        assert b - a >= planes[0].nbytes + PLANE_GAP and (b - a) % 4096 != 0
+    planes[0][...] = 1  # writing one plane leaves the others alone
+    assert not any(p.any() for p in planes[1:])
+
+
 def test_lic_update_c_is_numpys_sums_of_the_products():
     """LIC's ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` in NumPy's order (``rsf._update_c``): the
     products of one pairwise run made and summed together, the runs in parallel."""
@@ -73,11 +90,11 @@ def test_lic_update_c_is_numpys_sums_of_the_products():
         expected = [np.sum(KB1 * I * M) / np.sum(KB2 * M) for M in (H, 1.0 - H)]
         for n_threads in (1, 2):
             with threads(n_threads):
-                got = lic_update_c(I, H, KB1, KB2, previous, np.empty((4, I.size)))
+                got = lic_update_c(I, H, KB1, KB2, previous, scratch_planes(4, shape))
             assert got.tolist() == expected, (shape, n_threads)
     H = np.ones((9, 9))  # no pixel outside: the second denominator is 0 and c2 keeps its value
     I, KB1, KB2 = (np.ascontiguousarray(a[:9, :9]) for a in (I, KB1, KB2))  # noqa: E741
-    got = lic_update_c(I, H, KB1, KB2, previous, np.empty((4, 81)))
+    got = lic_update_c(I, H, KB1, KB2, previous, scratch_planes(4, (9, 9)))
     assert got[1] == previous[1] and got[0] == np.sum(KB1 * I) / np.sum(KB2)
 
 

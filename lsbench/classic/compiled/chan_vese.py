@@ -109,7 +109,8 @@ def cv_evolve(phi, image, mu, lambda1, lambda2, nu, dt, mu_dt, eta, max_steps, t
     """Up to ``max_steps`` iterations of :func:`getreuer_eq22` on ``phi`` (updated in place).
 
     ``c`` holds the region means ``[c1, c2]`` of ``phi`` (:func:`cv_region_means`) and is kept
-    up to date; ``work`` is a ``(4, H*W)`` scratch array of phi's type. Rows are swept in
+    up to date; ``work`` is four ``(H*W,)`` scratch planes of phi's type
+    (:func:`~lsbench.classic.compiled._kernels.scratch_planes`). Rows are swept in
     parallel (numba's threads). Stops after the first iteration whose RMS change
     ``sqrt(mean((phi' - phi)^2))`` is at most ``tol`` or not finite. Returns
     ``(iterations, last RMS change)``.

@@ -98,7 +98,7 @@ def drlse_steps(u, g, vx, vy, lambda_, mu, alpha, epsilon, dt, double_well, n_st
     """``n_steps`` steps of ``drlse_edge.m`` on ``u`` (in place), rows in parallel: Li's Neumann
     boundary, then :func:`unit_normal` and :func:`double_well_flux` on every pixel, then
     :func:`drlse_eq20`. ``vx, vy`` is the gradient of the edge indicator ``g``; ``work`` is
-    ``(6, H, W)`` scratch of u's type."""
+    six ``(H, W)`` scratch planes of u's type (:func:`~lsbench.classic.compiled._kernels.scratch_planes`)."""
     h, w = u.shape
     Nx, Ny, Rx, Ry, D = work[0], work[1], work[2], work[3], work[4]
     cur, nxt = u, work[5]

@@ -133,7 +133,7 @@ def rsf_steps(u, I, KI, KONE, fixed, k, lambda1, lambda2, nu, mu, epsilon, dt, n
     """``n_steps`` iterations of ``RSF.m`` on ``u`` (in place).
 
     Per iteration: Neumann boundary; ``H(u)``; the local fits (two Gaussians); the data force (two
-    more); :func:`level_set_eq`. ``work`` is ``(8, H, W)`` scratch; after the call ``work[0]``
+    more); :func:`level_set_eq`. ``work`` is eight ``(H, W)`` scratch planes (:func:`~lsbench.classic.compiled._kernels.scratch_planes`); after the call ``work[0]``
     and ``work[1]`` hold the last iteration's ``f1`` and ``f2``.
     """
     h, w = u.shape
@@ -169,7 +169,7 @@ def rsf_steps(u, I, KI, KONE, fixed, k, lambda1, lambda2, nu, mu, epsilon, dt, n
 @jit(parallel=True)
 def lse_steps(u, F, nu, mu, epsilon, dt, n_steps, work):
     """``n_steps`` level-set steps of ``lse_bfe.m`` (``updateLSF``) with the frozen data force
-    ``F = e1 - e2``, on ``u`` in place; ``work`` is ``(3, H, W)`` scratch."""
+    ``F = e1 - e2``, on ``u`` in place; ``work`` is three ``(H, W)`` scratch planes."""
     cur, nxt = u, work[2]
     for _ in range(n_steps):
         neumann_bound_cond(cur)
@@ -192,7 +192,7 @@ def heaviside_field(u, epsilon, H):
 def lic_update_c(I, H, KB1, KB2, previous, work):
     """``lse_bfe.m``'s ``updateC``: ``c_i = sum (K*b) I M_i / sum (K*b^2) M_i`` with ``M1 = H``,
     ``M2 = 1 - H`` (``H = H_eps(u)``; NumPy's pairwise sums of the same products); a zero
-    denominator keeps ``previous[i]``. The images are C-contiguous; ``work`` is ``(4, H*W)`` scratch.
+    denominator keeps ``previous[i]``. The images are C-contiguous; ``work`` is four C-contiguous scratch planes of the image's size.
 
     The four sums run together, one run of NumPy's pairwise sum at a time (:func:`pairwise_leaves`;
     the runs in parallel): the run's products, then their sums while the products are in cache,
@@ -200,7 +200,7 @@ def lic_update_c(I, H, KB1, KB2, previous, work):
     """
     n = H.size
     I1, H1, B1, B2 = I.reshape(n), H.reshape(n), KB1.reshape(n), KB2.reshape(n)
-    num1, den1, num2, den2 = work[0], work[1], work[2], work[3]
+    num1, den1, num2, den2 = work[0].reshape(n), work[1].reshape(n), work[2].reshape(n), work[3].reshape(n)
     starts, sizes = pairwise_leaves(n)
     run_sums = np.empty((4, starts.size))
     for k in prange(starts.size):
@@ -228,8 +228,8 @@ def lic_update_c(I, H, KB1, KB2, previous, work):
 def lic_update_b(I, u, C, k, epsilon, previous, work, H):
     """``lse_bfe.m``'s ``updateB``: ``b = K*(I J1) / K*J2`` with ``J1 = c1 M1 + c2 M2`` and
     ``J2 = c1^2 M1 + c2^2 M2`` (``M1 = H_eps(u)``, written into ``H`` for the next ``updateC``, which
-    sees the same ``u``); where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is ``(5, H, W)``
-    scratch; returns the new ``b`` (a new array)."""
+    sees the same ``u``); where ``K*J2`` is 0 the previous ``b`` is kept. ``work`` is five ``(H, W)``
+    scratch planes; returns the new ``b`` (a new array)."""
     h, w = u.shape
     PC1I, PC2, num, den, tmp = work[0], work[1], work[2], work[3], work[4]
     for i in prange(h):
