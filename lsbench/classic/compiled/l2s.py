@@ -223,6 +223,8 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
         gram_all[:, i], moment_all[:, i] = g, b
     row_max = np.zeros(h)
     row_changes = np.zeros(h, np.int64)
+    row_gram, row_moment = np.empty((h, M)), np.empty((h, m))  # each row's sums, before they are scattered
+    py_rows = np.ascontiguousarray(pyT.T)  # P_i(y) of each row y, contiguous
     half = 0.5
     steps = 0
     converged = False
@@ -235,7 +237,7 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
             for j in range(w):
                 Hi[j] = heaviside(pi[j], epsilon)
                 HIi[j] = Hi[j] * Ii[j]
-            g, b = np.empty(M), np.empty(m)
+            g, b = row_gram[i], row_moment[i]
             legendre_row_moments(Hi, HIi, pxxT, pxT, g, b)  # inside, W = H(phi)
             for q in range(M):
                 gram1[q, i], gram2[q, i] = g[q], gram_all[q, i] - g[q]
@@ -250,7 +252,7 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
         # the fitted images, the data force and the curvature
         for i in prange(h):
             Fi, Ii, p1i, p2i, pi, ki = F[i], I[i], p1[i], p2[i], phi[i], kappa[i]
-            py_row = pyT[:, i].copy()
+            py_row = py_rows[i]
             legendre_evaluate_row(py_row, pxT, c1, p1i)
             legendre_evaluate_row(py_row, pxT, c2, p2i)
             for j in range(w):
