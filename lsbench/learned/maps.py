@@ -70,7 +70,11 @@ class DenseMap(nn.Module):
         return self.packed_batch is not None
 
     def _packed_weight(self) -> torch.Tensor:
-        key = (self.weight._version, self.weight.data_ptr(), int(self.packed_batch or 0))
+        try:
+            version = self.weight._version
+        except RuntimeError:  # built in inference mode: no version counter (nor in-place updates outside it)
+            version = -1
+        key = (version, self.weight.data_ptr(), int(self.packed_batch or 0))
         if self._packed is None or self._packed[0] != key:
             with torch.no_grad():
                 self._packed = key, torch.ops.mkl._mkl_reorder_linear_weight(self.weight.detach(), self.packed_batch)

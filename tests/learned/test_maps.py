@@ -85,6 +85,17 @@ def test_a_pickled_copy_leaves_the_packed_weights_behind_and_packs_again():
         assert torch.equal(copy(v), expected)
 
 
+@needs_mkl
+def test_a_map_built_in_inference_mode_packs_too():
+    with torch.inference_mode():  # its weights are inference tensors, which have no version counter
+        m = _map()
+        m.pack_for_batch(4)
+        v = torch.rand(4, 16, 16)
+        out = m(v)
+    assert m._packed is not None
+    torch.testing.assert_close(out.double(), _reference(m, v), rtol=1e-5, atol=1e-5)
+
+
 def test_no_packing_without_mkl(monkeypatch):
     monkeypatch.setattr(maps, "mkl_packed_gemm_available", lambda: False)
     m = _map()
