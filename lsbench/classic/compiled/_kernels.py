@@ -441,7 +441,8 @@ def gaussian_filter_zero(a, k, out, tmp):
     Each pass is ``scipy.ndimage.correlate1d(mode="constant")`` for a symmetric kernel, in its
     order: ``a[i] k[r] + sum_{t=r..1} (a[i-t] + a[i+t]) k[r-t]``, samples beyond the border 0.
     ``tmp`` is a scratch array of ``a``'s shape. The loops run along rows (whole-row slices), which
-    the compiler vectorises.
+    the compiler vectorises; the pass along axis 1 reads each row from a zero-padded copy, so that
+    one loop serves the border columns too (``0 + a`` is SciPy's ``zero + a``, bit for bit).
     """
     h, w = a.shape
     r = k.size // 2
@@ -468,18 +469,16 @@ def gaussian_filter_zero(a, k, out, tmp):
             else:
                 for j in range(w):
                     acc[j] += zero * kt
-    for i in prange(h):  # along axis 1
-        src, acc = tmp[i], out[i]
-        for j in range(w):
-            acc[j] = src[j] * k[r]
-        for t in range(r, 0, -1):
-            kt = k[r - t]
-            for j in range(min(t, w)):  # left border: a[j - t] is 0
-                acc[j] += (zero + (src[j + t] if j + t < w else zero)) * kt
-            m = w - 2 * t
-            if m > 0:  # inner columns: acc[t:w-t] += (a[0:m] + a[2t:w]) kt
-                inner, left, right = acc[t:w - t], src[0:m], src[2 * t:w]
-                for j in range(m):
-                    inner[j] += (left[j] + right[j]) * kt
-            for j in range(max(w - t, t), w):  # right border: a[j + t] is 0
-                acc[j] += (src[j - t] + zero) * kt
+    n_chunks = min(h, 64)  # chunks of rows: one padded row per chunk
+    for c in prange(n_chunks):  # along axis 1, each row copied into the middle of a zero-padded row
+        padded = np.zeros(w + 2 * r, a.dtype)
+        for i in range(c * h // n_chunks, (c + 1) * h // n_chunks):
+            src, acc = tmp[i], out[i]
+            padded[r:r + w] = src
+            for j in range(w):
+                acc[j] = src[j] * k[r]
+            for t in range(r, 0, -1):  # a[j - t] + a[j + t], 0 beyond the border (zero + a, a + zero as SciPy)
+                kt = k[r - t]
+                left, right = padded[r - t:r - t + w], padded[r + t:r + t + w]
+                for j in range(w):
+                    acc[j] += (left[j] + right[j]) * kt
