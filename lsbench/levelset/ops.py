@@ -440,7 +440,6 @@ def row_bands(shape: tuple[int, int], halo: int, pixels: int | None = None
         yield slice(lo, hi), slice(top - lo, bottom - lo), slice(top, bottom)
 
 
-
 def map_row_bands(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: int) -> np.ndarray:
     """``fn(a)`` for a stencil ``fn`` that reaches ``halo`` rows, computed band by band (:func:`row_bands`).
 
@@ -467,6 +466,7 @@ def map_row_bands(fn: Callable[[np.ndarray], np.ndarray], a: np.ndarray, halo: i
             out = np.empty(a.shape, part.dtype)
         out[target] = part
     return out
+
 
 # -- Gaussian smoothing with zero padding -------------------------------------------------------
 def gaussian_kernel_1d(sigma: float, size: int | None = None) -> np.ndarray:

@@ -197,8 +197,8 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
     (an iteration is still when fewer than ``tol`` pixels change side of the zero level,
     ``phi >= 0``; the evolution stops after more than ``patience`` still iterations in a row).
     ``out_c`` (``(2, m*m)``) receives the last coefficients (inside, outside); ``work`` is
-    nine ``(H, W)`` scratch planes
-    (:func:`~lsbench.classic.compiled._kernels.scratch_planes`); planes 0 and 1 hold the last fits ``p1`` (inside) and ``p2``;
+    nine ``(H, W)`` scratch planes (:func:`~lsbench.classic.compiled._kernels.scratch_planes`);
+    planes 0 and 1 hold the last fits ``p1`` (inside) and ``p2``;
     ``rows`` is ``(2 (m^2 + m), H)`` scratch for the row sums of the fits. ``pyT, pxT`` are the
     1-D Legendre bases of the rows and columns (``(m, H)``, ``(m, W)``), ``pyyT, pxxT`` their
     products ``P_i P_k`` (``(m*m, H)``, ``(m*m, W)``).
