@@ -266,7 +266,7 @@ def _cv_skimage(benches: list[_Bench]) -> list[str]:
             f"`lsbench.classic.chan_vese` (NumPy backend, and the compiled numba backend) and "
             f"`skimage.segmentation.chan_vese` on `skimage.data.camera()` resized (float64), {CV_ITER_TEXT}; "
             f"milliseconds per image (median). *numba* runs on the default threads (`LSBENCH_NUM_THREADS`, else "
-            f"min(4, cores): {threads} at 256², one below 160²), *1 thread* sets `LSBENCH_NUM_THREADS=1`; scikit-image and "
+            f"the cores other processes leave free, at most 4: {threads} at 256² in this run, one below 160²), *1 thread* sets `LSBENCH_NUM_THREADS=1`; scikit-image and "
             "the NumPy backend run on one thread. *identical* compares the masks of all three backends with "
             "scikit-image's element by element, *max |Δphi|* their level sets.", "",
             *_table(["side", "scikit-image ms", "numpy ms", "speed-up", "numba ms", "speed-up", "numba 1 thread ms",

@@ -36,6 +36,8 @@ NUMPY_MODULES = {
     "lsbench.harness.selection": 4,
     "lsbench.reports.uncertainty": 4,
     "lsbench.progress": 2,
+    "lsbench.cpu": 11,
+    "lsbench.classic.backend": 2,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

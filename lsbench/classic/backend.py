@@ -7,8 +7,11 @@ Every classic function takes ``backend="auto" | "numpy" | "numba"``:
   cached on disk), one loop body per equation of the paper; needs numba;
 * ``"auto"`` (the default): ``"numba"`` when numba imports, else ``"numpy"``.
 
-The compiled kernels run on ``LSBENCH_NUM_THREADS`` threads (default: the CPU count, at most 4)
-for images of at least :data:`PARALLEL_MIN_PIXELS` pixels and on one thread below.
+The compiled kernels run on ``LSBENCH_NUM_THREADS`` threads for images of at least
+:data:`PARALLEL_MIN_PIXELS` pixels and on one thread below. Unset, the count is the CPU count (at
+most 4) less the cores other processes keep busy (:func:`lsbench.cpu.free_cores`), read again for
+every image: a second thread helps only on a free core (see :mod:`lsbench.cpu`). The threads never
+change a result: the kernels cut an image into the same runs of rows on any number of threads.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import functools
 import importlib
 import os
 from typing import Any
+
+from lsbench.cpu import free_cores
 
 __all__ = ["BACKENDS", "PARALLEL_MIN_PIXELS", "num_threads", "numba_available", "resolve_backend"]
 
@@ -59,8 +64,14 @@ def resolve_backend(backend: Any) -> str:
 
 
 def num_threads(n_pixels: int) -> int:
-    """Threads for one image of ``n_pixels``: ``$LSBENCH_NUM_THREADS``, else the CPU count (at most 4);
-    one below :data:`PARALLEL_MIN_PIXELS`."""
+    """Threads for one image of ``n_pixels``: ``$LSBENCH_NUM_THREADS``, else the CPU count (at most 4)
+    less the cores other processes keep busy (:func:`lsbench.cpu.free_cores`); one below
+    :data:`PARALLEL_MIN_PIXELS`.
+
+    >>> from lsbench.classic.backend import num_threads
+    >>> num_threads(256 * 256) >= 1
+    True
+    """
     env = os.environ.get("LSBENCH_NUM_THREADS")
     if env:
         try:
@@ -70,5 +81,7 @@ def num_threads(n_pixels: int) -> int:
         if wanted < 1:
             raise ValueError(f"LSBENCH_NUM_THREADS must be a positive integer, got {env!r}")
     else:
-        wanted = min(4, os.cpu_count() or 1)
+        if n_pixels < PARALLEL_MIN_PIXELS:
+            return 1
+        wanted = min(4, os.cpu_count() or 1, free_cores())
     return wanted if n_pixels >= PARALLEL_MIN_PIXELS else 1

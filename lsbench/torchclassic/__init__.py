@@ -8,17 +8,19 @@ per-iteration update). Every image stops on its own (its stopping rule, then it 
 batch). The registered methods ``cv-torch``, ``drlse-torch``, ``li-torch``, ``lic-torch`` and
 ``l2s-torch`` (:mod:`lsbench.methods`) are built on them, on one CPU thread by default
 (:class:`lsbench.torchclassic._batch.TorchThreads`). Importing this package imports torch; if
-torch is not imported yet, it first sets ``OMP_WAIT_POLICY=PASSIVE`` (unless set), so that
-OpenMP's waiting threads sleep instead of spinning: on a busy machine a spinning thread holds the
-core the thread it waits for needs (a two-thread batch ran 30x slower than one thread under load
-with the default policy, 2x with the passive one; measured on 2 cores at a load of 15).
+torch is not imported yet, it first sets how OpenMP's waiting threads wait
+(:func:`lsbench.cpu.configure_openmp`: a short spin, then sleep, unless set): on a busy machine a
+spinning thread holds the core the thread it waits for needs (a two-thread batch ran 30x slower
+than one thread under load with OpenMP's default policy, 2x with the passive one; measured on 2
+cores at a load of 15).
 """
 
-import os
 import sys
 
+from lsbench.cpu import configure_openmp
+
 if "torch" not in sys.modules:  # OpenMP reads the policy once, when torch loads it
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    configure_openmp()
 
 from lsbench.torchclassic.chan_vese import chan_vese_batch
 from lsbench.torchclassic.drlse import drlse_batch

@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lsbench.cpu import configure_openmp
 from lsbench.types import Sample
 
-# OpenMP's waiting threads sleep instead of spinning (torch and numba read this when they start it):
-# on a machine shared with other jobs spinning threads collapse a parallel evolution (the report
-# states the value in force)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# how OpenMP's waiting threads wait (torch and numba read it when they start OpenMP): lsbench's
+# default, set before either starts (the report states the values in force)
+configure_openmp()
 
 _LOAD_AT_START = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
 _STARTED = time.time()
@@ -101,7 +101,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "torch_method_threads": 1,  # the registered *-torch methods' default (their threads parameter)
         "numba": numba_info,
         "env": {k: os.environ.get(k, "") for k in ("LSBENCH_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY",
-                                                     "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+                                                     "GOMP_SPINCOUNT", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "versions": {"python": platform.python_version(), "numpy": numpy.__version__, "scipy": scipy.__version__,
                      "scikit-image": skimage.__version__, "torch": torch.__version__,
                      "numba": numba_info.get("version", "not installed")},

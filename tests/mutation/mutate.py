@@ -62,7 +62,8 @@ REPO = Path(__file__).resolve().parents[2]
 MODULE_TESTS: dict[str, list[str]] = {
     "lsbench/classic/_common.py": ["tests/classic/test_common.py", "tests/classic/test_chan_vese.py", "tests/classic/test_drlse.py",
                                    "tests/classic/test_rsf.py", "tests/classic/test_l2s.py"],
-    "lsbench/classic/backend.py": ["tests/classic/test_backends.py"],
+    "lsbench/classic/backend.py": ["tests/classic/test_backends.py", "tests/test_cpu.py"],
+    "lsbench/cpu.py": ["tests/test_cpu.py"],
     "lsbench/classic/chan_vese.py": ["tests/classic/test_chan_vese.py", "tests/classic/test_backends.py",
                                     "tests/classic/test_row_bands.py"],
     "lsbench/classic/drlse.py": ["tests/classic/test_drlse.py", "tests/classic/test_backends.py",

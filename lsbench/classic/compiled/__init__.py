@@ -19,13 +19,14 @@ import hashlib
 import os
 from pathlib import Path
 
+from lsbench.cpu import configure_openmp
+
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
-# numba's OpenMP threading layer reads this when it starts (the first parallel kernel): waiting
-# threads sleep instead of spinning, so that a busy machine does not collapse a parallel kernel
-# (a thread spinning at a barrier holds a core that the thread it waits for needs). A value the
-# user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# numba's OpenMP threading layer reads how its waiting threads wait when it starts (the first
+# parallel kernel): briefly spinning, then sleeping (lsbench.cpu explains the measurements). A
+# value the user set is kept.
+configure_openmp()
 
 
 def _package_stamp() -> bytes:
