@@ -26,6 +26,14 @@ _STARTED = time.time()
 SAMPLE_INDICES = tuple(range(0, 360, 45))
 
 
+def pytest_configure(config):
+    """Create the folder of ``--benchmark-json`` now: pytest-benchmark writes the file only when the
+    suite ends and fails there, losing the whole run, if the folder is missing."""
+    path = config.getoption("benchmark_json", None)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
 @pytest.fixture(scope="session")
 def synthetic_test(data_root):
     from lsbench.datasets import load
