@@ -80,8 +80,6 @@ def num_threads(n_pixels: int) -> int:
             wanted = 0
         if wanted < 1:
             raise ValueError(f"LSBENCH_NUM_THREADS must be a positive integer, got {env!r}")
-    else:
-        if n_pixels < PARALLEL_MIN_PIXELS:
-            return 1
-        wanted = min(4, os.cpu_count() or 1, free_cores())
-    return wanted if n_pixels >= PARALLEL_MIN_PIXELS else 1
+    if n_pixels < PARALLEL_MIN_PIXELS:
+        return 1
+    return wanted if env else min(4, os.cpu_count() or 1, free_cores())
