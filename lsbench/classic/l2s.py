@@ -403,7 +403,6 @@ class _CompiledL2S:
         m = degree + 1
         self._c = np.zeros((2, m * m))
         self._work = scratch_planes(9, (h, w))
-        self._rows = np.zeros((2 * (m * m + m), h))
         self._threads = num_threads(I.size)
 
     def fits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -415,7 +414,7 @@ class _CompiledL2S:
         with threads(self._threads):
             steps, converged = self._kernels.l2s_steps(self.phi, self.I, *self._bases, *self._params,
                                                        int(max_steps), *self._stop, self._state, self._c,
-                                                       self._work, self._rows)
+                                                       self._work)
         return int(steps), bool(converged)
 
 

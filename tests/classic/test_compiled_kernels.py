@@ -152,39 +152,66 @@ def test_vector_atan_is_within_one_ulp_of_the_c_library():
     assert vector_atan(-0.0) == 0.0 and math.copysign(1.0, vector_atan(-0.0)) == -1.0
 
 
-@pytest.mark.parametrize("degree", [0, 1, 3])
-@pytest.mark.parametrize("shape", [(23, 41), (64, 7)])
-def test_legendre_fit_from_row_sums_is_the_dense_ridge_fit(degree, shape):
-    """The compiled L2S fit (row sums swept per image row, then the sums over rows and a solve)
-    against :func:`lsbench.classic.l2s.legendre_fit` on the dense basis ``B`` (an independent
-    formula: ``(B^T W B + rho 1)^-1 B^T W I``), and the fitted image row by row against ``B c``."""
+@pytest.mark.parametrize("degree", [0, 1, 2, 3])
+@pytest.mark.parametrize("shape", [(23, 41), (64, 7), (40, 9)])
+def test_legendre_fit_from_column_sums_is_the_dense_ridge_fit(degree, shape):
+    """The compiled L2S fit (column sums accumulated row by row in blocks, the blocks added, then the
+    contraction and a solve) against :func:`lsbench.classic.l2s.legendre_fit` on the dense basis
+    ``B`` (an independent formula: ``(B^T W B + rho 1)^-1 B^T W I``), and the fitted image row by
+    row against ``B c``. Shapes with more rows than a block, and a partial last block."""
     from lsbench.classic.compiled.l2s import (
+        FIT_BLOCK_ROWS,
         dot,
+        legendre_accumulate_row,
+        legendre_block_sums,
         legendre_evaluate_row,
         legendre_fit,
-        legendre_row_moments,
     )
     from lsbench.classic.l2s import _SeparableLegendre, legendre_basis
     from lsbench.classic.l2s import legendre_fit as dense_fit
 
     rng = np.random.default_rng(degree)
-    h = shape[0]
+    h, w = shape
     image, weight = rng.random(shape) * 255.0, rng.random(shape)
     basis = _SeparableLegendre(shape, degree)
     py_t, px_t, pyy_t, pxx_t = (np.ascontiguousarray(b.T) for b in (basis.py, basis.px, basis.pyy, basis.pxx))
     m = degree + 1
-    gram, moment = np.empty((m * m, h)), np.empty((m, h))
+    n_blocks = -(-h // FIT_BLOCK_ROWS)
+    partial = np.zeros((n_blocks, m * m + m, w))
     for y in range(h):
-        g, b = np.empty(m * m), np.empty(m)
-        legendre_row_moments(weight[y], weight[y] * image[y], pxx_t, px_t, g, b)
-        gram[:, y], moment[:, y] = g, b
-    c = legendre_fit(gram, moment, pyy_t, py_t, 0.7)
+        legendre_accumulate_row(weight[y], weight[y] * image[y], np.ascontiguousarray(pyy_t[:, y]),
+                                np.ascontiguousarray(py_t[:, y]), partial[y // FIT_BLOCK_ROWS])
+    sums = np.full((m * m + m, w), np.nan)  # the pairs i > k stay unused
+    legendre_block_sums(partial, m, sums)
+    c = legendre_fit(sums, pxx_t, px_t, 0.7)
     B = legendre_basis(shape, degree)
     expected = dense_fit(B, image, weight, 0.7)
     np.testing.assert_allclose(c, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
     fitted = np.empty(shape)
     for y in range(h):
-        legendre_evaluate_row(np.ascontiguousarray(py_t[:, y]), px_t, c, fitted[y])
+        legendre_evaluate_row(np.ascontiguousarray(py_t[:, y]), px_t, c, np.empty(m), fitted[y])
     np.testing.assert_allclose(fitted, (B @ c).reshape(shape), rtol=1e-12, atol=1e-9)
+    # and bit for bit the sum term by term, in the order of j (a NumPy port: one pass per term)
+    q = np.zeros((h, m))
+    for i in range(m):
+        q += py_t[i][:, None] * c[i * m:(i + 1) * m][None, :]
+    by_term = q[:, :1] * px_t[0]
+    for j in range(1, m):
+        by_term = by_term + q[:, j:j + 1] * px_t[j]
+    np.testing.assert_array_equal(fitted, by_term)
     a, b = rng.standard_normal(13), rng.standard_normal(13)
     assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-14)
+
+
+def test_max_abs_is_numpys_maximum_of_the_absolute_values():
+    """L2S's maximum through the bit patterns: exactly ``np.abs(a).max()`` on rows of mixed signs,
+    magnitudes, subnormals, signed zeros and infinities; 0 when empty; NaN when any element is."""
+    from lsbench.classic.compiled.l2s import max_abs
+
+    rng = np.random.default_rng(5)
+    rows = [rng.standard_normal(n) * 10.0 ** rng.integers(-300, 300, n) for n in (1, 7, 8, 9, 256, 1001)]
+    rows += [np.array([-0.0, 0.0]), np.array([-5e-324, 1e-310]), np.array([-np.inf, 3.0]), np.array([2.0, -3.0, 1.0])]
+    for row in rows:
+        assert max_abs(row) == np.abs(row).max()
+    assert max_abs(np.empty(0)) == 0.0
+    assert np.isnan(max_abs(np.array([1.0, np.nan, -np.inf])))
