@@ -158,7 +158,8 @@ def _threads_text(extra: dict[str, Any], env: dict[str, Any]) -> str:
     parts = [f"torch {extra.get('torch_threads', '–')} (the `*-torch` methods: "
              f"{extra.get('torch_method_threads', 'torch default')})"]
     if numba:
-        parts.append(f"numba {numba.get('threads', '–')} at 256² ({numba.get('threading_layer', '–')} layer)")
+        parts.append(f"numba {numba.get('threads', '–')} at 256² when the suite ended "
+                     f"({numba.get('threading_layer', '–')} layer; each row's *threads* are those its calls chose)")
     return "; ".join(parts) + "; " + ", ".join(f"{k}={v or 'unset'}" for k, v in env.items())
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from lsbench import cpu
@@ -135,3 +136,34 @@ def test_importing_the_compiled_kernels_configures_openmp_before_numba_starts_it
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == ["PASSIVE", str(cpu.SPIN_COUNT)]
+
+
+def test_thread_choices_count_each_image_as_chosen(monkeypatch):
+    """What a benchmark reports: every count num_threads returned, as often as it returned it,
+    including a change of the free cores between images; a reset empties the record."""
+    monkeypatch.delenv("LSBENCH_NUM_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    backend.thread_choices(reset=True)
+    free = iter([2, 2, 1])
+    monkeypatch.setattr(backend, "free_cores", lambda: next(free))
+    for _ in range(3):
+        backend.num_threads(backend.PARALLEL_MIN_PIXELS)
+    backend.num_threads(10)
+    assert backend.thread_choices() == {2: 2, 1: 2}
+    assert backend.thread_choices(reset=True) == {2: 2, 1: 2}
+    assert backend.thread_choices() == {}
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "3")
+    backend.num_threads(backend.PARALLEL_MIN_PIXELS)
+    assert backend.thread_choices(reset=True) == {3: 1}
+
+
+def test_one_classic_call_records_its_thread_choice(monkeypatch):
+    """A compiled method asks once per image: the record of a 168^2 L2S run on the user's count."""
+    from lsbench.classic import l2s
+
+    monkeypatch.setenv("LSBENCH_NUM_THREADS", "2")
+    image = np.zeros((168, 168))
+    image[40:120, 50:130] = 1.0
+    backend.thread_choices(reset=True)
+    l2s(image, max_iter=2, backend="numba")
+    assert backend.thread_choices(reset=True) == {2: 1}

@@ -37,7 +37,7 @@ NUMPY_MODULES = {
     "lsbench.reports.uncertainty": 4,
     "lsbench.progress": 2,
     "lsbench.cpu": 11,
-    "lsbench.classic.backend": 2,
+    "lsbench.classic.backend": 6,
 }
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,

@@ -30,7 +30,7 @@ def _data():
         _bench(8.0, table="classic", method="l2s", backend="numpy", side=256, images=8),
         _bench(1.6, table="classic", method="l2s", backend="numba", side=256, images=8, agreement_mean=0.999,
                agreement_per_image=[1.0, 0.998], numpy_self_agreement_per_image=[1.0, 0.999],
-               numpy_self_agreement_mean=0.9995),
+               numpy_self_agreement_mean=0.9995, threads="2 (14 calls), 1 (2)"),
         _bench(4.0, table="classic", method="l2s", backend="torch", side=256, images=8, agreement_mean=1.0,
                agreement_min=1.0, dtype="float32", device="cpu"),
         *[_bench(1e-3 * (s / 128) ** 2, table="scaling", method="cv", backend="numba", side=s, images=2)
@@ -68,7 +68,8 @@ def test_report_states_targets_ratios_and_load():
     assert "not measured: no GPU in this run" in text
     assert "the machine was busy" in text and "| rls | – | 128 |" in text
     assert "60.0 s wall time" in text and "No instance-segmentation method" in text
-    assert "numba 2 at 256² (omp layer)" in text
+    assert "numba 2 at 256² when the suite ended (omp layer" in text
+    assert "| numba | 2 (14 calls), 1 (2) |" in text  # the thread counts a row's calls chose
 
 
 def test_paired_batch_rounds_decide_the_batch_target():

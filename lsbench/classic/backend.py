@@ -16,6 +16,7 @@ change a result: the kernels cut an image into the same runs of rows on any numb
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib
 import os
@@ -23,7 +24,7 @@ from typing import Any
 
 from lsbench.cpu import free_cores
 
-__all__ = ["BACKENDS", "PARALLEL_MIN_PIXELS", "num_threads", "numba_available", "resolve_backend"]
+__all__ = ["BACKENDS", "PARALLEL_MIN_PIXELS", "num_threads", "numba_available", "resolve_backend", "thread_choices"]
 
 #: the values of every classic function's ``backend`` parameter
 BACKENDS = ("auto", "numpy", "numba")
@@ -81,5 +82,30 @@ def num_threads(n_pixels: int) -> int:
         if wanted < 1:
             raise ValueError(f"LSBENCH_NUM_THREADS must be a positive integer, got {env!r}")
     if n_pixels < PARALLEL_MIN_PIXELS:
-        return 1
-    return wanted if env else min(4, os.cpu_count() or 1, free_cores())
+        chosen = 1
+    else:
+        chosen = wanted if env else min(4, os.cpu_count() or 1, free_cores())
+    _CHOSEN[chosen] += 1
+    return chosen
+
+
+#: how many times :func:`num_threads` returned each count (see :func:`thread_choices`)
+_CHOSEN: collections.Counter[int] = collections.Counter()
+
+
+def thread_choices(*, reset: bool = False) -> dict[int, int]:
+    """``{threads: calls}``: what :func:`num_threads` chose since the last reset, one call per image (or
+    batch) a compiled kernel sweeps. The default count follows the machine's load image by image, so
+    a benchmark records these rather than one count read afterwards (``make bench``'s report).
+
+    >>> from lsbench.classic.backend import num_threads, thread_choices
+    >>> _ = thread_choices(reset=True)
+    >>> num_threads(100), num_threads(100)
+    (1, 1)
+    >>> thread_choices(reset=True), thread_choices()
+    ({1: 2}, {})
+    """
+    counts = dict(_CHOSEN)
+    if reset:
+        _CHOSEN.clear()
+    return counts

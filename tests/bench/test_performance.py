@@ -78,23 +78,33 @@ def test_chan_vese_against_scikit_image(benchmark, side, impl, monkeypatch):
         def fn():
             return chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER, backend=backend)
     benchmark.group = f"chan_vese {side}x{side}, {CV_ITER} iterations"
-    mask = benchmark.pedantic(fn, rounds={128: 7, 256: 5, 512: 3}[side], warmup_rounds=1, iterations=1)
+    mask, used = _pedantic_threads(benchmark, fn, rounds={128: 7, 256: 5, 512: 3}[side], warmup_rounds=1,
+                                   iterations=1)
     identical = bool(np.array_equal(mask, _skimage_mask(side)))
     info = {}
     if impl != "skimage":
         res = chan_vese(img, mu=0.25, dt=0.5, tol=0, max_iter=CV_ITER, backend=impl.split("-")[0], return_result=True,
                         track_energy=False)
         info["phi_max_abs_diff"] = float(np.max(np.abs(res.phi - _skimage_phi(side))))
-    threads = 1 if impl in ("skimage", "numpy", "numba-1-thread") else _numba_threads(img.size)
+    threads = 1 if impl in ("skimage", "numpy") else used
     _record(benchmark, table="cv_skimage", side=side, impl=impl, images=1, iterations=CV_ITER, dtype="float64",
             input="skimage.data.camera() resized", identical_masks=identical, threads=threads, **info)
     assert identical
 
 
-def _numba_threads(n_pixels: int) -> int:
-    from lsbench.classic.backend import num_threads
+def _pedantic_threads(benchmark, fn, **kwargs):
+    """``benchmark.pedantic(fn, **kwargs)``, and the threads the compiled kernels chose during it
+    (:func:`lsbench.classic.backend.thread_choices`: the default follows the load image by image):
+    ``2``, or ``"2 (14 calls), 1 (2)"`` when it changed; 1 when no compiled kernel ran."""
+    from lsbench.classic.backend import thread_choices
 
-    return num_threads(n_pixels)
+    thread_choices(reset=True)
+    result = benchmark.pedantic(fn, **kwargs)
+    counts = sorted(thread_choices(reset=True).items(), key=lambda kv: (-kv[1], -kv[0]))
+    if len(counts) <= 1:
+        return result, counts[0][0] if counts else 1
+    (most, calls), *rest = counts
+    return result, ", ".join([f"{most} ({calls} calls)", *(f"{t} ({n})" for t, n in rest)])
 
 
 # -- batched Chan-Vese (numba, torch) against the scikit-image loop, 32 images of 128 x 128 ------------------
@@ -121,7 +131,6 @@ def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
             return [chan_vese(im, tol=0, max_iter=CV_ITER, backend="numpy") for im in images]
     elif impl == "numba-batch":
         numba_batch(images[:2], tol=0, max_iter=3, backend="numba")  # load the kernel outside the timing
-        threads = _numba_threads(sum(im.size for im in images))
 
         def fn():
             return [r.mask for r in numba_batch(images, tol=0, max_iter=CV_ITER, backend="numba")]
@@ -138,7 +147,8 @@ def test_chan_vese_batch_of_32_throughput(benchmark, impl, synthetic_test):
             return [r.mask for r in batch(images, tol=0, max_iter=CV_ITER, compile=compiled)]
     benchmark.group = "chan_vese, 32 images of 128x128, per batch"
     rounds = {"skimage-loop": 2, "numpy-loop": 2, "numba-batch": 5, "torch-compiled": 5, "torch-eager": 1}[impl]
-    masks = benchmark.pedantic(fn, rounds=rounds, iterations=1)
+    masks, used = _pedantic_threads(benchmark, fn, rounds=rounds, iterations=1)
+    threads = used if impl == "numba-batch" else threads
     # with lambda1 == lambda2 the model cannot tell a partition from its complement, and from the
     # checkerboard which phase ends up phi > 0 is decided by rounding: compare partitions
     agree = [float((m == r).mean()) for m, r in zip(masks, _BATCH_SK, strict=True)]
@@ -178,10 +188,10 @@ def test_chan_vese_batch_paired_with_scikit_image(benchmark, synthetic_test):
         rounds.append({"skimage_s": loop, "numba_s": (before + after) / 2, "ratio": loop / ((before + after) / 2)})
 
     benchmark.group = "chan_vese, 32 images of 128x128, paired rounds"
-    benchmark.pedantic(one_round, rounds=PAIRED_ROUNDS, iterations=1)
+    _, threads = _pedantic_threads(benchmark, one_round, rounds=PAIRED_ROUNDS, iterations=1)
     ratios = [r["ratio"] for r in rounds]
     _record(benchmark, table="cv_batch_paired", impl="numba-batch", images=len(images), side=128,
-            iterations=CV_ITER, threads=_numba_threads(sum(im.size for im in images)),
+            iterations=CV_ITER, threads=threads,
             round_ratios=ratios, ratio_median=float(np.median(ratios)),
             skimage_per_image_median=float(np.median([r["skimage_s"] for r in rounds])) / len(images),
             numba_per_image_median=float(np.median([r["numba_s"] for r in rounds])) / len(images))
@@ -214,14 +224,14 @@ def test_classic_seconds_per_image(benchmark, method, side, backend, classic_sam
             return [seg(s).mask for s in samples]
     benchmark.group = f"{method} {side}x{side}, {len(samples)} images, registered defaults"
     slow = side == 256 and backend == "numpy" and method == "l2s"
-    masks = benchmark.pedantic(fn, rounds=1 if slow else 2, iterations=1)
+    masks, used = _pedantic_threads(benchmark, fn, rounds=1 if slow else 2, iterations=1)
     _PREDS[(method, backend, side)] = masks
     info = {"table": "classic", "method": method, "backend": backend, "side": side, "images": len(samples),
             "input": "8 synthetic test images, sample initial regions", "params": "registered defaults"}
     if backend == "torch":
         info.update(device=_device(), dtype=seg.params["dtype"], batch=len(samples), threads=TORCH_THREADS)
     else:
-        info.update(threads=1 if backend == "numpy" else _numba_threads(side * side))
+        info.update(threads=used)
     ref = _PREDS.get((method, "numpy", side))
     if backend != "numpy" and ref is not None:
         agree = [float((a == b).mean()) for a, b in zip(ref, masks, strict=True)]
