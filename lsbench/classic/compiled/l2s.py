@@ -27,9 +27,8 @@ from numba import prange, types
 from numba.extending import intrinsic
 
 from lsbench.classic.compiled._kernels import (
-    d_dx_row,
-    d_dy_row,
     divergence_at,
+    gradient_at,
     jit,
     like,
     neumann_bound_cond,
@@ -311,10 +310,13 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
                     Hi[j] = heaviside(pi[j], epsilon)
                     HIi[j] = Hi[j] * Ii[j]
                 legendre_accumulate_row(Hi, HIi, pyy_rows[i], py_rows[i], part)  # inside, W = H(phi)
-                d_dx_row(phi, i, nx)
-                d_dy_row(phi, i, ny)
-                for j in range(w):
-                    nx[j], ny[j] = curvature_normal(nx[j], ny[j])
+                for j in range(0, w, w - 1) if 0 < i < h - 1 else range(w):  # MATLAB's one-sided differences
+                    ux, uy = gradient_at(phi, i, j)
+                    nx[j], ny[j] = curvature_normal(ux, uy)
+                if 0 < i < h - 1:  # inner pixels: the central differences inline
+                    up, row, down = phi[i - 1], phi[i], phi[i + 1]
+                    for j in range(1, w - 1):
+                        nx[j], ny[j] = curvature_normal((row[j + 1] - row[j - 1]) * half, (down[j] - up[j]) * half)
         legendre_block_sums(partial, m, sums1)
         for q in range(M + m):  # the outside fit's sums as the unweighted sums less the inside's (W = 1 - H)
             s1, s2, s_all = sums1[q], sums2[q], sums_all[q]
@@ -350,15 +352,18 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
         # phi + dt dphi (computed where the stencil needs it), then one Sussman step (one-sided
         # differences, zero beyond the border); Neumann boundary
         for i in prange(h):
-            D, up, down, o = kappa[i], H[i], HI[i], nxt[i]
+            D, o = kappa[i], nxt[i]
             explicit_step(phi[i], F[i], step, D)
-            explicit_step(phi[max(i - 1, 0)], F[max(i - 1, 0)], step, up)  # beyond the border: D itself
-            explicit_step(phi[min(i + 1, h - 1)], F[min(i + 1, h - 1)], step, down)
-            o[0] = sussman_eq(D[0], 0.0, D[1] - D[0], D[0] - up[0], down[0] - D[0], reinit_dt)
+            # the rows above and below: the same step, inline (beyond the border: D itself)
+            p_up, F_up, p_down, F_down = phi[max(i - 1, 0)], F[max(i - 1, 0)], phi[min(i + 1, h - 1)], F[min(i + 1, h - 1)]
+            for j in (0, w - 1):  # one-sided beyond the border columns
+                up, down = explicit_step_eq(p_up[j], F_up[j], step), explicit_step_eq(p_down[j], F_down[j], step)
+                left = D[j] - D[j - 1] if j > 0 else 0.0
+                right = D[j + 1] - D[j] if j < w - 1 else 0.0
+                o[j] = sussman_eq(D[j], left, right, D[j] - up, down - D[j], reinit_dt)
             for j in range(1, w - 1):
-                o[j] = sussman_eq(D[j], D[j] - D[j - 1], D[j + 1] - D[j], D[j] - up[j], down[j] - D[j], reinit_dt)
-            o[w - 1] = sussman_eq(D[w - 1], D[w - 1] - D[w - 2], 0.0, D[w - 1] - up[w - 1], down[w - 1] - D[w - 1],
-                                  reinit_dt)
+                up, down = explicit_step_eq(p_up[j], F_up[j], step), explicit_step_eq(p_down[j], F_down[j], step)
+                o[j] = sussman_eq(D[j], D[j] - D[j - 1], D[j + 1] - D[j], D[j] - up, down - D[j], reinit_dt)
         neumann_bound_cond(nxt)
         for i in prange(h):  # pixels that changed side (phi >= 0), and the new phi
             o, pi = nxt[i], phi[i]
