@@ -215,3 +215,27 @@ def test_max_abs_is_numpys_maximum_of_the_absolute_values():
         assert max_abs(row) == np.abs(row).max()
     assert max_abs(np.empty(0)) == 0.0
     assert np.isnan(max_abs(np.array([1.0, np.nan, -np.inf])))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lanes8_are_the_eight_accumulators_added_row_by_row(dtype):
+    """The vector loop of NumPy's leaf against a scalar port: lane k adds a[lo + 8 t + k] for t = 0,
+    1, ... in that order (bit for bit, unaligned starts included); only 1-D contiguous float arrays."""
+    import numba
+
+    from lsbench.classic.compiled._kernels import jit, lanes8
+
+    @jit
+    def lanes(a, lo, rows):
+        return lanes8(a, lo, rows)
+
+    rng = np.random.default_rng(8)
+    a = (rng.standard_normal(200) * 10.0 ** rng.uniform(-4, 4, 200)).astype(dtype)
+    for lo, rows in [(0, 1), (3, 2), (5, 16), (0, 24)]:
+        expected = list(a[lo:lo + 8].copy())
+        for t in range(1, rows):
+            for k in range(8):
+                expected[k] = dtype(expected[k] + a[lo + 8 * t + k])
+        assert list(lanes(a, lo, rows)) == expected, (lo, rows)
+    with pytest.raises(numba.core.errors.TypingError):
+        lanes(a[::2], 0, 1)

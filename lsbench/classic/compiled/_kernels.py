@@ -12,11 +12,13 @@ from collections.abc import Iterator
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import prange, types
-from numba.extending import overload
+from numba.core import cgutils
+from numba.extending import intrinsic, overload
 
 __all__ = ["d_dx_row", "d_dy_row", "del2_at", "divergence_at", "gaussian_filter_zero", "gradient_at", "jit",
-           "laplacian_5", "like", "neumann_bound_cond", "pairwise_combine", "pairwise_leaves", "pairwise_sum",
+           "lanes8", "laplacian_5", "like", "neumann_bound_cond", "pairwise_combine", "pairwise_leaves", "pairwise_sum",
            "pairwise_sum3", "pixel", "scratch_planes", "threads", "vector_atan",
            "vector_sin"]
 
@@ -93,75 +95,58 @@ def _like(x, value):
 
 
 # -- reductions -------------------------------------------------------------------------------------------
+@intrinsic
+def lanes8(typingctx, a, lo, rows):
+    """The eight interleaved accumulators of NumPy's pairwise-sum leaf, as one vector of eight lanes:
+    ``r_k = a[lo + k] + a[lo + 8 + k] + ... + a[lo + 8 (rows - 1) + k]`` (``k = 0..7``, added in
+    that order, ``rows >= 1``) for a 1-D C-contiguous ``a``; returns the tuple ``(r_0, ..., r_7)``.
+
+    The same additions, in the same order, as eight scalar accumulators (NumPy's loop), but as vector
+    instructions: LLVM does not vectorise that loop itself (a floating-point reduction with no store
+    to start from), so this writes the vector loop in LLVM IR. Measured for Chan–Vese's three sums of
+    128² float32 images: 0.40 against 0.84 ns per element, one Zen 4 core.
+    """
+    if not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C" and isinstance(a.dtype, types.Float)):
+        return None
+    sig = types.UniTuple(a.dtype, 8)(a, lo, rows)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        start = context.cast(builder, args[1], signature.args[1], types.intp)
+        n_rows = context.cast(builder, args[2], signature.args[2], types.intp)
+        element = context.get_value_type(signature.args[0].dtype)
+        vector = ir.VectorType(element, 8)
+        one, eight = ir.Constant(start.type, 1), ir.Constant(start.type, 8)
+
+        def row(t):
+            pointer = builder.gep(data, [builder.add(start, builder.mul(t, eight))], inbounds=True)
+            return builder.load(builder.bitcast(pointer, vector.as_pointer()), align=context.get_abi_sizeof(element))
+
+        acc = cgutils.alloca_once(builder, vector)
+        builder.store(row(ir.Constant(start.type, 0)), acc)
+        with cgutils.for_range_slice(builder, one, n_rows, one) as (t, _):
+            builder.store(builder.fadd(builder.load(acc), row(t)), acc)
+        total = builder.load(acc)
+        lanes = [builder.extract_element(total, ir.Constant(ir.IntType(32), k)) for k in range(8)]
+        return context.make_tuple(builder, signature.return_type, lanes)
+
+    return sig, codegen
+
+
 @jit
 def _pairwise_block(a, lo, n):
-    """A leaf of NumPy's pairwise sum (``n <= 128``): eight interleaved accumulators, then the rest."""
-    b = a[lo:lo + n]
+    """A leaf of NumPy's pairwise sum (``n <= 128``): eight interleaved accumulators
+    (:func:`lanes8`), then the rest."""
     if n < 8:
         res = like(a[lo], 0.0)
-        for i in range(n):
-            res += b[i]
+        for i in range(lo, lo + n):
+            res += a[i]
         return res
-    r0, r1, r2, r3, r4, r5, r6, r7 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    stop = n - n % 8
-    for i in range(8, stop, 8):
-        r0 += b[i]
-        r1 += b[i + 1]
-        r2 += b[i + 2]
-        r3 += b[i + 3]
-        r4 += b[i + 4]
-        r5 += b[i + 5]
-        r6 += b[i + 6]
-        r7 += b[i + 7]
+    r0, r1, r2, r3, r4, r5, r6, r7 = lanes8(a, lo, n // 8)
     res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-    for i in range(stop, n):
-        res += b[i]
+    for i in range(lo + n - n % 8, lo + n):
+        res += a[i]
     return res
-
-
-@jit
-def _pairwise_block3(A, B, C, lo, n):
-    """:func:`_pairwise_block` of ``A``, ``B`` and ``C`` at once (``n >= 8``): three independent sets of
-    eight accumulators in one loop, which keeps the processor's adders busy where one set waits on
-    its own additions."""
-    a, b, c = A[lo:lo + n], B[lo:lo + n], C[lo:lo + n]
-    a0, a1, a2, a3, a4, a5, a6, a7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
-    b0, b1, b2, b3, b4, b5, b6, b7 = b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]
-    c0, c1, c2, c3, c4, c5, c6, c7 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
-    stop = n - n % 8
-    for i in range(8, stop, 8):
-        a0 += a[i]
-        a1 += a[i + 1]
-        a2 += a[i + 2]
-        a3 += a[i + 3]
-        a4 += a[i + 4]
-        a5 += a[i + 5]
-        a6 += a[i + 6]
-        a7 += a[i + 7]
-        b0 += b[i]
-        b1 += b[i + 1]
-        b2 += b[i + 2]
-        b3 += b[i + 3]
-        b4 += b[i + 4]
-        b5 += b[i + 5]
-        b6 += b[i + 6]
-        b7 += b[i + 7]
-        c0 += c[i]
-        c1 += c[i + 1]
-        c2 += c[i + 2]
-        c3 += c[i + 3]
-        c4 += c[i + 4]
-        c5 += c[i + 5]
-        c6 += c[i + 6]
-        c7 += c[i + 7]
-    sa = ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
-    sb = ((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7))
-    sc = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7))
-    for i in range(stop, n):
-        sa += a[i]
-        sb += b[i]
-        sc += c[i]
-    return sa, sb, sc
 
 
 @jit
@@ -237,8 +222,8 @@ def pairwise_sum(a, lo, n):
 
 @jit
 def pairwise_sum3(a, b, c, leaves, scratch):
-    """``(np.sum(a), np.sum(b), np.sum(c))`` of three 1-D arrays of ``n`` elements, bit for bit, in one
-    pass: :func:`pairwise_sum` with the three arrays' runs summed together (:func:`_pairwise_block3`).
+    """``(np.sum(a), np.sum(b), np.sum(c))`` of three 1-D arrays of ``n`` elements, bit for bit:
+    :func:`pairwise_sum` of each, the runs' sums of all three kept for :func:`pairwise_combine`.
     ``leaves`` is :func:`pairwise_leaves` of ``n`` (computed once by a caller that sums often) and
     ``scratch`` a ``(3, len(leaves[0]))`` array of the arrays' type."""
     starts, sizes = leaves
@@ -246,7 +231,9 @@ def pairwise_sum3(a, b, c, leaves, scratch):
     if n < 8:
         return _pairwise_block(a, 0, n), _pairwise_block(b, 0, n), _pairwise_block(c, 0, n)
     for k in range(starts.size):
-        scratch[0, k], scratch[1, k], scratch[2, k] = _pairwise_block3(a, b, c, starts[k], sizes[k])
+        scratch[0, k] = _pairwise_block(a, starts[k], sizes[k])
+        scratch[1, k] = _pairwise_block(b, starts[k], sizes[k])
+        scratch[2, k] = _pairwise_block(c, starts[k], sizes[k])
     return pairwise_combine(scratch[0], n), pairwise_combine(scratch[1], n), pairwise_combine(scratch[2], n)
 
 

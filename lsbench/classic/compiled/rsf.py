@@ -27,7 +27,6 @@ from numba import prange
 
 from lsbench.classic.compiled._kernels import (
     _pairwise_block,
-    _pairwise_block3,
     d_dx_row,
     d_dy_row,
     del2_at,
@@ -210,12 +209,8 @@ def lic_update_c(I, H, KB1, KB2, previous, work):
             M2 = 1.0 - M1
             KB1_I = B1[q] * I1[q]
             num1[q], den1[q], num2[q], den2[q] = KB1_I * M1, B2[q] * M1, KB1_I * M2, B2[q] * M2
-        if m >= 8:
-            run_sums[0, k], run_sums[1, k], run_sums[2, k] = _pairwise_block3(num1, den1, num2, lo, m)
-        else:
-            run_sums[0, k], run_sums[1, k] = _pairwise_block(num1, lo, m), _pairwise_block(den1, lo, m)
-            run_sums[2, k] = _pairwise_block(num2, lo, m)
-        run_sums[3, k] = _pairwise_block(den2, lo, m)
+        run_sums[0, k], run_sums[1, k] = _pairwise_block(num1, lo, m), _pairwise_block(den1, lo, m)
+        run_sums[2, k], run_sums[3, k] = _pairwise_block(num2, lo, m), _pairwise_block(den2, lo, m)
     C = previous.copy()
     for region in range(2):
         num, den = pairwise_combine(run_sums[2 * region], n), pairwise_combine(run_sums[2 * region + 1], n)
