@@ -239,3 +239,16 @@ def test_lanes8_are_the_eight_accumulators_added_row_by_row(dtype):
         assert list(lanes(a, lo, rows)) == expected, (lo, rows)
     with pytest.raises(numba.core.errors.TypingError):
         lanes(a[::2], 0, 1)
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 6), (6, 3), (4, 7), (7, 4)])
+def test_del2_at_every_pixel_is_matlabs_del2_on_small_images(shape):
+    """The compiled ``4*del2`` pixel by pixel against :func:`lsbench.levelset.ops.laplacian_del2`,
+    on images of 3 rows or columns (MATLAB's special case: a copy of the one inner difference) and
+    of 4 (the extrapolation from the two nearest)."""
+    from lsbench.classic.compiled._kernels import del2_at
+    from lsbench.levelset.ops import laplacian_del2
+
+    u = np.random.default_rng(sum(shape)).standard_normal(shape) * 100.0
+    ours = np.array([[del2_at(u, i, j) for j in range(shape[1])] for i in range(shape[0])])
+    np.testing.assert_allclose(ours, laplacian_del2(u), rtol=1e-13, atol=1e-12)
