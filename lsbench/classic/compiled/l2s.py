@@ -243,7 +243,9 @@ def legendre_evaluate_row(py_row, pxT, c, q, out):
         for i in range(m):
             q[j] += py_row[i] * c[i * m + j]
     if m == 1:
-        out[:] = q[0] * pxT[0]
+        a0, p0 = q[0], pxT[0]
+        for x in range(out.size):
+            out[x] = a0 * p0[x]
     elif m == 2:
         a0, a1, p0, p1 = q[0], q[1], pxT[0], pxT[1]
         for x in range(out.size):
