@@ -39,6 +39,11 @@ NUMPY_MODULES = {
     "lsbench.cpu": 11,
     "lsbench.classic.backend": 6,
 }
+# the compiled kernels' modules (skipped without numba)
+COMPILED_MODULES = {
+    "lsbench.classic.compiled._kernels": 5,
+    "lsbench.classic.compiled.l2s": 3,
+}
 TORCH_MODULES = {
     "lsbench.torchclassic.chan_vese": 9,
     "lsbench.torchclassic.drlse": 9,
@@ -90,6 +95,12 @@ def test_numpy_doctests(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(OWN_NAMES_MODULES))
 def test_doctests_with_module_names(name: str) -> None:
     _run(name, OWN_NAMES_MODULES[name], own_names=True)
+
+
+@pytest.mark.parametrize("name", sorted(COMPILED_MODULES))
+def test_compiled_doctests(name: str) -> None:
+    pytest.importorskip("numba")
+    _run(name, COMPILED_MODULES[name])
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_MODULES))

@@ -402,7 +402,8 @@ class _CompiledL2S:
         self._state = np.zeros(2, np.int64)
         m = degree + 1
         self._c = np.zeros((2, m * m))
-        self._work = scratch_planes(9, (h, w))
+        self._work = scratch_planes(7, (h, w))
+        self._thread_rows = kernels.thread_row_buffers(w)
         self._threads = num_threads(I.size)
 
     def fits(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -414,7 +415,7 @@ class _CompiledL2S:
         with threads(self._threads):
             steps, converged = self._kernels.l2s_steps(self.phi, self.I, *self._bases, *self._params,
                                                        int(max_steps), *self._stop, self._state, self._c,
-                                                       self._work)
+                                                       self._work, self._thread_rows)
         return int(steps), bool(converged)
 
 

@@ -294,3 +294,29 @@ def test_threads_start_at_160_squared_pixels_and_default_to_the_cpu_count_capped
     for cpus, expected in [(None, 1), (1, 1), (2, 2), (8, 4)]:
         monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
         assert num_threads(10**6) == expected, cpus
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (21, 9)])
+def test_compiled_l2s_in_chunks_is_one_run(shape):
+    """The compiled L2S swaps its level-set planes each iteration: odd and even chunks (one call of
+    7 iterations, 3 + 4, seven of 1) leave the same phi and fits, bit for bit, and each call's count
+    of pixels that changed side is NumPy's count between the last two level sets."""
+    from lsbench.classic.l2s import _CompiledL2S
+
+    img, _, box = _ramp_image(shape[0])
+    img = np.ascontiguousarray(img[:, :shape[1]]) * 255.0
+    phi0 = np.where(box[:, :shape[1]], 2.0, -2.0)
+    kw = {"nu": 0.2, "rho": 0.3, "lambda1": 1.0, "lambda2": 1.0, "epsilon": 2.0, "cfl": 0.8, "reinit_dt": 0.5,
+          "tol": 0.0, "patience": 20}
+    runs = []
+    for chunks in ((7,), (3, 4), (1,) * 7):
+        stepper = _CompiledL2S(phi0, img, 2, **kw)
+        for n in chunks:
+            before = stepper.phi.copy()
+            assert stepper.advance(n) == (n, False)
+            if n == 1:
+                assert stepper._state[1] == int(((stepper.phi >= 0) != (before >= 0)).sum())
+        runs.append((stepper.phi.copy(), *stepper.fits()))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other, strict=True):
+            np.testing.assert_array_equal(a, b)

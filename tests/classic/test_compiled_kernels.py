@@ -252,3 +252,41 @@ def test_del2_at_every_pixel_is_matlabs_del2_on_small_images(shape):
     u = np.random.default_rng(sum(shape)).standard_normal(shape) * 100.0
     ours = np.array([[del2_at(u, i, j) for j in range(shape[1])] for i in range(shape[0])])
     np.testing.assert_allclose(ours, laplacian_del2(u), rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+def test_accumulate_rows_adds_the_rows_one_after_another(n, m):
+    """:func:`legendre_accumulate_rows` (up to four rows in one pass) against a NumPy port of the
+    row-by-row sums (``out[i m + k] += W P_i P_k(y)`` for ``i <= k``, ``out[m^2 + i] += W I P_i(y)``,
+    row after row), bit for bit, from nonzero sums; the pairs ``i > k`` untouched."""
+    from lsbench.classic.compiled.l2s import ACCUMULATE_ROWS, legendre_accumulate_rows
+
+    assert ACCUMULATE_ROWS == 4
+    rng = np.random.default_rng(10 * n + m)
+    w = 37
+    W, WI = rng.random((n, w)), rng.random((n, w)) * 255.0
+    pyy, py = rng.standard_normal((n, m * m)), rng.standard_normal((n, m))
+    out = rng.standard_normal((m * m + m, w))
+    expected = out.copy()
+    for r in range(n):
+        for i in range(m):
+            for k in range(i, m):
+                expected[i * m + k] = expected[i * m + k] + W[r] * pyy[r, i * m + k]
+            expected[m * m + i] = expected[m * m + i] + WI[r] * py[r, i]
+    legendre_accumulate_rows(W, WI, pyy, py, out)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (2, 2), (2, 5), (3, 3), (7, 4)])
+def test_border_changes_counts_each_border_pixel_once(shape):
+    """The side changes of the first and last row and column (L2S's count after the Neumann
+    boundary) against a NumPy count over the border mask, any shape."""
+    from lsbench.classic.compiled.l2s import border_changes
+
+    rng = np.random.default_rng(shape[0] * 10 + shape[1])
+    new, old = rng.standard_normal(shape), rng.standard_normal(shape)
+    new[0, 0] = old[0, 0] = 0.0  # phi >= 0: zero is inside, no change
+    border = np.ones(shape, bool)
+    border[1:-1, 1:-1] = False
+    assert border_changes(new, old) == int(((new >= 0) != (old >= 0))[border].sum())

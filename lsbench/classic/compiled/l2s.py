@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from llvmlite import ir
 from numba import prange, types
@@ -37,17 +38,20 @@ from lsbench.classic.compiled._kernels import (
 )
 
 __all__ = [
+    "border_changes",
     "dot",
     "explicit_step_eq",
     "heaviside",
     "l2s_force",
     "l2s_steps",
     "legendre_accumulate_row",
+    "legendre_accumulate_rows",
     "legendre_block_sums",
     "legendre_evaluate_row",
     "legendre_fit",
     "max_abs",
     "sussman_eq",
+    "thread_row_buffers",
 ]
 
 _EPS = 2.220446049250313e-16  # MATLAB's eps in the normalisations
@@ -185,6 +189,38 @@ def legendre_accumulate_row(W, WI, pyy_y, py_y, out):
             o[x] += WI[x] * p
 
 
+#: image rows per call of :func:`legendre_accumulate_rows`: each column sum is loaded and stored
+#: once per four rows instead of once per row
+ACCUMULATE_ROWS = 4
+
+
+@jit
+def legendre_accumulate_rows(W, WI, pyy, py, out):
+    """:func:`legendre_accumulate_row` for ``n = pyy.shape[0] <= 4`` consecutive image rows in one pass
+    (rows ``W[r]``, ``WI[r]`` with ``pyy[r] = P_i P_k(y)``, ``py[r] = P_i(y)``, ``r = 0..n-1``): each sum
+    is ``(((o + W_0 p_0) + W_1 p_1) + W_2 p_2) + W_3 p_3``, the additions of four calls in their order,
+    so the sums are the same bits, with one load and one store of ``o`` instead of four.
+    """
+    n = pyy.shape[0]
+    if n != 4:
+        for r in range(n):
+            legendre_accumulate_row(W[r], WI[r], pyy[r], py[r], out)
+        return
+    m = py.shape[1]
+    M = m * m
+    W0, W1, W2, W3 = W[0], W[1], W[2], W[3]
+    V0, V1, V2, V3 = WI[0], WI[1], WI[2], WI[3]
+    for i in range(m):
+        for k in range(i, m):
+            q = i * m + k
+            a0, a1, a2, a3, o = pyy[0, q], pyy[1, q], pyy[2, q], pyy[3, q], out[q]
+            for x in range(o.size):
+                o[x] = (((o[x] + W0[x] * a0) + W1[x] * a1) + W2[x] * a2) + W3[x] * a3
+        a0, a1, a2, a3, o = py[0, i], py[1, i], py[2, i], py[3, i], out[M + i]
+        for x in range(o.size):
+            o[x] = (((o[x] + V0[x] * a0) + V1[x] * a1) + V2[x] * a2) + V3[x] * a3
+
+
 @jit
 def legendre_block_sums(partial, m, out):
     """``out[q] = sum_b partial[b, q]``, the blocks added in order (``m``: basis functions per axis; the
@@ -260,30 +296,71 @@ def legendre_evaluate_row(py_row, pxT, c, q, out):
             out[x] += a * p[x]
 
 
+#: row buffers per thread in :func:`l2s_steps`: the Heaviside and ``H I`` of :data:`ACCUMULATE_ROWS`
+#: rows, the two fitted rows, the explicit step's row
+THREAD_ROWS = 2 * ACCUMULATE_ROWS + 3
+
+
+def thread_row_buffers(width: int) -> np.ndarray:
+    """Scratch rows for :func:`l2s_steps`: :data:`THREAD_ROWS` rows of ``width`` for each thread of
+    numba's pool (a thread's buffers are indexed by :func:`numba.get_thread_id`, which is below the
+    pool size; the kernel cannot ask for the pool size itself and still be cached on disk).
+
+    Examples
+    --------
+    >>> import numba
+    >>> from lsbench.classic.compiled.l2s import THREAD_ROWS, thread_row_buffers
+    >>> thread_row_buffers(64).shape == (numba.config.NUMBA_NUM_THREADS, THREAD_ROWS, 64)
+    True
+    """
+    return np.empty((numba.config.NUMBA_NUM_THREADS, THREAD_ROWS, width))
+
+
+@jit
+def border_changes(new, old):
+    """How many border pixels (first and last row and column) changed side, ``new >= 0`` against
+    ``old >= 0``: the pixels that :func:`l2s_steps` does not count in its sweep (the Neumann boundary
+    sets them after it); each pixel counted once, any shape."""
+    h, w = new.shape
+    changed = 0
+    for i in range(0, h, max(h - 1, 1)):  # the first and the last row (one, if h = 1)
+        for j in range(w):
+            changed += (new[i, j] >= 0) != (old[i, j] >= 0)
+    for i in range(1, h - 1):
+        for j in range(0, w, max(w - 1, 1)):
+            changed += (new[i, j] >= 0) != (old[i, j] >= 0)
+    return changed
+
+
 @jit(parallel=True)
 def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, cfl, reinit_dt, max_steps, tol,
-              patience, state, out_c, work):
+              patience, state, out_c, work, thread_rows):
     """Up to ``max_steps`` iterations of ``creaseg_suvadip_fast.m`` on ``phi`` (in place).
 
     ``state = [count, side changes of the last iteration]`` carries the stopping rule across calls
     (an iteration is still when fewer than ``tol`` pixels change side of the zero level,
     ``phi >= 0``; the evolution stops after more than ``patience`` still iterations in a row).
     ``out_c`` (``(2, m*m)``) receives the last coefficients (inside, outside); ``work`` is
-    nine ``(H, W)`` scratch planes (:func:`~lsbench.classic.compiled._kernels.scratch_planes`);
-    planes 0 and 1 hold the last fits ``p1`` (inside) and ``p2``. ``pyT, pxT`` are the
+    seven ``(H, W)`` scratch planes (:func:`~lsbench.classic.compiled._kernels.scratch_planes`);
+    planes 0 and 1 receive the last fits ``p1`` (inside) and ``p2``. ``pyT, pxT`` are the
     1-D Legendre bases of the rows and columns (``(m, H)``, ``(m, W)``), ``pyyT, pxxT`` their
-    products ``P_i P_k`` (``(m*m, H)``, ``(m*m, W)``).
+    products ``P_i P_k`` (``(m*m, H)``, ``(m*m, W)``). ``thread_rows`` (:func:`thread_row_buffers`)
+    holds each thread's row buffers.
 
-    Per iteration, five sweeps (blocks of :data:`FIT_BLOCK_ROWS` rows, or rows, in parallel): the
+    Per iteration, four sweeps (blocks of :data:`FIT_BLOCK_ROWS` rows, or rows, in parallel): the
     Heaviside, the weights of both fits and their column sums, and the unit normals; the fits,
-    :func:`l2s_force` and the curvature; the normalised velocity; the explicit step and
-    :func:`sussman_eq`; the side changes. Returns ``(iterations, converged)``.
+    :func:`l2s_force` and the curvature; the normalised velocity; the explicit step,
+    :func:`sussman_eq` and the count of pixels that changed side. What a sweep uses only within a row
+    (the Heaviside and its product with the image, the fitted rows, the explicit step) lives in a
+    row buffer of the thread, not in a plane, and the new level set goes to a second plane that then
+    swaps roles with the first (``phi`` receives the last one): the planes an iteration streams
+    through memory are the ones that carry values from one sweep to the next. Returns
+    ``(iterations, converged)``.
     """
     h, w = phi.shape
     m = pxT.shape[0]
     M = m * m
-    p1, p2, H, Nx, Ny, F, kappa, nxt, HI = (work[0], work[1], work[2], work[3], work[4], work[5], work[6],
-                                             work[7], work[8])
+    p1, p2, Nx, Ny, F, kappa, other = work[0], work[1], work[2], work[3], work[4], work[5], work[6]
     n_blocks = (h + FIT_BLOCK_ROWS - 1) // FIT_BLOCK_ROWS
     partial = np.zeros((n_blocks, M + m, w))  # each block's column sums (legendre_accumulate_row)
     sums_all, sums1, sums2 = np.zeros((M + m, w)), np.zeros((M + m, w)), np.zeros((M + m, w))
@@ -297,28 +374,40 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
     row_max = np.zeros(h)
     row_changes = np.zeros(h, np.int64)
     q_rows = np.empty((h, m))  # each row's sums over i of the coefficients (legendre_evaluate_row)
+    # each thread's row buffers: the Heaviside and H I of ACCUMULATE_ROWS rows, two fitted rows, one step
+    a = ACCUMULATE_ROWS
     half = 0.5
     steps = 0
     converged = False
     c1, c2 = out_c[0].copy(), out_c[1].copy()
+    cur, nxt = phi, other  # this iteration's level set and the next one's plane; they swap each iteration
     while steps < max_steps:
         # the weight of the inside fit and its column sums, block by block; the unit normals
         for blk in prange(n_blocks):
+            rows = thread_rows[numba.get_thread_id()]
+            Hs, HIs = rows[:a], rows[a:2 * a]
             part = partial[blk]
             part[:] = 0.0
-            for i in range(blk * FIT_BLOCK_ROWS, min(h, (blk + 1) * FIT_BLOCK_ROWS)):
-                Hi, HIi, pi, Ii, nx, ny = H[i], HI[i], phi[i], I[i], Nx[i], Ny[i]
-                for j in range(w):
-                    Hi[j] = heaviside(pi[j], epsilon)
-                    HIi[j] = Hi[j] * Ii[j]
-                legendre_accumulate_row(Hi, HIi, pyy_rows[i], py_rows[i], part)  # inside, W = H(phi)
-                for j in range(0, w, w - 1) if 0 < i < h - 1 else range(w):  # MATLAB's one-sided differences
-                    ux, uy = gradient_at(phi, i, j)
-                    nx[j], ny[j] = curvature_normal(ux, uy)
-                if 0 < i < h - 1:  # inner pixels: the central differences inline
-                    up, row, down = phi[i - 1], phi[i], phi[i + 1]
-                    for j in range(1, w - 1):
-                        nx[j], ny[j] = curvature_normal((row[j + 1] - row[j - 1]) * half, (down[j] - up[j]) * half)
+            end = min(h, (blk + 1) * FIT_BLOCK_ROWS)
+            for i0 in range(blk * FIT_BLOCK_ROWS, end, ACCUMULATE_ROWS):
+                i1 = min(end, i0 + ACCUMULATE_ROWS)
+                for i in range(i0, i1):
+                    Hi, HIi, pi, Ii, nx, ny = Hs[i - i0], HIs[i - i0], cur[i], I[i], Nx[i], Ny[i]
+                    inner = 0 < i < h - 1
+                    for j in range(0, w, w - 1) if inner else range(w):  # MATLAB's one-sided differences
+                        Hi[j] = heaviside(pi[j], epsilon)
+                        HIi[j] = Hi[j] * Ii[j]
+                        ux, uy = gradient_at(cur, i, j)
+                        nx[j], ny[j] = curvature_normal(ux, uy)
+                    if inner:  # inner pixels: the central differences inline, in the Heaviside's loop (the
+                        # normals' divisions overlap the arctangent's dependent chain)
+                        up, down = cur[i - 1], cur[i + 1]
+                        for j in range(1, w - 1):
+                            Hi[j] = heaviside(pi[j], epsilon)
+                            HIi[j] = Hi[j] * Ii[j]
+                            nx[j], ny[j] = curvature_normal((pi[j + 1] - pi[j - 1]) * half, (down[j] - up[j]) * half)
+                # inside, W = H(phi)
+                legendre_accumulate_rows(Hs, HIs, pyy_rows[i0:i1], py_rows[i0:i1], part)
         legendre_block_sums(partial, m, sums1)
         for q in range(M + m):  # the outside fit's sums as the unweighted sums less the inside's (W = 1 - H)
             s1, s2, s_all = sums1[q], sums2[q], sums_all[q]
@@ -326,9 +415,11 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
                 s2[j] = s_all[j] - s1[j]
         c1 = legendre_fit(sums1, pxxT, pxT, rho)  # c = (B^T W B + rho 1)^-1 B^T W I
         c2 = legendre_fit(sums2, pxxT, pxT, rho)
-        # the fitted images, the data force and the curvature
+        # the fitted rows, the data force and the curvature
         for i in prange(h):
-            Fi, Ii, p1i, p2i, pi, ki = F[i], I[i], p1[i], p2[i], phi[i], kappa[i]
+            rows = thread_rows[numba.get_thread_id()]
+            p1i, p2i = rows[2 * a], rows[2 * a + 1]
+            Fi, Ii, pi, ki = F[i], I[i], cur[i], kappa[i]
             py_row, q = py_rows[i], q_rows[i]
             legendre_evaluate_row(py_row, pxT, c1, q, p1i)
             legendre_evaluate_row(py_row, pxT, c2, q, p2i)
@@ -352,12 +443,12 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
             row_max[i] = max_abs(Fi)
         step = cfl / (row_max.max() + _EPS)
         # phi + dt dphi (computed where the stencil needs it), then one Sussman step (one-sided
-        # differences, zero beyond the border); Neumann boundary
+        # differences, zero beyond the border); the inner pixels that changed side
         for i in prange(h):
-            D, o = kappa[i], nxt[i]
-            explicit_step(phi[i], F[i], step, D)
+            D, o, pi = thread_rows[numba.get_thread_id(), 2 * a + 2], nxt[i], cur[i]
+            explicit_step(pi, F[i], step, D)
             # the rows above and below: the same step, inline (beyond the border: D itself)
-            p_up, F_up, p_down, F_down = phi[max(i - 1, 0)], F[max(i - 1, 0)], phi[min(i + 1, h - 1)], F[min(i + 1, h - 1)]
+            p_up, F_up, p_down, F_down = cur[max(i - 1, 0)], F[max(i - 1, 0)], cur[min(i + 1, h - 1)], F[min(i + 1, h - 1)]
             for j in (0, w - 1):  # one-sided beyond the border columns
                 up, down = explicit_step_eq(p_up[j], F_up[j], step), explicit_step_eq(p_down[j], F_down[j], step)
                 left = D[j] - D[j - 1] if j > 0 else 0.0
@@ -366,20 +457,24 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
             for j in range(1, w - 1):
                 up, down = explicit_step_eq(p_up[j], F_up[j], step), explicit_step_eq(p_down[j], F_down[j], step)
                 o[j] = sussman_eq(D[j], D[j] - D[j - 1], D[j + 1] - D[j], D[j] - up, down - D[j], reinit_dt)
-        neumann_bound_cond(nxt)
-        for i in prange(h):  # pixels that changed side (phi >= 0), and the new phi
-            o, pi = nxt[i], phi[i]
             changed = 0
-            for j in range(w):
-                changed += (o[j] >= 0) != (pi[j] >= 0)
-                pi[j] = o[j]
+            if 0 < i < h - 1:  # the border is counted after the Neumann boundary
+                for j in range(1, w - 1):
+                    changed += (o[j] >= 0) != (pi[j] >= 0)
             row_changes[i] = changed
+        neumann_bound_cond(nxt)
         steps += 1
-        state[1] = row_changes.sum()
+        state[1] = row_changes.sum() + border_changes(nxt, cur)
+        cur, nxt = nxt, cur
         state[0] = state[0] + 1 if state[1] < tol else 0
         if state[0] > patience:
             converged = True
             break
+    if steps % 2 == 1:  # the last level set is in the other plane
+        phi[:, :] = cur
+    for i in prange(h):  # the last fits
+        legendre_evaluate_row(py_rows[i], pxT, c1, q_rows[i], p1[i])
+        legendre_evaluate_row(py_rows[i], pxT, c2, q_rows[i], p2[i])
     out_c[0, :] = c1
     out_c[1, :] = c2
     return steps, converged
