@@ -402,7 +402,7 @@ class _CompiledL2S:
         self._state = np.zeros(2, np.int64)
         m = degree + 1
         self._c = np.zeros((2, m * m))
-        self._work = scratch_planes(7, (h, w))
+        self._work = scratch_planes(5, (h, w))
         self._thread_rows = kernels.thread_row_buffers(w)
         self._threads = num_threads(I.size)
 

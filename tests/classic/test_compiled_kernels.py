@@ -290,3 +290,28 @@ def test_border_changes_counts_each_border_pixel_once(shape):
     border = np.ones(shape, bool)
     border[1:-1, 1:-1] = False
     assert border_changes(new, old) == int(((new >= 0) != (old >= 0))[border].sum())
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (3, 3), (17, 9), (40, 23)])
+def test_curvature_from_bands_of_normals_is_lis_curvature_central(shape):
+    """L2S's curvature as its sweep computes it: the unit normals of a band of rows (a block and the
+    rows above and below it, :func:`unit_normals_row`), then :func:`curvature_row` of the block's rows
+    within the band, one-sided only where the band edge is the image's. Bit for bit NumPy's
+    :func:`lsbench.levelset.ops.curvature_central`, for every band split of small images."""
+    from lsbench.classic.compiled.l2s import curvature_row, unit_normals_row
+    from lsbench.levelset.ops import curvature_central
+
+    h, w = shape
+    phi = np.random.default_rng(h * w).standard_normal(shape) * 3.0
+    expected = curvature_central(phi)
+    for block in (1, 2, 5, 16):
+        kappa = np.full(shape, np.nan)
+        for r0 in range(0, h, block):
+            r1 = min(h, r0 + block)
+            lo, hi = max(r0 - 1, 0), min(r1 + 1, h)
+            nx, ny = np.full((hi - lo, w), np.nan), np.full((hi - lo, w), np.nan)
+            for i in range(lo, hi):
+                unit_normals_row(phi, i, nx[i - lo], ny[i - lo])
+            for i in range(r0, r1):
+                curvature_row(nx, ny, i - lo, kappa[i])
+        np.testing.assert_array_equal(kappa, expected, err_msg=f"blocks of {block} rows")

@@ -81,7 +81,7 @@ MODULE_TESTS: dict[str, list[str]] = {
     "lsbench/classic/compiled/rsf.py": ["tests/classic/test_backends.py", "tests/classic/test_compiled_kernels.py",
                                         "-k", "rsf or lic"],
     "lsbench/classic/compiled/l2s.py": ["tests/classic/test_backends.py", "tests/classic/test_compiled_kernels.py",
-                                        "-k", "l2s or legendre or max_abs or accumulate or border_changes"],
+                                        "-k", "l2s or legendre or max_abs or accumulate or border_changes or curvature_from"],
     "lsbench/torchclassic/_batch.py": ["tests/torchclassic/test_batched.py"],
     "lsbench/torchclassic/chan_vese.py": ["tests/torchclassic/test_batched.py"],
     "lsbench/torchclassic/drlse.py": ["tests/torchclassic/test_batched.py"],
