@@ -1,13 +1,14 @@
 """L2S compiled: the iteration of ``creaseg_suvadip_fast.m`` (Mukherjee & Acton 2015) per pixel.
 
-One iteration: the smooth Heaviside :func:`heaviside`, the weighted ridge fits of the inside and
-outside intensities in the 2-D Legendre basis (their column sums :func:`legendre_accumulate_row`
-swept with the Heaviside, then :func:`legendre_fit`, a LAPACK solve), the fitted images
-(:func:`legendre_evaluate_row`) and the data force :func:`l2s_force` in one sweep, the force
-normalised by its maximum, the curvature, the adaptive step :func:`explicit_step_eq` and one Sussman
-re-initialisation step :func:`sussman_eq` in one sweep, Li's Neumann boundary, then the count of
-pixels that changed side (the stopping rule). Inner pixels are swept in vectorised row loops, rows
-(or blocks of rows) in parallel. Every per-pixel expression keeps the NumPy order, except the Heaviside's arctangent,
+One iteration (:func:`l2s_steps`, four sweeps): the smooth Heaviside :func:`heaviside`, the
+column sums of the weighted ridge fits of the inside and outside intensities in the 2-D Legendre
+basis (:func:`legendre_accumulate_rows`), the unit normals and the curvature
+(:func:`unit_normals_row`, :func:`curvature_row`) in one sweep; the fits (:func:`legendre_fit`, a
+LAPACK solve); the fitted values and the data force :func:`l2s_force` in one sweep; the force
+normalised by its maximum plus the curvature term; the adaptive step :func:`explicit_step_eq`, one
+Sussman re-initialisation step :func:`sussman_eq` and the count of pixels that changed side (the
+stopping rule) in one sweep, then Li's Neumann boundary. Inner pixels are swept in vectorised row
+loops, rows (or blocks of rows) in parallel. Every per-pixel expression keeps the NumPy order, except the Heaviside's arctangent,
 :func:`~lsbench.classic.compiled._kernels.vector_atan` (within 1 ulp of the C library's), and the
 fits' sums: the NumPy backend's matrix products (BLAS, with fused multiply-adds) are sums over the
 same products here, in a fixed order (along the columns in blocks of :data:`FIT_BLOCK_ROWS` rows,
@@ -325,6 +326,9 @@ def thread_row_buffers(width: int) -> np.ndarray:
     >>> from lsbench.classic.compiled.l2s import THREAD_ROWS, thread_row_buffers
     >>> thread_row_buffers(64).shape == (numba.config.NUMBA_NUM_THREADS, THREAD_ROWS, 64)
     True
+
+    Uninitialised (``np.empty``): the rows of threads that never run are never touched, so a large
+    pool costs address space, not memory.
     """
     return np.empty((numba.config.NUMBA_NUM_THREADS, THREAD_ROWS, width))
 
@@ -511,7 +515,9 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
             explicit_step(pi, F[i], step, D)
             # the rows above and below: the same step, inline (beyond the border: D itself)
             p_up, F_up, p_down, F_down = cur[max(i - 1, 0)], F[max(i - 1, 0)], cur[min(i + 1, h - 1)], F[min(i + 1, h - 1)]
-            for j in (0, w - 1):  # one-sided beyond the border columns
+            # the border columns, one-sided (the Neumann boundary then overwrites the border of any image
+            # of at least 3 x 3, all that l2s accepts; the reference computes them too)
+            for j in (0, w - 1):
                 up, down = explicit_step_eq(p_up[j], F_up[j], step), explicit_step_eq(p_down[j], F_down[j], step)
                 left = D[j] - D[j - 1] if j > 0 else 0.0
                 right = D[j + 1] - D[j] if j < w - 1 else 0.0
