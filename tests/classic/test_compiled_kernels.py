@@ -315,3 +315,19 @@ def test_curvature_from_bands_of_normals_is_lis_curvature_central(shape):
             for i in range(r0, r1):
                 curvature_row(nx, ny, i - lo, kappa[i])
         np.testing.assert_array_equal(kappa, expected, err_msg=f"blocks of {block} rows")
+
+
+def test_l2s_steps_refuses_row_buffers_of_another_width():
+    """The kernel writes its row buffers unchecked: buffers for another width (or too few rows) are
+    refused up front instead of writing past them."""
+    from lsbench.classic.compiled._kernels import scratch_planes
+    from lsbench.classic.compiled.l2s import THREAD_ROWS, l2s_steps, thread_row_buffers
+    from lsbench.classic.l2s import _SeparableLegendre
+
+    h, w = 12, 10
+    basis = _SeparableLegendre((h, w), 2)
+    bases = tuple(np.ascontiguousarray(b.T) for b in (basis.py, basis.px, basis.pyy, basis.pxx))
+    for rows in (thread_row_buffers(w - 1), thread_row_buffers(w)[:, :THREAD_ROWS - 1]):
+        with pytest.raises(ValueError, match="thread_row_buffers"):
+            l2s_steps(np.ones((h, w)), np.ones((h, w)), *bases, 0.2, 0.3, 1.0, 1.0, 2.0, 0.8, 0.5, 1, 0.0, 20,
+                      np.zeros(2, np.int64), np.zeros((2, 9)), scratch_planes(5, (h, w)), np.ascontiguousarray(rows))

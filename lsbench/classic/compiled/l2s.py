@@ -405,6 +405,8 @@ def l2s_steps(phi, I, pyT, pxT, pyyT, pxxT, nu, rho, lambda1, lambda2, epsilon, 
     sweep to the next. Returns ``(iterations, converged)``.
     """
     h, w = phi.shape
+    if thread_rows.shape[1] < THREAD_ROWS or thread_rows.shape[2] != w:
+        raise ValueError("thread_rows must be thread_row_buffers(width of phi)")
     m = pxT.shape[0]
     M = m * m
     p1, p2, F, kappa, other = work[0], work[1], work[2], work[3], work[4]
