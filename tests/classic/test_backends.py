@@ -118,7 +118,8 @@ def test_drlse_single_well_backends_are_identical(kw):
 
 
 @pytest.mark.parametrize("kw", [{}, {"degree": 1, "nu": 0.4, "rho": 1.0, "lambda2": 1.5, "cfl": 0.6, "epsilon": 1.5},
-                                {"start_degree": 0, "max_iter": 60, "tol": 3.0, "patience": 5}])
+                                {"start_degree": 0, "max_iter": 60, "tol": 3.0, "patience": 5},
+                                {"degree": 3, "max_iter": 150}])  # degree 3: the fitted rows in buffers
 def test_l2s_backends_agree(kw):
     img, _, box = _ramp_image()
     a, b = _both(l2s, img, init=box, same_arctan=True, **kw)
