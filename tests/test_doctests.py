@@ -38,6 +38,7 @@ NUMPY_MODULES = {
     "lsbench.progress": 2,
     "lsbench.cpu": 11,
     "lsbench.classic.backend": 6,
+    "lsbench.harness.convergence": 9,
 }
 # the compiled kernels' modules (skipped without numba)
 COMPILED_MODULES = {

@@ -199,8 +199,18 @@ def test_legendre_fit_from_column_sums_is_the_dense_ridge_fit(degree, shape):
     for j in range(1, m):
         by_term = by_term + q[:, j:j + 1] * px_t[j]
     np.testing.assert_array_equal(fitted, by_term)
-    a, b = rng.standard_normal(13), rng.standard_normal(13)
-    assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-14)
+    # dot: eight interleaved partial sums, added pairwise, then the remainder (a port, bit for bit)
+    for n in (3, 8, 13, 256):
+        a, b = rng.standard_normal(n) * 10.0 ** rng.uniform(-3, 3, n), rng.standard_normal(n)
+        s = [0.0] * 8
+        for j in range(0, n - n % 8, 8):
+            for k in range(8):
+                s[k] += float(a[j + k]) * float(b[j + k])
+        expected = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        for j in range(n - n % 8, n):
+            expected += float(a[j]) * float(b[j])
+        assert dot(a, b) == expected, n
+        assert dot(a, b) == pytest.approx(float(a @ b), rel=1e-12)
 
 
 def test_max_abs_is_numpys_maximum_of_the_absolute_values():
