@@ -14,9 +14,11 @@ perturbed by 1e-12 (the floor the bench reports), computed here on the same imag
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -321,3 +323,33 @@ def test_compiled_l2s_in_chunks_is_one_run(shape):
     for other in runs[1:]:
         for a, b in zip(runs[0], other, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("method", ["chan_vese", "drlse", "rsf or lic", "l2s"])
+def test_compiled_kernels_stay_in_bounds(method, tmp_path):
+    """numba indexes without bounds checks: a kernel that reads or writes one row or column off (or
+    through a slice of the wrong length) touches a neighbour's memory silently, and its results may
+    still agree with NumPy's. This runs the method's tests above again with numba's bounds checks on
+    (``NUMBA_BOUNDSCHECK=1``, every kernel compiled afresh in an empty cache), where such an index
+    raises ``IndexError``. (Found by mutation: Chan–Vese's reduction slices with a wrong end passed
+    every test, as its writes stayed in place.)"""
+    if os.environ.get("NUMBA_BOUNDSCHECK") == "1":
+        pytest.skip("this run already checks bounds")
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(tmp_path))
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m",
+                          "not slow and not bench", "-k", f"({method}) and not stay_in_bounds", __file__],
+                         cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                         timeout=1200)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert " passed" in run.stdout.splitlines()[-1], run.stdout[-500:]
+
+
+def test_kernels_are_cached_in_numba_cache_dir_when_it_is_set(tmp_path):
+    """``NUMBA_CACHE_DIR`` decides where numba caches compiled code; the package's own cache locator
+    (which makes the cache depend on all its sources) honours it too, so that a read-only install
+    or an isolated run (the bounds check above) gets its kernels there, compiled afresh."""
+    code = "import numpy as np; from lsbench.classic import drlse; drlse(np.ones((12, 12)), max_iter=1, backend='numba')"
+    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), check=True,
+                   cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=600)
+    cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
+    assert "drlse.drlse_steps" in cached, sorted(cached)

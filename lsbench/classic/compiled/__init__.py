@@ -40,14 +40,16 @@ def _package_stamp() -> bytes:
 
 def _register_package_cache_locator() -> None:
     """Make numba's on-disk cache of this package's kernels fresh only while *all* its sources are
-    unchanged (numba's default checks the kernel's own file only). Without numba's cache API
-    (a future version), numba's default locator stays."""
+    unchanged (numba's default checks the kernel's own file only), in the place numba itself would
+    use: ``NUMBA_CACHE_DIR`` when it is set, else ``__pycache__`` next to this package (when that is
+    not writable, numba's other locators take over). Without numba's cache API (a future version),
+    numba's default locators stay."""
     try:
-        from numba.core.caching import CacheImpl, InTreeCacheLocator
+        from numba.core.caching import CacheImpl, InTreeCacheLocator, UserProvidedCacheLocator
     except ImportError:  # pragma: no cover - numba without the public cache classes
         return
 
-    class PackageCacheLocator(InTreeCacheLocator):
+    class _PackageStamp:
         @classmethod
         def from_function(cls, py_func, py_file):
             if Path(os.path.abspath(py_file)).parent != _PACKAGE_DIR:
@@ -57,8 +59,14 @@ def _register_package_cache_locator() -> None:
         def get_source_stamp(self):
             return _package_stamp()
 
+    class PackageUserCacheLocator(_PackageStamp, UserProvidedCacheLocator):
+        """In ``NUMBA_CACHE_DIR`` (none when it is not set)."""
+
+    class PackageCacheLocator(_PackageStamp, InTreeCacheLocator):
+        """In ``__pycache__`` next to this package."""
+
     if not any(k.__name__ == "PackageCacheLocator" for k in CacheImpl._locator_classes):
-        CacheImpl._locator_classes.insert(0, PackageCacheLocator)
+        CacheImpl._locator_classes[:0] = [PackageUserCacheLocator, PackageCacheLocator]
 
 
 _register_package_cache_locator()
