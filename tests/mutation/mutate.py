@@ -362,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
            "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "1"),
            "LSBENCH_NUM_THREADS": os.environ.get("LSBENCH_NUM_THREADS", "1")}
+    env.pop("NUMBA_CACHE_DIR", None)  # the copy's kernels cache in its own __pycache__, restored below after each mutant
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="lsbench-mutation-") as tmp:
