@@ -348,8 +348,17 @@ def test_kernels_are_cached_in_numba_cache_dir_when_it_is_set(tmp_path):
     """``NUMBA_CACHE_DIR`` decides where numba caches compiled code; the package's own cache locator
     (which makes the cache depend on all its sources) honours it too, so that a read-only install
     or an isolated run (the bounds check above) gets its kernels there, compiled afresh."""
-    code = "import numpy as np; from lsbench.classic import drlse; drlse(np.ones((12, 12)), max_iter=1, backend='numba')"
-    subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), check=True,
-                   cwd=Path(__file__).resolve().parents[2], capture_output=True, timeout=600)
+    code = textwrap.dedent("""
+        import numpy as np
+        from lsbench.classic import drlse
+        from lsbench.classic.compiled import _package_stamp, drlse as kernels
+        drlse(np.ones((12, 12)), max_iter=1, backend="numba")
+        locator = kernels.drlse_steps._cache._impl.locator  # numba's cache internals, read only here
+        print(locator.get_cache_path(), locator.get_source_stamp() == _package_stamp())
+    """)
+    run = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path)), check=True,
+                         cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=600)
+    path, stamped = run.stdout.split()
+    assert Path(path).is_relative_to(tmp_path) and stamped == "True", run.stdout  # kept fresh by all the sources
     cached = {p.name.split("-")[0] for p in tmp_path.rglob("*.nbi")}
     assert "drlse.drlse_steps" in cached, sorted(cached)
