@@ -3,7 +3,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 
-from lsbench.metrics.binary import binary_metrics, binary_scores, f_measure, iou, pooled_scores
+from lsbench.metrics.binary import (
+    binary_metrics,
+    binary_scores,
+    f_measure,
+    iou,
+    pooled_scores,
+    precision_recall,
+)
 from lsbench.types import Prediction, Sample
 
 
@@ -18,6 +25,10 @@ def test_hand_computed_4x4():
     assert sc["recall"] == pytest.approx(2 / 4)
     assert sc["f_measure"] == pytest.approx(2 * 2 / (3 + 4))
     assert sc["iou"] == pytest.approx(2 / 5)
+    assert precision_recall(s, g) == pytest.approx((2 / 3, 2 / 4))  # in that order (swapping the masks swaps them)
+    ignore = np.zeros((4, 4), bool)
+    ignore[1, 0] = True  # the true pixel nothing predicted: recall 2 of 3
+    assert precision_recall(s, g, ignore) == pytest.approx((2 / 3, 2 / 3))
 
 
 def test_empty_mask_conventions():
