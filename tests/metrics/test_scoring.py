@@ -84,3 +84,12 @@ def test_the_mapr_metric_defaults_to_the_chapter_s_thresholds():
     assert METRICS.get("mapr").defaults()["iou_thresholds"] == (0.5, 0.7)
     metric = METRICS.build("mapr")
     assert isinstance(metric, MaskAP) and tuple(metric.iou_thresholds) == (0.5, 0.7)
+
+
+def test_annotations_without_iscrowd_are_not_crowd(images):
+    # COCO's rule: a missing "iscrowd" is 0 (files written by other tools often leave it out)
+    ground_truth, results = _files(images)
+    assert any(a["iscrowd"] for a in ground_truth["annotations"])  # crowd regions stay crowd
+    stripped = {**ground_truth, "annotations": [a if a["iscrowd"] else {k: v for k, v in a.items() if k != "iscrowd"}
+                                                for a in ground_truth["annotations"]]}
+    _same(mask_ap_from_coco(stripped, results), mask_ap_from_coco(ground_truth, results))

@@ -234,3 +234,12 @@ def test_compiled_update_equals_the_eager_one(name):
     compiled = torch_fn(images, init=init, max_iter=40, device="cpu", dtype="float64", compile=True)
     for e, c in zip(eager, compiled, strict=True):
         assert e.n_iter == c.n_iter and (e.mask == c.mask).mean() >= 0.999
+
+
+def test_dtype_is_float32_or_float64_by_name_or_torch_dtype():
+    from lsbench.torchclassic._batch import resolve_dtype
+
+    assert resolve_dtype("float32") is torch.float32 and resolve_dtype(torch.float64) is torch.float64
+    for bad in ("float16", torch.float16, torch.int64, np.float32):
+        with pytest.raises(ValueError, match=r"dtype must be one of 'float32', 'float64'"):
+            resolve_dtype(bad)
