@@ -243,3 +243,9 @@ def test_dtype_is_float32_or_float64_by_name_or_torch_dtype():
     for bad in ("float16", torch.float16, torch.int64, np.float32):
         with pytest.raises(ValueError, match=r"dtype must be one of 'float32', 'float64'"):
             resolve_dtype(bad)
+
+
+@pytest.mark.parametrize("images", ["abc", 5, None])
+def test_a_batch_that_is_no_sequence_of_images_is_a_one_line_error(images):
+    with pytest.raises(TypeError, match=r"^images must be a sequence of 2-D arrays, got (str|int|NoneType)$"):
+        l2s_batch(images)
