@@ -18,7 +18,7 @@ from lsbench.metrics.masks import (
     rle_areas,
     rle_boxes_xywh,
 )
-from lsbench.types import masks_to_boxes
+from lsbench.types import Instances, masks_to_boxes
 from tests.metrics.test_instance import _random_image
 
 
@@ -168,3 +168,18 @@ def test_a_class_count_must_be_positive():
     for bad in (0, -1):
         with pytest.raises(ValueError, match="classes must be positive"):
             coco_categories(bad)
+
+
+def test_per_class_ap_counts_up_to_100_detections_per_image():
+    # one image, twelve objects of one class found exactly: AP 1 at COCO's 100 detections per image
+    # (at 10 the last two would be missed); with one class its AP is the mean AP
+    masks = np.zeros((12, 64, 64), bool)
+    for k in range(12):
+        masks[k, 16 * (k // 4) + 2:16 * (k // 4) + 10, 16 * (k % 4) + 2:16 * (k % 4) + 10] = True
+    gt = Instances(masks, np.ones(12, int), iscrowd=np.zeros(12, bool))
+    dt = Instances(masks, np.ones(12, int), scores=np.linspace(1.0, 0.45, 12))
+    acc = COCOMaskAP(classes=["a"])
+    acc.update(dt, gt, sample_id="twelve")
+    res = acc.compute()
+    assert res.stats["AP"] == pytest.approx(1.0) and res.stats["AR10"] < 1.0
+    assert res.per_class == {1: pytest.approx(1.0)}
